@@ -1,0 +1,47 @@
+// The attributes of one DICOM file that decide which series it belongs to and where its slice
+// lies. Internal to io/.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace cajal::io::detail {
+
+struct DicomHeader {
+  std::filesystem::path file;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string series_uid;
+  std::string study_uid;
+  std::string frame_of_reference_uid;
+  std::string modality;
+  std::string series_description;
+  std::string series_number;
+  std::string patient_id;
+  std::string patient_name;
+  std::string study_date;
+  std::string image_type;  // all values, joined by backslashes
+  bool has_pixel_data = false;
+  long rows = 0;
+  long columns = 0;
+  long number_of_frames = 1;
+  std::optional<std::array<double, 3>> position;     // ImagePositionPatient
+  std::optional<std::array<double, 6>> orientation;  // ImageOrientationPatient
+  std::optional<std::array<double, 2>> pixel_spacing;  // [between rows, between columns]
+  std::optional<double> slice_thickness;
+  std::optional<double> spacing_between_slices;
+};
+
+// Reads the header of `file`. Returns nothing when the file is not DICOM at all; throws Error
+// when it looks like DICOM but cannot be parsed.
+std::optional<DicomHeader> read_dicom_header(const std::filesystem::path& file);
+
+// Why a DICOM file is not a slice of an image series, or empty when it is one.
+std::string why_not_an_image_slice(const DicomHeader& header);
+
+// Whether the file starts with a DICOM preamble ("DICM" at byte 128).
+bool has_dicom_magic(const std::filesystem::path& file);
+
+}  // namespace cajal::io::detail

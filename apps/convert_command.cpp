@@ -18,8 +18,8 @@ struct ConvertOptions {
 
 void add_convert_command(CLI::App& app) {
   auto options = std::make_shared<ConvertOptions>();
-  CLI::App* command = app.add_subcommand(
-      "convert", "Convert a DICOM series or volume file to NIfTI, NRRD or MHA");
+  CLI::App* command =
+      app.add_subcommand("convert", "Convert a DICOM series or volume file to NIfTI, NRRD or MHA");
   command->add_option("input", options->input, "NIfTI/NRRD/MHA file, DICOM file or DICOM folder")
       ->required();
   command->add_option("output", options->output, "Output file: .nii, .nii.gz, .nrrd or .mha")

@@ -54,8 +54,8 @@ void validate_geometry(const Geometry& geometry, const std::string& what) {
     }
     if (geometry.size[c] <= 0) {
       throw Error(what + " size", "at least one voxel along each axis",
-                  std::to_string(geometry.size[0]) + "x" + std::to_string(geometry.size[1]) +
-                      "x" + std::to_string(geometry.size[2]));
+                  std::to_string(geometry.size[0]) + "x" + std::to_string(geometry.size[1]) + "x" +
+                      std::to_string(geometry.size[2]));
     }
   }
   for (int a = 0; a < 3; ++a) {

@@ -13,7 +13,7 @@ using Index3 = std::array<std::int64_t, 3>;
 using Mat3 = std::array<double, 9>;
 
 struct Geometry {
-  Index3 size{0, 0, 0};        // voxels along i, j, k
+  Index3 size{0, 0, 0};         // voxels along i, j, k
   Vec3 spacing{1.0, 1.0, 1.0};  // mm between voxel centres along i, j, k
   Vec3 origin{0.0, 0.0, 0.0};   // mm, LPS, centre of voxel (0, 0, 0)
   Mat3 direction{1, 0, 0, 0, 1, 0, 0, 0, 1};

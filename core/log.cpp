@@ -25,8 +25,12 @@ const char* prefix(LogLevel level) {
 
 }  // namespace
 
-void set_log_level(LogLevel level) { g_level = level; }
-LogLevel log_level() { return g_level; }
+void set_log_level(LogLevel level) {
+  g_level = level;
+}
+LogLevel log_level() {
+  return g_level;
+}
 
 void log(LogLevel level, const std::string& message) {
   if (level < g_level.load()) {

@@ -13,8 +13,14 @@ void set_log_level(LogLevel level);
 LogLevel log_level();
 void log(LogLevel level, const std::string& message);
 
-inline void log_warning(const std::string& message) { log(LogLevel::warning, message); }
-inline void log_info(const std::string& message) { log(LogLevel::info, message); }
-inline void log_debug(const std::string& message) { log(LogLevel::debug, message); }
+inline void log_warning(const std::string& message) {
+  log(LogLevel::warning, message);
+}
+inline void log_info(const std::string& message) {
+  log(LogLevel::info, message);
+}
+inline void log_debug(const std::string& message) {
+  log(LogLevel::debug, message);
+}
 
 }  // namespace cajal::core

@@ -27,8 +27,8 @@ struct DicomHeader {
   long rows = 0;
   long columns = 0;
   long number_of_frames = 1;
-  std::optional<std::array<double, 3>> position;     // ImagePositionPatient
-  std::optional<std::array<double, 6>> orientation;  // ImageOrientationPatient
+  std::optional<std::array<double, 3>> position;       // ImagePositionPatient
+  std::optional<std::array<double, 6>> orientation;    // ImageOrientationPatient
   std::optional<std::array<double, 2>> pixel_spacing;  // [between rows, between columns]
   std::optional<double> slice_thickness;
   std::optional<double> spacing_between_slices;

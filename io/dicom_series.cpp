@@ -56,9 +56,9 @@ std::optional<DicomSeries> build_series(const std::vector<DicomHeader>& headers,
   const DicomHeader* reference = candidates.front();
   std::size_t best = 0;
   for (const DicomHeader* candidate : candidates) {
-    const auto count = static_cast<std::size_t>(std::count_if(
-        candidates.begin(), candidates.end(),
-        [&](const DicomHeader* other) { return same_plane(*candidate, *other); }));
+    const auto count = static_cast<std::size_t>(
+        std::count_if(candidates.begin(), candidates.end(),
+                      [&](const DicomHeader* other) { return same_plane(*candidate, *other); }));
     if (count > best) {
       best = count;
       reference = candidate;
@@ -96,8 +96,8 @@ std::optional<DicomSeries> build_series(const std::vector<DicomHeader>& headers,
   plane.pixel_spacing = reference->pixel_spacing.value_or(std::array<double, 2>{1.0, 1.0});
   plane.rows = reference->rows;
   plane.columns = reference->columns;
-  plane.single_slice_spacing = reference->spacing_between_slices.value_or(
-      reference->slice_thickness.value_or(1.0));
+  plane.single_slice_spacing =
+      reference->spacing_between_slices.value_or(reference->slice_thickness.value_or(1.0));
   if (!(plane.single_slice_spacing > 0)) {
     plane.single_slice_spacing = 1.0;
   }
@@ -122,8 +122,7 @@ std::string describe(const DicomSeries& series) {
 std::vector<fs::path> list_files(const fs::path& folder) {
   std::vector<fs::path> files;
   std::error_code error;
-  fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied,
-                                      error);
+  fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, error);
   if (error) {
     throw Error("folder '" + folder.string() + "'", "a readable folder", error.message());
   }
@@ -134,6 +133,23 @@ std::vector<fs::path> list_files(const fs::path& folder) {
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// GDCM widens the rescaled type from the stored bits (16-bit unsigned with an intercept of -1024
+// becomes int32); CT in HU is int16 by convention, so take the narrowest 16-bit type that holds
+// every value.
+core::PixelType narrowest_rescaled_type(const core::Volume& volume) {
+  if (volume.pixel_type != core::PixelType::int32 && volume.pixel_type != core::PixelType::uint32) {
+    return volume.pixel_type;
+  }
+  const core::IntensityRange range = core::intensity_range(volume);
+  if (range.min >= -32768 && range.max <= 32767) {
+    return core::PixelType::int16;
+  }
+  if (range.min >= 0 && range.max <= 65535) {
+    return core::PixelType::uint16;
+  }
+  return volume.pixel_type;
 }
 
 void warn_left_out(const DicomSeries& series) {
@@ -239,12 +255,12 @@ core::Volume read_dicom_series(const DicomSeries& series) {
                       std::to_string(slice.geometry.size[2]));
     }
     // Slices whose rescale gives different pixel types are held and written as float32.
-    volume.pixel_type = k == 0 || slice.pixel_type == volume.pixel_type
-                            ? slice.pixel_type
-                            : core::PixelType::float32;
+    volume.pixel_type = k == 0 || slice.pixel_type == volume.pixel_type ? slice.pixel_type
+                                                                        : core::PixelType::float32;
     std::copy(slice.pixels.begin(), slice.pixels.end(),
               volume.pixels.begin() + static_cast<std::ptrdiff_t>(k * slice_pixels));
   }
+  volume.pixel_type = narrowest_rescaled_type(volume);
   return volume;
 }
 

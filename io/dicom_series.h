@@ -36,7 +36,7 @@ struct DicomSeries {
 };
 
 struct DicomFolder {
-  std::vector<DicomSeries> series;  // image series, ordered by series number then UID
+  std::vector<DicomSeries> series;   // image series, ordered by series number then UID
   std::vector<std::string> skipped;  // files that are not images, each with the reason
 };
 

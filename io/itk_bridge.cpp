@@ -135,8 +135,7 @@ void write_as(const core::Volume& volume, const std::filesystem::path& path) {
     if constexpr (std::is_integral_v<TPixel>) {
       if (!(value >= lowest && value <= highest) || std::nearbyint(value) != value) {
         throw Error("pixel value at index " + std::to_string(i) + " of '" + path.string() + "'",
-                    "an integer that fits " + to_string(volume.pixel_type),
-                    std::to_string(value));
+                    "an integer that fits " + to_string(volume.pixel_type), std::to_string(value));
       }
     }
     buffer[i] = static_cast<TPixel>(value);

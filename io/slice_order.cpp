@@ -12,13 +12,21 @@ namespace {
 
 using core::Vec3;
 
-double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+double dot(const Vec3& a, const Vec3& b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
 Vec3 cross(const Vec3& a, const Vec3& b) {
   return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
 }
-double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
-Vec3 scaled(const Vec3& a, double s) { return {a[0] * s, a[1] * s, a[2] * s}; }
-Vec3 minus(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+double norm(const Vec3& a) {
+  return std::sqrt(dot(a, a));
+}
+Vec3 scaled(const Vec3& a, double s) {
+  return {a[0] * s, a[1] * s, a[2] * s};
+}
+Vec3 minus(const Vec3& a, const Vec3& b) {
+  return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
+}
 
 std::string mm(double value) {
   char buffer[32];
@@ -60,8 +68,8 @@ SliceLayout order_slices(const std::vector<SliceInput>& slices, const PlaneInput
   core::Geometry& g = layout.geometry;
   g.size = {plane.columns, plane.rows, static_cast<std::int64_t>(slices.size())};
   // Axis i runs along a row (the row cosine), axis j down the columns, axis k along the normal.
-  g.direction = {row[0], column[0], normal[0], row[1], column[1], normal[1],
-                 row[2], column[2], normal[2]};
+  g.direction = {row[0],    column[0], normal[0], row[1],   column[1],
+                 normal[1], row[2],    column[2], normal[2]};
   g.origin = slices[layout.order.front()].position;
   g.spacing = {plane.pixel_spacing[1], plane.pixel_spacing[0], plane.single_slice_spacing};
   if (slices.size() == 1) {
@@ -98,8 +106,8 @@ SliceLayout order_slices(const std::vector<SliceInput>& slices, const PlaneInput
       const double degrees = std::atan2(norm(sideways), gaps[s]) * 180.0 / M_PI;
       char tilt[32];
       std::snprintf(tilt, sizeof tilt, "%.2f", degrees);
-      layout.problem = "gantry tilt or sheared slices: slice positions move " +
-                       mm(norm(sideways)) + " sideways " + where(s) + " (" + tilt +
+      layout.problem = "gantry tilt or sheared slices: slice positions move " + mm(norm(sideways)) +
+                       " sideways " + where(s) + " (" + tilt +
                        " degrees); cajal does not resample tilted series";
       return layout;
     }

@@ -11,8 +11,8 @@
 namespace cajal::io::detail {
 
 struct SliceInput {
-  std::array<double, 3> position;     // ImagePositionPatient, mm LPS
-  std::string tie_breaker;            // SOP Instance UID, so equal inputs give one order
+  std::array<double, 3> position;  // ImagePositionPatient, mm LPS
+  std::string tie_breaker;         // SOP Instance UID, so equal inputs give one order
 };
 
 struct SliceLayout {
@@ -22,7 +22,7 @@ struct SliceLayout {
 };
 
 struct PlaneInput {
-  std::array<double, 6> orientation;  // ImageOrientationPatient: row cosine, column cosine
+  std::array<double, 6> orientation;    // ImageOrientationPatient: row cosine, column cosine
   std::array<double, 2> pixel_spacing;  // PixelSpacing: between rows, between columns
   long rows = 0;
   long columns = 0;

@@ -142,9 +142,9 @@ void write_volume(const core::Volume& volume, const fs::path& path) {
   // The temporary name keeps the extension, which is how ITK picks the writer.
   static std::atomic<unsigned> counter{0};
   const std::string stem = path.filename().string();
-  TemporaryFile temporary(folder / ("." + stem.substr(0, stem.size() - extension.size()) +
-                                    ".cajal-tmp-" + std::to_string(getpid()) + "-" +
-                                    std::to_string(counter++) + extension));
+  TemporaryFile temporary(folder /
+                          ("." + stem.substr(0, stem.size() - extension.size()) + ".cajal-tmp-" +
+                           std::to_string(getpid()) + "-" + std::to_string(counter++) + extension));
   detail::write_with_itk(volume, temporary.path());
   fs::rename(temporary.path(), path, error);
   if (error) {

@@ -1,5 +1,6 @@
 #include "pipeline/describe.h"
 
+#include <array>
 #include <cstdio>
 #include <sstream>
 
@@ -14,11 +15,20 @@ VolumeSummary summarise(const core::Volume& volume, const std::string& series_ui
   return {series_uid, volume.geometry, volume.pixel_type, core::intensity_range(volume)};
 }
 
+// Adding 0.0 turns -0.0 into 0.0, which direction cosines print as otherwise.
+template <std::size_t N>
+std::array<double, N> without_negative_zero(std::array<double, N> values) {
+  for (double& value : values) {
+    value += 0.0;
+  }
+  return values;
+}
+
 std::string format_numbers(const double* values, int count, const char* separator) {
   std::string text;
   for (int i = 0; i < count; ++i) {
     char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.6g", values[i]);
+    std::snprintf(buffer, sizeof buffer, "%.6g", values[i] + 0.0);
     text += (i == 0 ? "" : separator) + std::string(buffer);
   }
   return text;
@@ -80,8 +90,8 @@ nlohmann::json to_json(const InputDescription& description) {
     const VolumeSummary& v = *description.volume;
     nlohmann::json volume = {{"size", v.geometry.size},
                              {"spacing", v.geometry.spacing},
-                             {"origin", v.geometry.origin},
-                             {"direction", v.geometry.direction},
+                             {"origin", without_negative_zero(v.geometry.origin)},
+                             {"direction", without_negative_zero(v.geometry.direction)},
                              {"orientation", core::orientation_code(v.geometry.direction)},
                              {"pixel_type", core::to_string(v.pixel_type)},
                              {"intensity_range", {v.intensity_range.min, v.intensity_range.max}}};
@@ -97,8 +107,8 @@ std::string to_text(const InputDescription& description) {
   std::ostringstream out;
   if (description.folder) {
     const io::DicomFolder& folder = *description.folder;
-    out << "DICOM folder " << description.path << ": " << folder.series.size()
-        << " image series, " << folder.skipped.size() << " files skipped\n";
+    out << "DICOM folder " << description.path << ": " << folder.series.size() << " image series, "
+        << folder.skipped.size() << " files skipped\n";
     for (const io::DicomSeries& series : folder.series) {
       const core::Geometry& g = series.geometry;
       out << "\nSeries " << series.series_uid << "\n";
@@ -128,9 +138,10 @@ std::string to_text(const InputDescription& description) {
     append_row(out, "size", format_size(g.size));
     append_row(out, "spacing", format_numbers(g.spacing.data(), 3, " x ") + " mm");
     append_row(out, "origin", format_numbers(g.origin.data(), 3, ", ") + " mm (LPS)");
-    append_row(out, "direction", format_numbers(g.direction.data(), 3, ", ") + " / " +
-                                     format_numbers(g.direction.data() + 3, 3, ", ") + " / " +
-                                     format_numbers(g.direction.data() + 6, 3, ", "));
+    append_row(out, "direction",
+               format_numbers(g.direction.data(), 3, ", ") + " / " +
+                   format_numbers(g.direction.data() + 3, 3, ", ") + " / " +
+                   format_numbers(g.direction.data() + 6, 3, ", "));
     append_row(out, "orientation", core::orientation_code(g.direction));
     append_row(out, "pixel type", core::to_string(v.pixel_type));
     const double range[2] = {v.intensity_range.min, v.intensity_range.max};

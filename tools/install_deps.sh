@@ -17,7 +17,7 @@ done
 
 # ocl-icd-opencl-dev: Debian's dnnl-config.cmake does find_package(OpenCL REQUIRED) (GPU runtime).
 build_pkgs=(
-  build-essential cmake ninja-build pkg-config clang-format git ca-certificates
+  build-essential cmake ninja-build clang-format
   libinsighttoolkit5-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libdcmtk-dev libcli11-dev zlib1g-dev

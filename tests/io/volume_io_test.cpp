@@ -1,0 +1,136 @@
+#include "io/volume_io.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace cajal::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+class VolumeIo : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    folder_ = fs::path(::testing::TempDir()) /
+              ("cajal_io_" +
+               std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(folder_);
+    fs::create_directories(folder_);
+  }
+  void TearDown() override { fs::remove_all(folder_); }
+
+  // An oblique, anisotropic grid with distinct pixel values.
+  static core::Volume sample(core::PixelType type) {
+    core::Geometry g;
+    g.size = {5, 4, 3};
+    g.spacing = {0.75, 1.25, 2.5};
+    g.origin = {-12.5, 30.25, 101.0};
+    const double c = 0.8;
+    const double s = 0.6;
+    g.direction = {c, 0, -s, 0, 1, 0, s, 0, c};
+    core::Volume v = core::make_volume(g, type);
+    for (std::size_t i = 0; i < v.pixels.size(); ++i) {
+      v.pixels[i] = static_cast<float>(static_cast<int>(i * 7) % 200 - 50);
+    }
+    if (type == core::PixelType::uint8 || type == core::PixelType::uint16) {
+      for (float& p : v.pixels) {
+        p += 50;
+      }
+    }
+    return v;
+  }
+
+  std::size_t file_count() const {
+    return static_cast<std::size_t>(
+        std::distance(fs::directory_iterator(folder_), fs::directory_iterator()));
+  }
+
+  fs::path folder_;
+};
+
+void expect_same(const core::Volume& a, const core::Volume& b) {
+  EXPECT_EQ(a.geometry.size, b.geometry.size);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(a.geometry.origin[i], b.geometry.origin[i], 1e-4);
+    EXPECT_NEAR(a.geometry.spacing[i], b.geometry.spacing[i], 1e-6);
+  }
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_NEAR(a.geometry.direction[i], b.geometry.direction[i], 1e-6) << "direction " << i;
+  }
+  EXPECT_EQ(a.pixel_type, b.pixel_type);
+  EXPECT_EQ(a.pixels, b.pixels);
+}
+
+TEST_F(VolumeIo, NiftiRoundTripKeepsObliqueGeometryAndInt16Pixels) {
+  const core::Volume v = sample(core::PixelType::int16);
+  write_volume(v, folder_ / "v.nii.gz");
+  expect_same(v, read_volume(folder_ / "v.nii.gz"));
+}
+
+TEST_F(VolumeIo, NrrdRoundTripKeepsUint8LabelMap) {
+  const core::Volume v = sample(core::PixelType::uint8);
+  write_volume(v, folder_ / "labels.nrrd");
+  expect_same(v, read_volume(folder_ / "labels.nrrd"));
+}
+
+TEST_F(VolumeIo, MhaRoundTripKeepsUint16AndFloat) {
+  for (core::PixelType type : {core::PixelType::uint16, core::PixelType::float32}) {
+    const core::Volume v = sample(type);
+    write_volume(v, folder_ / "v.mha");
+    expect_same(v, read_volume(folder_ / "v.mha"));
+  }
+}
+
+TEST_F(VolumeIo, ValueThatDoesNotFitThePixelTypeIsRefusedAndNothingIsLeft) {
+  core::Volume v = sample(core::PixelType::uint8);
+  v.pixels[3] = 300;
+  EXPECT_THROW(write_volume(v, folder_ / "labels.nii.gz"), Error);
+  EXPECT_EQ(file_count(), 0u);
+}
+
+TEST_F(VolumeIo, FailedWriteLeavesThePreviousFileUntouched) {
+  const core::Volume good = sample(core::PixelType::int16);
+  write_volume(good, folder_ / "v.nii");
+  core::Volume bad = sample(core::PixelType::uint8);
+  bad.pixels[0] = -1;
+  EXPECT_THROW(write_volume(bad, folder_ / "v.nii"), Error);
+  expect_same(good, read_volume(folder_ / "v.nii"));
+  EXPECT_EQ(file_count(), 1u);
+}
+
+TEST_F(VolumeIo, OutputInMissingFolderIsAnError) {
+  EXPECT_THROW(write_volume(sample(core::PixelType::int16), folder_ / "no" / "v.nii"), Error);
+}
+
+TEST_F(VolumeIo, UnknownOutputExtensionIsAnError) {
+  EXPECT_THROW(write_volume(sample(core::PixelType::int16), folder_ / "v.png"), Error);
+  EXPECT_FALSE(is_writable_volume_path("v.mhd"));
+  EXPECT_TRUE(is_writable_volume_path("V.NII.GZ"));
+}
+
+TEST_F(VolumeIo, MissingInputIsAnErrorNamingThePath) {
+  try {
+    read_volume(folder_ / "absent.nii");
+    FAIL() << "expected Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("absent.nii' does not exist"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(VolumeIo, FileOfUnknownFormatIsAnError) {
+  std::ofstream(folder_ / "notes.txt") << "not an image";
+  EXPECT_THROW(read_volume(folder_ / "notes.txt"), Error);
+}
+
+TEST_F(VolumeIo, EmptyFolderIsAnError) {
+  fs::create_directories(folder_ / "empty");
+  EXPECT_THROW(read_volume(folder_ / "empty"), Error);
+}
+
+}  // namespace
+}  // namespace cajal::io

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# README's second command: installs what cajal and its tests need, builds everything with
+# warnings as errors, and runs the whole test suite (unit, integration against independent tools,
+# formatting). Run from anywhere, as root on Debian 12 (or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install_deps.sh --test
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAJAL_WERROR=ON >/dev/null
+cmake --build build -j "$(nproc)"
+ctest --test-dir build --output-on-failure -j "$(nproc)"

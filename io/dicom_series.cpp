@@ -152,9 +152,14 @@ core::PixelType narrowest_rescaled_type(const core::Volume& volume) {
   return volume.pixel_type;
 }
 
-void warn_left_out(const DicomSeries& series) {
-  for (const std::string& note : series.left_out) {
-    core::log_warning("left out of series " + series.series_uid + ": " + note);
+// Logs each note, or the first ten and a count, so a folder of many stray files stays readable.
+void warn_each(const std::string& prefix, const std::vector<std::string>& notes) {
+  constexpr std::size_t kShown = 10;
+  for (std::size_t i = 0; i < notes.size() && i < kShown; ++i) {
+    core::log_warning(prefix + notes[i]);
+  }
+  if (notes.size() > kShown) {
+    core::log_warning(prefix + "... and " + std::to_string(notes.size() - kShown) + " more");
   }
 }
 
@@ -233,11 +238,15 @@ const DicomSeries& choose_series(const DicomFolder& folder, const std::string& s
               std::to_string(folder.series.size()) + " series: " + listing);
 }
 
+void warn_skipped(const DicomFolder& folder) {
+  warn_each("skipped ", folder.skipped);
+}
+
 core::Volume read_dicom_series(const DicomSeries& series) {
   if (!series.problem.empty()) {
     throw Error("DICOM series " + series.series_uid, "slices on a regular grid", series.problem);
   }
-  warn_left_out(series);
+  warn_each("left out of series " + series.series_uid + ": ", series.left_out);
   core::Volume volume;
   volume.geometry = series.geometry;
   core::validate_geometry(volume.geometry, "DICOM series " + series.series_uid);

@@ -48,6 +48,9 @@ DicomFolder scan_dicom_folder(const std::filesystem::path& folder);
 // series when the choice is ambiguous or the UID is not there.
 const DicomSeries& choose_series(const DicomFolder& folder, const std::string& series_uid);
 
+// Logs a warning for each file the scan skipped (the first ten, then a count).
+void warn_skipped(const DicomFolder& folder);
+
 // Reads the pixels of a scanned series (rescale slope and intercept applied, so CT is in HU).
 // Throws Error when series.problem is not empty.
 core::Volume read_dicom_series(const DicomSeries& series);

@@ -107,6 +107,7 @@ core::Volume read_volume(const fs::path& path, const ReadOptions& options) {
   const InputKind kind = classify_input(path);
   if (kind == InputKind::dicom_folder) {
     const DicomFolder folder = scan_dicom_folder(path);
+    warn_skipped(folder);
     return read_dicom_series(choose_series(folder, options.series_uid));
   }
   if (!options.series_uid.empty()) {

@@ -8,9 +8,11 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "io/dicom_header.h"
 #include "io/dicom_series.h"
 #include "io/itk_bridge.h"
+#include "io/nifti_header.h"
 
 namespace cajal::io {
 namespace {
@@ -19,8 +21,12 @@ namespace fs = std::filesystem;
 
 constexpr std::array<const char*, 6> kReadableExtensions = {".nii.gz", ".nii", ".nrrd",
                                                             ".nhdr",   ".mha", ".mhd"};
-// Formats that keep header and pixels in one file, so a rename moves the whole of it.
-constexpr std::array<const char*, 4> kWritableExtensions = {".nii.gz", ".nii", ".nrrd", ".mha"};
+constexpr std::array<const char*, 6> kWritableExtensions = {".nii.gz", ".nii", ".nrrd",
+                                                            ".nhdr",   ".mha", ".mhd"};
+// Formats whose header names a separate data file.
+bool is_detached(const std::string& extension) {
+  return extension == ".nhdr" || extension == ".mhd";
+}
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -70,6 +76,75 @@ class TemporaryFile {
   bool released_ = false;
 };
 
+// Removes the temporary folder and whatever is left in it.
+class TemporaryFolder {
+ public:
+  explicit TemporaryFolder(fs::path path) : path_(std::move(path)) { fs::create_directory(path_); }
+  TemporaryFolder(const TemporaryFolder&) = delete;
+  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
+  ~TemporaryFolder() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void rename_into_place(const fs::path& from, const fs::path& to) {
+  std::error_code error;
+  fs::rename(from, to, error);
+  if (error) {
+    throw Error("output '" + to.string() + "'", "a file that can be replaced", error.message());
+  }
+}
+
+// A header and its data file: both are written in a temporary folder under their final names,
+// then the data file is renamed into place before the header, so a header that exists always
+// names complete data.
+void write_detached(const core::Volume& volume, const fs::path& path, const fs::path& staging) {
+  TemporaryFolder temporary(staging);
+  detail::write_with_itk(volume, temporary.path() / path.filename());
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  for (const fs::directory_entry& entry : fs::directory_iterator(temporary.path())) {
+    if (entry.path().filename() != path.filename()) {
+      rename_into_place(entry.path(), folder / entry.path().filename());
+    }
+  }
+  rename_into_place(temporary.path() / path.filename(), path);
+}
+
+// Where a NIfTI's sform is set, it places the image (as FSL, SPM, nibabel and MRIcron read it);
+// ITK 5.2 takes the qform when both are set, so the sform is applied here.
+void apply_nifti_sform(const fs::path& path, core::Volume& volume) {
+  const std::string extension = matching_extension(path, kReadableExtensions);
+  if (extension != ".nii" && extension != ".nii.gz") {
+    return;
+  }
+  const std::optional<detail::NiftiSform> sform = detail::read_nifti_sform(path);
+  if (!sform || sform->sform_code <= 0) {
+    return;
+  }
+  if (!sform->geometry) {
+    core::log_warning("'" + path.string() + "': the sform has non-orthogonal (sheared) axes; " +
+                      "using the qform");
+    return;
+  }
+  const core::Geometry& from_sform = *sform->geometry;
+  core::Geometry placed = volume.geometry;
+  placed.origin = from_sform.origin;
+  placed.spacing = from_sform.spacing;
+  placed.direction = from_sform.direction;
+  if (!core::same_grid(volume.geometry, placed)) {
+    core::log_warning("'" + path.string() + "': qform and sform disagree (qform origin " +
+                      core::to_string(volume.geometry.origin) + ", sform origin " +
+                      core::to_string(placed.origin) +
+                      " mm LPS); using the sform, as FSL, SPM and nibabel do");
+  }
+  volume.geometry = placed;
+}
+
 }  // namespace
 
 InputKind classify_input(const fs::path& path) {
@@ -116,6 +191,7 @@ core::Volume read_volume(const fs::path& path, const ReadOptions& options) {
   core::Volume volume = kind == InputKind::volume_file
                             ? detail::read_with_itk(path, detail::ReaderKind::by_extension)
                             : read_dicom_file(path);
+  apply_nifti_sform(path, volume);
   core::validate_geometry(volume.geometry, "'" + path.string() + "'");
   return volume;
 }
@@ -124,9 +200,8 @@ bool is_writable_volume_path(const fs::path& path) {
   return !matching_extension(path, kWritableExtensions).empty();
 }
 
-void write_volume(const core::Volume& volume, const fs::path& path) {
-  const std::string extension = matching_extension(path, kWritableExtensions);
-  if (extension.empty()) {
+void validate_output_path(const fs::path& path) {
+  if (matching_extension(path, kWritableExtensions).empty()) {
     throw Error("output '" + path.string() + "'",
                 "a name ending in one of " + join(kWritableExtensions),
                 "'" + path.filename().string() + "'");
@@ -140,17 +215,25 @@ void write_volume(const core::Volume& volume, const fs::path& path) {
   if (fs::is_directory(path, error)) {
     throw Error("output '" + path.string() + "'", "a file name", "an existing folder");
   }
-  // The temporary name keeps the extension, which is how ITK picks the writer.
+}
+
+void write_volume(const core::Volume& volume, const fs::path& path) {
+  validate_output_path(path);
+  const std::string extension = matching_extension(path, kWritableExtensions);
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
   static std::atomic<unsigned> counter{0};
+  const std::string tag =
+      ".cajal-tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+  if (is_detached(extension)) {
+    write_detached(volume, path, folder / tag);
+    return;
+  }
+  // The temporary name keeps the extension, which is how ITK picks the writer.
   const std::string stem = path.filename().string();
   TemporaryFile temporary(folder /
-                          ("." + stem.substr(0, stem.size() - extension.size()) + ".cajal-tmp-" +
-                           std::to_string(getpid()) + "-" + std::to_string(counter++) + extension));
+                          ("." + stem.substr(0, stem.size() - extension.size()) + tag + extension));
   detail::write_with_itk(volume, temporary.path());
-  fs::rename(temporary.path(), path, error);
-  if (error) {
-    throw Error("output '" + path.string() + "'", "a file that can be replaced", error.message());
-  }
+  rename_into_place(temporary.path(), path);
   temporary.release();
 }
 

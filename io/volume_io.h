@@ -29,6 +29,10 @@ core::Volume read_volume(const std::filesystem::path& path, const ReadOptions& o
 // is written under a temporary name in the same folder and renamed into place when complete.
 void write_volume(const core::Volume& volume, const std::filesystem::path& path);
 
+// Throws Error unless write_volume could write `path`: a known extension, in an existing folder,
+// not naming a folder.
+void validate_output_path(const std::filesystem::path& path);
+
 // Whether the extension names a format write_volume can write.
 bool is_writable_volume_path(const std::filesystem::path& path);
 

@@ -9,7 +9,7 @@
 namespace cajal::pipeline {
 
 // Reads `input` (choosing `series_uid` in a DICOM folder) and writes it to `output`. The output
-// name is checked before anything is read, so a bad name fails fast. Returns what was written.
+// path is checked before anything is read, so a bad one fails fast. Returns what was written.
 core::Volume convert_volume(const std::filesystem::path& input, const std::filesystem::path& output,
                             const std::string& series_uid);
 

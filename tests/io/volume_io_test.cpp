@@ -85,6 +85,15 @@ TEST_F(VolumeIo, MhaRoundTripKeepsUint16AndFloat) {
   }
 }
 
+TEST_F(VolumeIo, DetachedHeadersRoundTripAndLeaveOnlyHeaderAndData) {
+  for (const char* name : {"v.mhd", "v.nhdr"}) {
+    const core::Volume v = sample(core::PixelType::int16);
+    write_volume(v, folder_ / name);
+    expect_same(v, read_volume(folder_ / name));
+  }
+  EXPECT_EQ(file_count(), 4u);  // two headers and their data files, no staging folder
+}
+
 TEST_F(VolumeIo, ValueThatDoesNotFitThePixelTypeIsRefusedAndNothingIsLeft) {
   core::Volume v = sample(core::PixelType::uint8);
   v.pixels[3] = 300;
@@ -108,7 +117,7 @@ TEST_F(VolumeIo, OutputInMissingFolderIsAnError) {
 
 TEST_F(VolumeIo, UnknownOutputExtensionIsAnError) {
   EXPECT_THROW(write_volume(sample(core::PixelType::int16), folder_ / "v.png"), Error);
-  EXPECT_FALSE(is_writable_volume_path("v.mhd"));
+  EXPECT_FALSE(is_writable_volume_path("v.raw"));
   EXPECT_TRUE(is_writable_volume_path("V.NII.GZ"));
 }
 

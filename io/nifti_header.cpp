@@ -1,0 +1,101 @@
+#include "io/nifti_header.h"
+
+#include <zlib.h>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace cajal::io::detail {
+namespace {
+
+constexpr std::size_t kNifti1Size = 348;
+constexpr std::size_t kNifti2Size = 540;
+
+template <typename T>
+T read_field(const unsigned char* bytes, std::size_t offset, bool swap) {
+  unsigned char raw[sizeof(T)];
+  std::memcpy(raw, bytes + offset, sizeof(T));
+  if (swap) {
+    for (std::size_t i = 0; i < sizeof(T) / 2; ++i) {
+      std::swap(raw[i], raw[sizeof(T) - 1 - i]);
+    }
+  }
+  T value;
+  std::memcpy(&value, raw, sizeof(T));
+  return value;
+}
+
+// Turns srow_x, srow_y, srow_z (RAS, mm) into LPS geometry, or nothing when the axes are not
+// orthogonal (a sheared sform has no origin/spacing/direction form).
+std::optional<core::Geometry> sform_to_geometry(const std::array<double, 12>& rows) {
+  core::Geometry geometry;
+  for (int c = 0; c < 3; ++c) {
+    const double x = rows[c];
+    const double y = rows[4 + c];
+    const double z = rows[8 + c];
+    const double length = std::sqrt(x * x + y * y + z * z);
+    if (!(length > 0) || !std::isfinite(length)) {
+      return std::nullopt;
+    }
+    geometry.spacing[c] = length;
+    // RAS to LPS: negate x and y.
+    geometry.direction[c] = -x / length;
+    geometry.direction[3 + c] = -y / length;
+    geometry.direction[6 + c] = z / length;
+  }
+  geometry.origin = {-rows[3], -rows[7], rows[11]};
+  for (int a = 0; a < 3; ++a) {
+    for (int b = a + 1; b < 3; ++b) {
+      const core::Vec3 u = geometry.axis_direction(a);
+      const core::Vec3 v = geometry.axis_direction(b);
+      if (std::abs(u[0] * v[0] + u[1] * v[1] + u[2] * v[2]) > 1e-4) {
+        return std::nullopt;
+      }
+    }
+  }
+  return geometry;
+}
+
+}  // namespace
+
+std::optional<NiftiSform> read_nifti_sform(const std::filesystem::path& path) {
+  std::array<unsigned char, kNifti2Size> bytes{};
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return std::nullopt;
+  }
+  const int count = gzread(file, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(file);
+  if (count < static_cast<int>(kNifti1Size)) {
+    return std::nullopt;
+  }
+  const auto size_native = read_field<std::int32_t>(bytes.data(), 0, false);
+  const auto size_swapped = read_field<std::int32_t>(bytes.data(), 0, true);
+  const bool swap = size_native != kNifti1Size && size_native != kNifti2Size;
+  const std::int32_t header_size = swap ? size_swapped : size_native;
+  NiftiSform sform;
+  std::array<double, 12> rows{};
+  if (header_size == kNifti1Size) {
+    sform.qform_code = read_field<std::int16_t>(bytes.data(), 252, swap);
+    sform.sform_code = read_field<std::int16_t>(bytes.data(), 254, swap);
+    for (std::size_t i = 0; i < 12; ++i) {
+      rows[i] = read_field<float>(bytes.data(), 280 + 4 * i, swap);
+    }
+  } else if (header_size == kNifti2Size && count == static_cast<int>(kNifti2Size)) {
+    sform.qform_code = read_field<std::int32_t>(bytes.data(), 344, swap);
+    sform.sform_code = read_field<std::int32_t>(bytes.data(), 348, swap);
+    for (std::size_t i = 0; i < 12; ++i) {
+      rows[i] = read_field<double>(bytes.data(), 400 + 8 * i, swap);
+    }
+  } else {
+    return std::nullopt;
+  }
+  if (sform.sform_code > 0) {
+    sform.geometry = sform_to_geometry(rows);
+  }
+  return sform;
+}
+
+}  // namespace cajal::io::detail

@@ -1,0 +1,126 @@
+#include "engine/detail/dnnl_util.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace cajal::engine::detail {
+
+using tag = dnnl::memory::format_tag;
+
+std::tuple<dnnl::algorithm, float, float> eltwise_algorithm(LayerType type, float alpha) {
+  using alg = dnnl::algorithm;
+  switch (type) {
+    case LayerType::relu:
+      return {alg::eltwise_relu, 0.0f, 0.0f};
+    case LayerType::leaky_relu:
+      return {alg::eltwise_relu, alpha, 0.0f};
+    case LayerType::elu:
+      return {alg::eltwise_elu, alpha, 0.0f};
+    case LayerType::sigmoid:
+      return {alg::eltwise_logistic, 0.0f, 0.0f};
+    case LayerType::tanh:
+      return {alg::eltwise_tanh, 0.0f, 0.0f};
+    case LayerType::gelu:
+      return {alg::eltwise_gelu_erf, 0.0f, 0.0f};
+    default:
+      break;
+  }
+  CAJAL_CHECK(false) << "not an activation: " << layer_type_name(type);
+  return {alg::undef, 0.0f, 0.0f};
+}
+
+dnnl::memory::format_tag plain_tag(std::size_t rank) {
+  switch (rank) {
+    case 1:
+      return tag::a;
+    case 2:
+      return tag::ab;
+    case 3:
+      return tag::abc;
+    case 4:
+      return tag::abcd;
+    case 5:
+      return tag::abcde;
+    case 6:
+      return tag::abcdef;
+    default:
+      break;
+  }
+  CAJAL_CHECK(false) << "no plain layout for rank " << rank;
+  return tag::undef;
+}
+
+dnnl::memory::desc plain_desc(const Dims& dims) {
+  return tagged_desc(dims, plain_tag(dims.size()));
+}
+
+dnnl::memory::desc tagged_desc(const Dims& dims, dnnl::memory::format_tag format) {
+  return dnnl::memory::desc(dnnl::memory::dims(dims.begin(), dims.end()),
+                            dnnl::memory::data_type::f32, format);
+}
+
+dnnl::memory wrap(const Tensor& tensor, const dnnl::engine& engine) {
+  // oneDNN takes a void*; a primitive only reads memory bound as a source.
+  return dnnl::memory(plain_desc(tensor.dims()), engine, const_cast<float*>(tensor.data()));
+}
+
+dnnl::memory reorder_once(const dnnl::memory::desc& from, const float* data,
+                          const dnnl::memory::desc& wanted, const ContextImpl& ctx) {
+  const dnnl::memory user(from, ctx.engine, const_cast<float*>(data));
+  dnnl::memory result(wanted, ctx.engine);
+  dnnl::reorder(user, result).execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, result}});
+  ctx.stream.wait();
+  return result;
+}
+
+void run_plain(const dnnl::primitive& primitive, const ContextImpl& ctx, const Tensor& src,
+               Tensor& dst, std::unordered_map<int, dnnl::memory> args) {
+  args.emplace(DNNL_ARG_SRC, wrap(src, ctx.engine));
+  args.emplace(DNNL_ARG_DST, dnnl::memory(plain_desc(dst.dims()), ctx.engine, dst.data()));
+  primitive.execute(ctx.stream, args);
+  ctx.stream.wait();
+}
+
+Bridge::Bridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
+               const dnnl::engine& engine)
+    : plain_(plain) {
+  if (plain != wanted) {
+    buffer_ = dnnl::memory(wanted, engine);
+    to_wanted_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain, engine, wanted));
+    to_plain_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, wanted, engine, plain));
+  }
+}
+
+dnnl::memory Bridge::in(const Tensor& src, const ContextImpl& ctx) const {
+  auto user = dnnl::memory(plain_, ctx.engine, const_cast<float*>(src.data()));
+  if (!buffer_) {
+    return user;
+  }
+  to_wanted_.execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, buffer_}});
+  return buffer_;
+}
+
+dnnl::memory Bridge::out(Tensor& dst, const ContextImpl& ctx) const {
+  if (buffer_) {
+    return buffer_;
+  }
+  return dnnl::memory(plain_, ctx.engine, dst.data());
+}
+
+dnnl::memory Bridge::out_holding(const Tensor& initial, Tensor& dst, const ContextImpl& ctx) const {
+  if (buffer_) {
+    return in(initial, ctx);  // reordered into the primitive's layout
+  }
+  std::copy_n(initial.data(), initial.size(), dst.data());
+  return dnnl::memory(plain_, ctx.engine, dst.data());
+}
+
+void Bridge::out_done(Tensor& dst, const ContextImpl& ctx) const {
+  if (buffer_) {
+    auto user = dnnl::memory(plain_, ctx.engine, dst.data());
+    to_plain_.execute(ctx.stream, {{DNNL_ARG_FROM, buffer_}, {DNNL_ARG_TO, user}});
+  }
+}
+
+}  // namespace cajal::engine::detail

@@ -1,0 +1,63 @@
+// Internal to engine/: oneDNN objects and small helpers. Never include from a public header.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <tuple>
+#include <unordered_map>
+
+#include "engine/layer_type.h"
+#include "engine/tensor.h"
+
+namespace cajal::engine::detail {
+
+struct ContextImpl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  mutable dnnl::stream stream{engine};
+  int threads = 1;
+};
+
+// oneDNN's eltwise algorithm, alpha and beta for an activation layer type.
+std::tuple<dnnl::algorithm, float, float> eltwise_algorithm(LayerType type, float alpha);
+
+// The plain (PyTorch) layout for a tensor of this rank: nc, ncw, nchw or ncdhw.
+dnnl::memory::format_tag plain_tag(std::size_t rank);
+dnnl::memory::desc plain_desc(const Dims& dims);
+// A memory::desc with a given tag (weights in PyTorch's layout, for example).
+dnnl::memory::desc tagged_desc(const Dims& dims, dnnl::memory::format_tag tag);
+
+// A oneDNN memory object over a tensor's values, without copying.
+dnnl::memory wrap(const Tensor& tensor, const dnnl::engine& engine);
+
+// Runs a primitive with DNNL_ARG_SRC and DNNL_ARG_DST bound to plain tensors, plus `args`.
+void run_plain(const dnnl::primitive& primitive, const ContextImpl& ctx, const Tensor& src,
+               Tensor& dst, std::unordered_map<int, dnnl::memory> args = {});
+
+// A copy of `data` (laid out as `from`) in the layout a primitive asked for, made by one reorder.
+// Used once per weight in prepare(), so the layer owns its weights in oneDNN's layout.
+dnnl::memory reorder_once(const dnnl::memory::desc& from, const float* data,
+                          const dnnl::memory::desc& wanted, const ContextImpl& ctx);
+
+// A primitive's input or output in the plain layout, bridged to the layout the primitive chose.
+// Built in prepare(); forward() binds the user's buffer and reorders only when the layouts differ.
+class Bridge {
+ public:
+  Bridge() = default;
+  Bridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
+         const dnnl::engine& engine);
+  // Memory the primitive reads: the user's data, or the reordered copy.
+  dnnl::memory in(const Tensor& src, const ContextImpl& ctx) const;
+  // Memory the primitive writes; call out_done() after execution.
+  dnnl::memory out(Tensor& dst, const ContextImpl& ctx) const;
+  // As out(), holding a copy of `initial` (for a primitive that adds to its destination).
+  dnnl::memory out_holding(const Tensor& initial, Tensor& dst, const ContextImpl& ctx) const;
+  void out_done(Tensor& dst, const ContextImpl& ctx) const;
+
+ private:
+  dnnl::memory::desc plain_;
+  dnnl::memory buffer_;  // empty when the layouts match
+  dnnl::reorder to_wanted_;
+  dnnl::reorder to_plain_;
+};
+
+}  // namespace cajal::engine::detail

@@ -1,0 +1,115 @@
+#include "engine/layers/channel.h"
+
+#include <utility>
+
+#include "engine/detail/dnnl_util.h"
+#include "engine/layers/common.h"
+
+namespace cajal::engine {
+
+Dims ChannelLayer::infer_dst_dims(const std::vector<Dims>& src) const {
+  const bool many = type() == LayerType::concat || type() == LayerType::add;
+  detail::check_input_count(*this, src, many ? 0 : 1);
+  if (src[0].size() < 2 || src[0].size() > 5) {
+    fail("input dims", "2 to 5 dims", to_string(src[0]));
+  }
+  Dims dst = src[0];
+  if (type() == LayerType::argmax) {
+    dst[1] = 1;
+  }
+  for (std::size_t i = 1; i < src.size(); ++i) {
+    Dims expected = src[0];
+    if (type() == LayerType::concat && src[i].size() == expected.size()) {
+      expected[1] = src[i][1];
+      dst[1] += src[i][1];
+    }
+    if (src[i] != expected) {
+      fail("input " + std::to_string(i) + " dims",
+           type() == LayerType::concat ? "those of input 0 except channels, " + to_string(src[0])
+                                       : to_string(src[0]),
+           to_string(src[i]));
+    }
+  }
+  return dst;
+}
+
+namespace {
+
+void argmax_channels(const Tensor& src, Tensor& dst) {
+  const auto batch = src.dim(0);
+  const auto channels = src.dim(1);
+  const auto plane = src.size() / (batch * channels);
+  const float* in = src.data();
+  float* out = dst.data();
+#pragma omp parallel for
+  for (std::int64_t n = 0; n < batch; ++n) {
+    const float* s = in + n * channels * plane;
+    float* d = out + n * plane;
+    for (std::int64_t i = 0; i < plane; ++i) {
+      float best = s[i];
+      std::int64_t index = 0;
+      for (std::int64_t c = 1; c < channels; ++c) {
+        if (s[c * plane + i] > best) {
+          best = s[c * plane + i];
+          index = c;
+        }
+      }
+      d[i] = static_cast<float>(index);
+    }
+  }
+}
+
+class DnnlChannel final : public ChannelLayer {
+ public:
+  using ChannelLayer::ChannelLayer;
+  void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
+    if (type() == LayerType::argmax) {
+      argmax_channels(*src[0], dst);
+      return;
+    }
+    if (type() == LayerType::softmax) {
+      detail::run_plain(primitive_, *ctx_, *src[0], dst);
+      return;
+    }
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_DST, dnnl::memory(detail::plain_desc(dst.dims()), ctx_->engine, dst.data())}};
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      args.emplace(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i),
+                   detail::wrap(*src[i], ctx_->engine));
+    }
+    primitive_.execute(ctx_->stream, args);
+    ctx_->stream.wait();
+  }
+
+ private:
+  void build(const Context& context) override {
+    ctx_ = context.impl();
+    const auto inference = dnnl::prop_kind::forward_inference;
+    std::vector<dnnl::memory::desc> src_mds;
+    for (const auto& dims : src_dims()) {
+      src_mds.push_back(detail::plain_desc(dims));
+    }
+    const auto dst_md = detail::plain_desc(dst_dims());
+    const auto& engine = ctx_->engine;
+    if (type() == LayerType::softmax) {
+      const dnnl::softmax_forward::desc desc(inference, src_mds[0], 1);
+      primitive_ = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(desc, engine));
+    } else if (type() == LayerType::concat) {
+      primitive_ = dnnl::concat(dnnl::concat::primitive_desc(dst_md, 1, src_mds, engine));
+    } else if (type() == LayerType::add) {
+      const std::vector<float> scales(src_mds.size(), 1.0f);
+      primitive_ = dnnl::sum(dnnl::sum::primitive_desc(dst_md, scales, src_mds, engine));
+    }
+  }
+
+  std::shared_ptr<const detail::ContextImpl> ctx_;
+  dnnl::primitive primitive_;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_channel(LayerType type, std::string name) {
+  return std::make_unique<DnnlChannel>(type, std::move(name));
+}
+
+}  // namespace cajal::engine

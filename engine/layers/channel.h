@@ -1,0 +1,26 @@
+// Operations across channels: softmax over channels, argmax over channels ([N, 1, ...] holding
+// the index of the largest channel as a float, the first one on ties, as torch.argmax(x, 1,
+// keepdim=True)), concat over channels, and element-wise add of inputs of equal dims.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/layer.h"
+
+namespace cajal::engine {
+
+// None of these take keys.
+class ChannelLayer : public Layer {
+ public:
+  using Layer::Layer;
+
+ protected:
+  void parse_params(ParamReader& /*params*/) override {}
+  Dims infer_dst_dims(const std::vector<Dims>& src) const override;
+};
+
+std::unique_ptr<Layer> make_channel(LayerType type, std::string name);
+
+}  // namespace cajal::engine

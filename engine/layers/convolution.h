@@ -1,0 +1,61 @@
+// Convolution and transposed convolution, 2D and 3D: PyTorch's Conv{2,3}d, ConvTranspose{2,3}d.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/layer.h"
+
+namespace cajal::engine {
+
+struct ConvolutionParams {
+  std::int64_t in_channels = 0;
+  std::int64_t out_channels = 0;
+  std::int64_t groups = 1;
+  Dims kernel_size;     // one per spatial axis; its length sets 2D or 3D
+  Dims stride;          // default 1
+  Dims padding;         // default 0, both sides
+  Dims dilation;        // default 1
+  Dims output_padding;  // transposed only, default 0
+  bool bias = true;
+};
+
+// A layer after the convolution, fused into it as a oneDNN post-op, applied in order: an
+// activation (relu, leaky_relu, elu, sigmoid, tanh, gelu; alpha: slope or elu's alpha), or add,
+// which adds the convolution's second input (a residual) of the output's dims.
+struct PostOp {
+  LayerType type = LayerType::relu;
+  float alpha = 0.0f;
+};
+
+// weight [OC, IC/groups, K...] (transposed: [IC, OC/groups, K...]), bias [OC].
+class ConvolutionLayer : public Layer {
+ public:
+  using Layer::Layer;
+  const ConvolutionParams& params() const { return params_; }
+  bool transposed() const { return type() == LayerType::transposed_convolution; }
+  std::vector<WeightSpec> weight_specs() const override;
+  std::int64_t flops() const override;
+
+  // Folds a per-output-channel scale and shift (a batch norm after it) into weight and bias.
+  void fold_scale_shift(std::span<const float> scale, std::span<const float> shift);
+  // Appends a post-op; call before prepare(). An add makes the layer take a second input.
+  void fuse(const PostOp& op);
+  const std::vector<PostOp>& post_ops() const { return post_ops_; }
+  bool adds_residual() const;
+
+ protected:
+  void parse_params(ParamReader& params) override;
+  Dims infer_dst_dims(const std::vector<Dims>& src) const override;
+
+ private:
+  ConvolutionParams params_;
+  std::vector<PostOp> post_ops_;
+};
+
+std::unique_ptr<Layer> make_convolution(LayerType type, std::string name);
+
+}  // namespace cajal::engine

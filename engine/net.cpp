@@ -1,0 +1,248 @@
+#include "engine/net.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include "core/error.h"
+#include "engine/layers/convolution.h"
+#include "engine/layers/eltwise.h"
+#include "engine/layers/normalization.h"
+
+namespace cajal::engine {
+
+Net::Net(std::vector<std::string> inputs, std::vector<Node> nodes, std::vector<std::string> outputs,
+         NetOptions options)
+    : inputs_(std::move(inputs)),
+      nodes_(std::move(nodes)),
+      outputs_(std::move(outputs)),
+      options_(options) {
+  std::set<std::string> blobs;
+  for (const auto& input : inputs_) {
+    if (!blobs.insert(input).second) {
+      throw Error("net input '" + input + "'", "a unique blob name", "a repeated one");
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& node : nodes_) {
+    CAJAL_CHECK(node.layer != nullptr) << "a node without a layer";
+    const auto& label = node.layer->label();
+    if (!names.insert(node.layer->name()).second) {
+      throw Error(label, "a unique layer name",
+                  "a second layer named '" + node.layer->name() + "'");
+    }
+    if (node.inputs.empty()) {
+      throw Error(label + ": inputs", "at least one blob", "none");
+    }
+    for (const auto& input : node.inputs) {
+      if (!blobs.contains(input)) {
+        throw Error(label + ": input blob '" + input + "'",
+                    "a net input or the output of an earlier layer", "no such blob");
+      }
+    }
+    if (!blobs.insert(node.output).second) {
+      throw Error(label + ": output blob '" + node.output + "'", "a blob written only once",
+                  "a blob that already exists");
+    }
+  }
+  if (outputs_.empty()) {
+    throw Error("net outputs", "at least one blob", "none");
+  }
+  for (const auto& output : outputs_) {
+    if (!blobs.contains(output)) {
+      throw Error("net output '" + output + "'", "a blob of the net", "no such blob");
+    }
+  }
+}
+
+void Net::load_weights(const WeightMap& weights) {
+  CAJAL_CHECK(!weights_loaded_) << "Net::load_weights called twice (folding changed the layers)";
+  weights_loaded_ = true;
+  std::set<std::string> taken;
+  parameter_count_ = 0;
+  for (auto& node : nodes_) {
+    for (auto& name : node.layer->load_weights(weights)) {
+      parameter_count_ += weights.at(name).size();
+      taken.insert(std::move(name));
+    }
+  }
+  for (const auto& [name, tensor] : weights) {
+    if (!taken.contains(name)) {
+      throw Error("tensor '" + name + "'",
+                  "only tensors the layers take (" + std::to_string(taken.size()) + " of them)",
+                  "an extra tensor of shape " + to_string(tensor.dims()));
+    }
+  }
+  fold_and_fuse();
+}
+
+void Net::fold_and_fuse() {
+  std::vector<Node> kept;
+  for (auto& node : nodes_) {
+    auto* conv = kept.empty() ? nullptr : dynamic_cast<ConvolutionLayer*>(kept.back().layer.get());
+    if (conv == nullptr || !fuse_into(*conv, kept.back(), node)) {
+      kept.push_back(std::move(node));
+    }
+  }
+  nodes_ = std::move(kept);
+}
+
+bool Net::fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node) {
+  // Only when the convolution's output goes nowhere else.
+  const auto& blob = conv_node.output;
+  const auto readers = std::count_if(nodes_.begin(), nodes_.end(), [&](const Node& other) {
+    return other.layer && std::count(other.inputs.begin(), other.inputs.end(), blob) > 0;
+  });
+  if (readers != 1 || std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
+    return false;
+  }
+  const auto type = node.layer->type();
+  const bool reads_only_blob = node.inputs == std::vector<std::string>{blob};
+  const auto* activation = dynamic_cast<const EltwiseLayer*>(node.layer.get());
+  if (type == LayerType::batch_norm && options_.fold_batch_norm && reads_only_blob &&
+      conv.post_ops().empty()) {
+    std::vector<float> scale;
+    std::vector<float> shift;
+    dynamic_cast<const NormalizationLayer&>(*node.layer).scale_shift(scale, shift);
+    conv.fold_scale_shift(scale, shift);
+  } else if (activation != nullptr && options_.fuse_post_ops && reads_only_blob) {
+    conv.fuse(activation->activation());
+  } else if (type == LayerType::add && options_.fuse_post_ops && node.inputs.size() == 2 &&
+             node.inputs[0] != node.inputs[1] &&
+             (node.inputs[0] == blob || node.inputs[1] == blob) && !conv.adds_residual()) {
+    // The other input is the residual the primitive adds to its output.
+    conv.fuse({LayerType::add, 0.0f});
+    conv_node.inputs.push_back(node.inputs[0] == blob ? node.inputs[1] : node.inputs[0]);
+  } else {
+    return false;
+  }
+  conv_node.output = node.output;
+  return true;
+}
+
+void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_dims) {
+  CAJAL_CHECK(weights_loaded_) << "Net::prepare before load_weights";
+  blob_dims_.clear();
+  for (const auto& input : inputs_) {
+    const auto found = input_dims.find(input);
+    if (found == input_dims.end()) {
+      throw Error("net input '" + input + "'", "dims to prepare for", "none");
+    }
+    blob_dims_[input] = found->second;
+  }
+  std::map<std::string, std::size_t> last_read;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    for (const auto& input : nodes_[i].inputs) {
+      last_read[input] = i;
+    }
+  }
+  for (const auto& output : outputs_) {
+    last_read[output] = std::numeric_limits<std::size_t>::max();
+  }
+  // Plan: each blob takes a free slot (the smallest that fits, else the largest, which grows).
+  std::vector<std::int64_t> capacity;
+  std::vector<bool> busy;
+  std::map<std::string, std::size_t> slot_of;
+  output_slot_.assign(nodes_.size(), 0);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    auto& node = nodes_[i];
+    std::vector<Dims> src;
+    for (const auto& input : node.inputs) {
+      src.push_back(blob_dims_.at(input));
+    }
+    const Dims dst = node.layer->prepare(ctx, src);
+    blob_dims_[node.output] = dst;
+    const auto need = element_count(dst);
+    std::size_t best = capacity.size();
+    for (std::size_t s = 0; s < capacity.size(); ++s) {
+      if (busy[s]) {
+        continue;
+      }
+      const bool fits = capacity[s] >= need;
+      if (best == capacity.size() ||
+          (fits && (capacity[best] < need || capacity[s] < capacity[best])) ||
+          (!fits && capacity[best] < need && capacity[s] > capacity[best])) {
+        best = s;
+      }
+    }
+    if (best == capacity.size()) {
+      capacity.push_back(0);
+      busy.push_back(false);
+    }
+    capacity[best] = std::max(capacity[best], need);
+    busy[best] = true;
+    slot_of[node.output] = best;
+    output_slot_[i] = best;
+    for (const auto& blob : node.inputs) {
+      if (slot_of.contains(blob) && last_read.at(blob) == i) {
+        busy[slot_of.at(blob)] = false;
+      }
+    }
+    if (!last_read.contains(node.output)) {
+      busy[best] = false;  // nothing reads it
+    }
+  }
+  arena_.assign(capacity.size(), Tensor());
+  for (std::size_t s = 0; s < capacity.size(); ++s) {
+    arena_[s].reserve(capacity[s]);
+  }
+  prepared_ = true;
+}
+
+std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& inputs) {
+  CAJAL_CHECK(prepared_) << "Net::forward before prepare";
+  std::map<std::string, const Tensor*> blobs;
+  for (const auto& input : inputs_) {
+    const auto found = inputs.find(input);
+    if (found == inputs.end()) {
+      throw Error("net input '" + input + "'", "a tensor", "none");
+    }
+    if (found->second.dims() != blob_dims_.at(input)) {
+      throw Error("net input '" + input + "'", "dims " + to_string(blob_dims_.at(input)),
+                  to_string(found->second.dims()));
+    }
+    blobs[input] = &found->second;
+  }
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const auto& node = nodes_[i];
+    std::vector<const Tensor*> src;
+    for (const auto& input : node.inputs) {
+      src.push_back(blobs.at(input));
+    }
+    Tensor& dst = arena_[output_slot_[i]];
+    dst.reshape(blob_dims_.at(node.output));
+    node.layer->forward(src, dst);
+    blobs[node.output] = &dst;
+  }
+  std::map<std::string, Tensor> result;
+  for (const auto& output : outputs_) {
+    result[output] = *blobs.at(output);
+  }
+  return result;
+}
+
+const Dims& Net::blob_dims(const std::string& blob) const {
+  const auto found = blob_dims_.find(blob);
+  CAJAL_CHECK(found != blob_dims_.end()) << "no dims for blob '" << blob << "'";
+  return found->second;
+}
+
+std::int64_t Net::flops() const {
+  CAJAL_CHECK(prepared_) << "Net::flops before prepare";
+  std::int64_t total = 0;
+  for (const auto& node : nodes_) {
+    total += node.layer->flops();
+  }
+  return total;
+}
+
+std::int64_t Net::activation_bytes() const {
+  std::int64_t total = 0;
+  for (const auto& slot : arena_) {
+    total += slot.capacity() * static_cast<std::int64_t>(sizeof(float));
+  }
+  return total;
+}
+
+}  // namespace cajal::engine

@@ -1,0 +1,46 @@
+// Tensor: f32 values with dims N C [D] H W, contiguous in that order (PyTorch's layout).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cajal::engine {
+
+using Dims = std::vector<std::int64_t>;
+
+// "[16,1,3,3,3]"
+std::string to_string(const Dims& dims);
+// Product of the dims; 1 for no dims.
+std::int64_t element_count(const Dims& dims);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(Dims dims, float fill = 0.0f);
+  // Throws cajal::Error if values.size() does not match the dims.
+  Tensor(Dims dims, std::vector<float> values);
+
+  const Dims& dims() const { return dims_; }
+  int rank() const { return static_cast<int>(dims_.size()); }
+  std::int64_t dim(int axis) const { return dims_.at(static_cast<std::size_t>(axis)); }
+  std::int64_t size() const { return static_cast<std::int64_t>(values_.size()); }
+
+  float* data() { return values_.data(); }
+  const float* data() const { return values_.data(); }
+  std::span<float> values() { return values_; }
+  std::span<const float> values() const { return values_; }
+
+  // New dims; keeps the storage's capacity, so a reused buffer does not reallocate.
+  void reshape(Dims dims);
+  // Reserves storage for this many values without changing the dims.
+  void reserve(std::int64_t count) { values_.reserve(static_cast<std::size_t>(count)); }
+  std::int64_t capacity() const { return static_cast<std::int64_t>(values_.capacity()); }
+
+ private:
+  Dims dims_;
+  std::vector<float> values_;
+};
+
+}  // namespace cajal::engine

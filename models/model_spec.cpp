@@ -1,0 +1,239 @@
+#include "models/model_spec.h"
+
+#include <set>
+
+#include "core/error.h"
+
+namespace cajal::models {
+namespace {
+
+// Reads an object's keys by name and rejects the ones nobody read.
+class Keys {
+ public:
+  Keys(const nlohmann::json& object, std::string where)
+      : object_(object), where_(std::move(where)) {
+    if (!object_.is_object()) {
+      throw Error(where_, "a JSON object", object_.dump());
+    }
+  }
+  const nlohmann::json* find(const std::string& key) {
+    read_.insert(key);
+    return object_.contains(key) ? &object_.at(key) : nullptr;
+  }
+  const nlohmann::json& at(const std::string& key) {
+    const auto* value = find(key);
+    if (value == nullptr) {
+      throw Error(where_ + ": key '" + key + "'", "present", "missing");
+    }
+    return *value;
+  }
+  std::string text(const std::string& key, const std::string* fallback = nullptr) {
+    const auto* value = find(key);
+    if (value == nullptr && fallback != nullptr) {
+      return *fallback;
+    }
+    const auto& v = value ? *value : at(key);
+    if (!v.is_string()) {
+      fail(key, "a string", v.dump());
+    }
+    return v.get<std::string>();
+  }
+  std::vector<std::string> names(const std::string& key, bool required) {
+    const auto* value = find(key);
+    if (value == nullptr && !required) {
+      return {};
+    }
+    const auto& v = value ? *value : at(key);
+    std::vector<std::string> result;
+    if (!v.is_array()) {
+      fail(key, "an array of strings", v.dump());
+    }
+    for (const auto& item : v) {
+      if (!item.is_string() || item.get<std::string>().empty()) {
+        fail(key, "an array of non-empty strings", v.dump());
+      }
+      result.push_back(item.get<std::string>());
+    }
+    return result;
+  }
+  [[noreturn]] void fail(const std::string& key, const std::string& expected,
+                         const std::string& got) const {
+    throw Error(where_ + ": key '" + key + "'", expected, got);
+  }
+  void finish() const {
+    for (const auto& [key, value] : object_.items()) {
+      if (!read_.contains(key)) {
+        throw Error(where_ + ": unknown key '" + key + "'", "one of " + known(), "'" + key + "'");
+      }
+    }
+  }
+
+ private:
+  std::string known() const {
+    std::string text;
+    for (const auto& key : read_) {
+      text += (text.empty() ? "" : ", ") + key;
+    }
+    return text;
+  }
+  const nlohmann::json& object_;
+  std::string where_;
+  std::set<std::string> read_;
+};
+
+LayerSpec parse_layer(const nlohmann::json& doc, const std::string& where) {
+  Keys keys(doc, where);
+  LayerSpec layer;
+  layer.name = keys.text("name");
+  if (layer.name.empty()) {
+    keys.fail("name", "a non-empty string", "\"\"");
+  }
+  const std::string type = keys.text("type");
+  try {
+    layer.type = engine::parse_layer_type(type);
+  } catch (const Error& e) {
+    throw Error(where + " '" + layer.name + "': " + e.what());
+  }
+  layer.inputs = keys.names("inputs", true);
+  layer.output = keys.text("output", &layer.name);
+  const auto* params = keys.find("params");
+  layer.params = params ? *params : nlohmann::json::object();
+  keys.finish();
+  return layer;
+}
+
+std::vector<double> positive_numbers(Keys& keys, const std::string& key, std::size_t count) {
+  const auto* value = keys.find(key);
+  std::vector<double> result;
+  if (value == nullptr) {
+    return result;
+  }
+  const auto expected = "an array of " + std::to_string(count) + " positive numbers";
+  if (!value->is_array() || value->size() != count) {
+    keys.fail(key, expected, value->dump());
+  }
+  for (const auto& item : *value) {
+    if (!item.is_number() || !(item.get<double>() > 0)) {
+      keys.fail(key, expected, value->dump());
+    }
+    result.push_back(item.get<double>());
+  }
+  return result;
+}
+
+Normalization parse_normalization(const nlohmann::json& doc, const std::string& where) {
+  Keys keys(doc, where);
+  Normalization n;
+  n.kind = keys.text("kind");
+  if (n.kind == "ct") {
+    const auto number = [&](const char* key) {
+      const auto& v = keys.at(key);
+      if (!v.is_number()) {
+        keys.fail(key, "a number", v.dump());
+      }
+      return v.get<double>();
+    };
+    n.clip_min = number("clip_min");
+    n.clip_max = number("clip_max");
+    n.mean = number("mean");
+    n.std = number("std");
+    if (!(n.clip_min < n.clip_max) || !(n.std > 0)) {
+      throw Error(where, "clip_min < clip_max and std > 0", doc.dump());
+    }
+  } else if (n.kind != "none" && n.kind != "zscore") {
+    keys.fail("kind", "one of 'none', 'zscore', 'ct'", "'" + n.kind + "'");
+  }
+  keys.finish();
+  return n;
+}
+
+RunConfig parse_run(const nlohmann::json& doc, const std::string& where) {
+  Keys keys(doc, where);
+  RunConfig run;
+  const std::string segmentation = "segmentation";
+  run.task = keys.text("task", &segmentation);
+  if (run.task != "segmentation" && run.task != "classification") {
+    keys.fail("task", "'segmentation' or 'classification'", "'" + run.task + "'");
+  }
+  const auto integer = [&](const char* key, std::int64_t lo, std::int64_t hi) {
+    const auto& v = keys.at(key);
+    if (!v.is_number_integer() || v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi) {
+      keys.fail(key, "an integer from " + std::to_string(lo) + " to " + std::to_string(hi),
+                v.dump());
+    }
+    return v.get<std::int64_t>();
+  };
+  run.input_channels = integer("input_channels", 1, 1 << 16);
+  run.spatial_dims = integer("spatial_dims", 2, 3);
+  const auto rank = static_cast<std::size_t>(run.spatial_dims);
+  for (const double size : positive_numbers(keys, "patch_size", rank)) {
+    if (size != static_cast<double>(static_cast<std::int64_t>(size))) {
+      keys.fail("patch_size", "integers", doc.at("patch_size").dump());
+    }
+    run.patch_size.push_back(static_cast<std::int64_t>(size));
+  }
+  run.target_spacing = positive_numbers(keys, "target_spacing", rank);
+  const std::string none;
+  run.orientation = keys.text("orientation", &none);
+  if (!run.orientation.empty() && run.orientation.size() != 3) {
+    keys.fail("orientation", "three letters such as \"RAS\"", "\"" + run.orientation + "\"");
+  }
+  if (const auto* normalization = keys.find("normalization")) {
+    run.normalization = parse_normalization(*normalization, where + ".normalization");
+  }
+  run.labels = keys.names("labels", false);
+  keys.finish();
+  return run;
+}
+
+}  // namespace
+
+ModelSpec parse_model_spec(const nlohmann::json& doc, const std::string& source) {
+  Keys keys(doc, source);
+  const auto& format = keys.at("format");
+  if (format != "cajal-model") {
+    keys.fail("format", "\"cajal-model\"", format.dump());
+  }
+  const auto& version = keys.at("format_version");
+  if (version != kFormatVersion) {
+    keys.fail("format_version", std::to_string(kFormatVersion), version.dump());
+  }
+  ModelSpec spec;
+  spec.inputs = keys.names("inputs", true);
+  spec.outputs = keys.names("outputs", true);
+  const auto& layers = keys.at("layers");
+  if (!layers.is_array() || layers.empty()) {
+    keys.fail("layers", "a non-empty array of layers", layers.is_array() ? "[]" : layers.dump());
+  }
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    spec.layers.push_back(parse_layer(layers[i], source + ": layers[" + std::to_string(i) + "]"));
+  }
+  spec.run = parse_run(keys.at("run"), source + ": run");
+  keys.finish();
+  return spec;
+}
+
+ModelCard parse_model_card(const nlohmann::json& doc, const std::string& source) {
+  Keys keys(doc, source);
+  ModelCard card;
+  card.name = keys.text("name");
+  card.version = keys.text("version");
+  card.intended_use = keys.text("intended_use");
+  card.metrics = keys.at("metrics");
+  for (const auto& [name, value] : card.metrics.items()) {
+    if (!value.is_number()) {
+      keys.fail("metrics", "an object of numbers", card.metrics.dump());
+    }
+  }
+  if (!card.metrics.is_object()) {
+    keys.fail("metrics", "an object of numbers", card.metrics.dump());
+  }
+  card.provenance = keys.at("provenance");
+  if (!card.provenance.is_object()) {
+    keys.fail("provenance", "an object", card.provenance.dump());
+  }
+  keys.finish();
+  return card;
+}
+
+}  // namespace cajal::models

@@ -1,0 +1,227 @@
+#include "engine/layers/convolution.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "engine/layer_type.h"
+#include "tests/engine/layer_harness.h"
+
+namespace cajal::engine {
+namespace {
+
+using testing::run_both;
+
+struct ConvCase {
+  std::string name;
+  Dims input;  // [N, IC, (D,) H, W]
+  std::int64_t out_channels;
+  Dims kernel;
+  Dims stride;
+  Dims padding;
+  Dims dilation;
+  std::int64_t groups = 1;
+  bool bias = true;
+  Dims output_padding = {};  // transposed only
+};
+
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+nlohmann::json conv_params(const ConvCase& c) {
+  nlohmann::json params{{"in_channels", c.input[1]}, {"out_channels", c.out_channels},
+                        {"kernel_size", c.kernel},   {"stride", c.stride},
+                        {"padding", c.padding},      {"dilation", c.dilation},
+                        {"groups", c.groups},        {"bias", c.bias}};
+  if (!c.output_padding.empty()) {
+    params["output_padding"] = c.output_padding;
+  }
+  return params;
+}
+
+std::string case_name(const ::testing::TestParamInfo<ConvCase>& info) {
+  return info.param.name;
+}
+
+class ConvolutionGrid : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvolutionGrid, MatchesReference) {
+  const auto out = run_both(LayerType::convolution, conv_params(GetParam()), {GetParam().input});
+  EXPECT_LE(out.relative_error, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ConvolutionGrid,
+    ::testing::Values(
+        ConvCase{"Plain2d3x3", {1, 3, 9, 11}, 4, {3, 3}, {1, 1}, {0, 0}, {1, 1}},
+        ConvCase{"Padded2dOddSizes", {2, 5, 7, 13}, 6, {3, 3}, {1, 1}, {1, 1}, {1, 1}},
+        ConvCase{"Stride2Padding1_2d", {1, 4, 15, 9}, 8, {3, 3}, {2, 2}, {1, 1}, {1, 1}},
+        ConvCase{"Dilation2_2d", {1, 3, 13, 12}, 5, {3, 3}, {1, 1}, {2, 2}, {2, 2}},
+        ConvCase{"Groups2_2d", {1, 4, 10, 9}, 6, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2},
+        ConvCase{"Depthwise2d", {1, 6, 8, 7}, 6, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 6},
+        ConvCase{"NoBias1x1_2d", {3, 16, 5, 6}, 2, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false},
+        ConvCase{"AnisotropicKernel2d", {1, 2, 11, 10}, 3, {5, 3}, {2, 1}, {2, 0}, {1, 2}},
+        ConvCase{"SingleChannelInput2d", {1, 1, 17, 17}, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1}},
+        ConvCase{"Plain3d", {1, 2, 5, 6, 7}, 4, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}},
+        ConvCase{
+            "Stride2Padding1_3d", {2, 3, 9, 7, 8}, 5, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+        ConvCase{"Dilation2Groups2_3d",
+                 {1, 4, 7, 9, 8},
+                 4,
+                 {3, 3, 3},
+                 {1, 1, 1},
+                 {2, 2, 2},
+                 {2, 2, 2},
+                 2},
+        ConvCase{
+            "AnisotropicStride3d", {1, 16, 5, 9, 9}, 8, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}},
+        ConvCase{"Head1x1x1To2Channels3d",
+                 {1, 16, 6, 5, 7},
+                 2,
+                 {1, 1, 1},
+                 {1, 1, 1},
+                 {0, 0, 0},
+                 {1, 1, 1}}),
+    case_name);
+
+class TransposedConvolutionGrid : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(TransposedConvolutionGrid, MatchesReference) {
+  const auto out =
+      run_both(LayerType::transposed_convolution, conv_params(GetParam()), {GetParam().input});
+  EXPECT_LE(out.relative_error, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, TransposedConvolutionGrid,
+    ::testing::Values(
+        ConvCase{"Stride2Kernel2_2d", {1, 4, 5, 7}, 3, {2, 2}, {2, 2}, {0, 0}, {1, 1}},
+        ConvCase{"Stride2Padding1OutputPadding1_2d",
+                 {2, 3, 6, 5},
+                 4,
+                 {3, 3},
+                 {2, 2},
+                 {1, 1},
+                 {1, 1},
+                 1,
+                 true,
+                 {1, 1}},
+        ConvCase{"Stride1Padding1_2d", {1, 5, 7, 9}, 2, {3, 3}, {1, 1}, {1, 1}, {1, 1}},
+        ConvCase{"Groups2NoBias2d", {1, 4, 6, 6}, 6, {3, 3}, {2, 2}, {0, 0}, {1, 1}, 2, false},
+        ConvCase{"Dilation2_2d", {1, 2, 5, 6}, 3, {3, 3}, {1, 1}, {1, 1}, {2, 2}},
+        ConvCase{
+            "Stride2Kernel2_3d", {1, 8, 3, 5, 4}, 4, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+        ConvCase{"Stride2OutputPadding1_3d",
+                 {1, 3, 4, 3, 5},
+                 2,
+                 {3, 3, 3},
+                 {2, 2, 2},
+                 {1, 1, 1},
+                 {1, 1, 1},
+                 1,
+                 true,
+                 {1, 0, 1}},
+        ConvCase{"To2Channels3d", {1, 32, 3, 4, 3}, 2, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}}),
+    case_name);
+
+TEST(Conv, MatchesReferenceForStride2Padding1) {
+  const ConvCase c{"", {1, 8, 16, 16}, 8, {3, 3}, {2, 2}, {1, 1}, {1, 1}};
+  const auto out = run_both(LayerType::convolution, conv_params(c), {c.input});
+  EXPECT_EQ(out.onednn.dims(), (Dims{1, 8, 8, 8}));
+  EXPECT_LE(out.relative_error, 1e-4);
+}
+
+TEST(Conv, FusedActivationsMatchReference) {
+  for (const auto type : {LayerType::relu, LayerType::leaky_relu, LayerType::elu,
+                          LayerType::sigmoid, LayerType::tanh, LayerType::gelu}) {
+    const auto input = testing::random_tensor({1, 3, 7, 6, 5}, 3);
+    const nlohmann::json params{
+        {"in_channels", 3}, {"out_channels", 4}, {"kernel_size", {3, 3, 3}}, {"padding", 1}};
+    std::vector<Tensor> outputs;
+    for (const auto backend : {Backend::onednn, Backend::reference}) {
+      auto conv = create_layer(LayerType::convolution, "c", backend);
+      conv->load_params(params);
+      conv->load_weights(testing::random_weights(*conv, 5));
+      dynamic_cast<ConvolutionLayer&>(*conv).fuse({type, 0.2f});
+      const Context ctx(2);
+      Tensor dst(conv->prepare(ctx, {input.dims()}));
+      conv->forward({&input}, dst);
+      outputs.push_back(dst);
+    }
+    EXPECT_LE(testing::relative_error(outputs[0], outputs[1]), 1e-4) << layer_type_name(type);
+  }
+}
+
+TEST(Conv, FusedResidualAddThenReluMatchesReference) {
+  // 16 channels, so oneDNN picks a blocked layout and the residual is reordered into it.
+  const auto input = testing::random_tensor({1, 8, 5, 6, 7}, 3);
+  const auto residual = testing::random_tensor({1, 16, 5, 6, 7}, 4);
+  const nlohmann::json params{
+      {"in_channels", 8}, {"out_channels", 16}, {"kernel_size", {3, 3, 3}}, {"padding", 1}};
+  std::vector<Tensor> outputs;
+  for (const auto backend : {Backend::onednn, Backend::reference}) {
+    auto conv = create_layer(LayerType::convolution, "c", backend);
+    conv->load_params(params);
+    conv->load_weights(testing::random_weights(*conv, 5));
+    dynamic_cast<ConvolutionLayer&>(*conv).fuse({LayerType::add, 0.0f});
+    dynamic_cast<ConvolutionLayer&>(*conv).fuse({LayerType::relu, 0.0f});
+    const Context ctx(2);
+    Tensor dst(conv->prepare(ctx, {input.dims(), residual.dims()}));
+    conv->forward({&input, &residual}, dst);
+    outputs.push_back(dst);
+  }
+  EXPECT_LE(testing::relative_error(outputs[0], outputs[1]), 1e-4);
+}
+
+TEST(Conv, ComputesAKnownSmallResult) {
+  // A 2x2 kernel of ones with bias 1 over a 3x3 ramp: each output is the sum of a window + 1.
+  const Tensor input({1, 1, 3, 3}, {0, 1, 2, 3, 4, 5, 6, 7, 8});
+  WeightMap weights{{"layer.weight", Tensor({1, 1, 2, 2}, 1.0f)},
+                    {"layer.bias", Tensor({1}, 1.0f)}};
+  const nlohmann::json params{{"in_channels", 1}, {"out_channels", 1}, {"kernel_size", {2, 2}}};
+  const auto dst =
+      testing::run_one(Backend::onednn, LayerType::convolution, params, {input}, weights);
+  EXPECT_EQ(std::vector<float>(dst.values().begin(), dst.values().end()),
+            (std::vector<float>{9, 13, 21, 25}));
+}
+
+TEST(Conv, CountsTwoFlopsPerMultiplyAdd) {
+  // 8 groups of 2 -> 4 channels, 3x3 kernel, 5x6 output, batch 2.
+  auto conv = create_layer(LayerType::convolution, "c");
+  conv->load_params({{"in_channels", 16},
+                     {"out_channels", 32},
+                     {"kernel_size", {3, 3}},
+                     {"groups", 8},
+                     {"padding", 1}});
+  conv->load_weights(testing::random_weights(*conv, 1));
+  const Context ctx(1);
+  conv->prepare(ctx, {{2, 16, 5, 6}});
+  EXPECT_EQ(conv->flops(), 2 * (2 * 32 * 5 * 6) * 2 * 9);
+  auto up = create_layer(LayerType::transposed_convolution, "u");
+  up->load_params(
+      {{"in_channels", 8}, {"out_channels", 4}, {"kernel_size", {2, 2, 2}}, {"stride", 2}});
+  up->load_weights(testing::random_weights(*up, 1));
+  up->prepare(ctx, {{1, 8, 3, 3, 3}});
+  EXPECT_EQ(up->flops(), 2 * (8 * 27) * 4 * 8);
+}
+
+TEST(Conv, RejectsInputWithOtherChannelCount) {
+  const nlohmann::json params{{"in_channels", 3}, {"out_channels", 4}, {"kernel_size", {3, 3}}};
+  EXPECT_THROW(run_both(LayerType::convolution, params, {{1, 2, 8, 8}}), Error);
+}
+
+TEST(Conv, RejectsAKernelLargerThanThePaddedInput) {
+  const nlohmann::json params{{"in_channels", 1}, {"out_channels", 1}, {"kernel_size", {5, 5}}};
+  EXPECT_THROW(run_both(LayerType::convolution, params, {{1, 1, 4, 9}}), Error);
+}
+
+TEST(Conv, RejectsGroupsThatDoNotDivideTheChannels) {
+  auto conv = create_layer(LayerType::convolution, "c");
+  EXPECT_THROW(
+      conv->load_params(
+          {{"in_channels", 4}, {"out_channels", 6}, {"kernel_size", {3, 3}}, {"groups", 4}}),
+      Error);
+}
+
+}  // namespace
+}  // namespace cajal::engine

@@ -1,0 +1,80 @@
+#include "tests/engine/layer_harness.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "engine/context.h"
+#include "engine/layer_type.h"
+
+namespace cajal::engine::testing {
+
+Tensor random_tensor(const Dims& dims, std::uint32_t seed, float lo, float hi) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> uniform(lo, hi);
+  Tensor tensor(dims);
+  for (auto& v : tensor.values()) {
+    v = uniform(generator);
+  }
+  return tensor;
+}
+
+double relative_error(const Tensor& got, const Tensor& expected) {
+  if (got.dims() != expected.dims()) {
+    return INFINITY;
+  }
+  double diff = 0.0;
+  double scale = 0.0;
+  for (std::int64_t i = 0; i < got.size(); ++i) {
+    const double g = got.data()[i];
+    const double e = expected.data()[i];
+    diff = std::max(diff, std::isnan(g) ? INFINITY : std::abs(g - e));
+    scale = std::max(scale, std::abs(e));
+  }
+  return diff / std::max(scale, 1e-30);
+}
+
+WeightMap random_weights(const Layer& layer, std::uint32_t seed) {
+  WeightMap weights;
+  for (const auto& spec : layer.weight_specs()) {
+    const bool variance = spec.role.find("var") != std::string::npos;
+    weights[layer.name() + "." + spec.role] =
+        random_tensor(spec.dims, seed++, variance ? 0.5f : -1.0f, variance ? 1.5f : 1.0f);
+  }
+  return weights;
+}
+
+Tensor run_one(Backend backend, LayerType type, const nlohmann::json& params,
+               const std::vector<Tensor>& inputs, const WeightMap& weights, int threads) {
+  const Context ctx(threads);
+  auto layer = create_layer(type, "layer", backend);
+  layer->load_params(params);
+  layer->load_weights(weights);
+  std::vector<Dims> dims;
+  std::vector<const Tensor*> src;
+  for (const auto& input : inputs) {
+    dims.push_back(input.dims());
+    src.push_back(&input);
+  }
+  Tensor dst(layer->prepare(ctx, dims), NAN);
+  layer->forward(src, dst);
+  return dst;
+}
+
+Outputs run_both(LayerType type, const nlohmann::json& params, const std::vector<Dims>& input_dims,
+                 std::uint32_t seed, int threads) {
+  auto probe = create_layer(type, "layer", Backend::reference);
+  probe->load_params(params);
+  const auto weights = random_weights(*probe, seed + 100);
+  std::vector<Tensor> inputs;
+  for (const auto& dims : input_dims) {
+    inputs.push_back(random_tensor(dims, seed++));
+  }
+  Outputs out;
+  out.onednn = run_one(Backend::onednn, type, params, inputs, weights, threads);
+  out.reference = run_one(Backend::reference, type, params, inputs, weights, threads);
+  out.relative_error = relative_error(out.onednn, out.reference);
+  return out;
+}
+
+}  // namespace cajal::engine::testing

@@ -1,0 +1,201 @@
+#include "engine/net.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "engine/layer_type.h"
+#include "tests/engine/layer_harness.h"
+
+namespace cajal::engine {
+namespace {
+
+struct NodeDef {
+  LayerType type;
+  std::string name;
+  nlohmann::json params;
+  std::vector<std::string> inputs;
+  std::string output;
+};
+
+Net make_net(const std::vector<NodeDef>& defs, Backend backend, NetOptions options = {},
+             std::vector<std::string> outputs = {}) {
+  std::vector<Node> nodes;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, backend);
+    layer->load_params(def.params);
+    nodes.push_back({std::move(layer), def.inputs, def.output});
+  }
+  if (outputs.empty()) {
+    outputs = {defs.back().output};
+  }
+  return Net({"x"}, std::move(nodes), outputs, options);
+}
+
+// A small 3D residual block with a U-Net-like tail: conv-bn-relu, conv-bn, add, prelu, pool,
+// transposed conv, concat, 1x1 head, softmax.
+std::vector<NodeDef> residual_block() {
+  const nlohmann::json conv{
+      {"in_channels", 4}, {"out_channels", 4}, {"kernel_size", {3, 3, 3}}, {"padding", 1}};
+  return {
+      {LayerType::convolution, "c1", conv, {"x"}, "c1"},
+      {LayerType::batch_norm, "bn1", {{"num_features", 4}}, {"c1"}, "bn1"},
+      {LayerType::relu, "r1", nlohmann::json::object(), {"bn1"}, "r1"},
+      {LayerType::convolution, "c2", conv, {"r1"}, "c2"},
+      {LayerType::batch_norm, "bn2", {{"num_features", 4}}, {"c2"}, "bn2"},
+      {LayerType::add, "sum", nlohmann::json::object(), {"bn2", "x"}, "sum"},
+      {LayerType::prelu, "act", {{"num_parameters", 4}}, {"sum"}, "act"},
+      {LayerType::max_pool, "pool", {{"kernel_size", {2, 2, 2}}}, {"act"}, "pool"},
+      {LayerType::transposed_convolution,
+       "up",
+       {{"in_channels", 4}, {"out_channels", 4}, {"kernel_size", {2, 2, 2}}, {"stride", 2}},
+       {"pool"},
+       "up"},
+      {LayerType::concat, "cat", nlohmann::json::object(), {"up", "act"}, "cat"},
+      {LayerType::convolution,
+       "head",
+       {{"in_channels", 8}, {"out_channels", 3}, {"kernel_size", {1, 1, 1}}},
+       {"cat"},
+       "head"},
+      {LayerType::softmax, "prob", nlohmann::json::object(), {"head"}, "prob"},
+  };
+}
+
+WeightMap weights_for(const std::vector<NodeDef>& defs) {
+  WeightMap weights;
+  std::uint32_t seed = 11;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, Backend::reference);
+    layer->load_params(def.params);
+    weights.merge(testing::random_weights(*layer, seed));
+    seed += 10;
+  }
+  return weights;
+}
+
+Tensor run(Net& net, const WeightMap& weights, const Tensor& input, int threads = 2) {
+  const Context ctx(threads);
+  net.load_weights(weights);
+  net.prepare(ctx, {{"x", input.dims()}});
+  return net.forward({{"x", input}}).at(net.outputs()[0]);
+}
+
+TEST(Net, FoldedAndFusedMatchesReferenceLayerByLayer) {
+  const auto defs = residual_block();
+  const auto weights = weights_for(defs);
+  const auto input = testing::random_tensor({1, 4, 6, 4, 6}, 1);
+  auto fast = make_net(defs, Backend::onednn);
+  auto naive = make_net(defs, Backend::reference, {false, false});
+  const auto got = run(fast, weights, input);
+  const auto expected = run(naive, weights, input);
+  EXPECT_EQ(got.dims(), (Dims{1, 3, 6, 4, 6}));
+  EXPECT_LE(testing::relative_error(got, expected), 1e-4);
+  // bn1 and r1 went into c1, bn2 and sum into c2.
+  EXPECT_EQ(fast.nodes().size(), defs.size() - 4);
+  EXPECT_EQ(naive.nodes().size(), defs.size());
+}
+
+TEST(Net, FoldsBatchNormAndFusesEluIntoATransposedConvolution) {
+  const std::vector<NodeDef> defs{
+      {LayerType::transposed_convolution,
+       "up",
+       {{"in_channels", 6},
+        {"out_channels", 4},
+        {"kernel_size", {3, 3}},
+        {"stride", 2},
+        {"padding", 1},
+        {"output_padding", 1},
+        {"groups", 2},
+        {"bias", false}},
+       {"x"},
+       "up"},
+      {LayerType::batch_norm, "bn", {{"num_features", 4}}, {"up"}, "bn"},
+      {LayerType::elu, "act", {{"alpha", 0.5}}, {"bn"}, "act"}};
+  const auto weights = weights_for(defs);
+  const auto input = testing::random_tensor({2, 6, 5, 7}, 4);
+  auto fast = make_net(defs, Backend::onednn);
+  auto naive = make_net(defs, Backend::reference, {false, false});
+  const auto got = run(fast, weights, input);
+  EXPECT_EQ(fast.nodes().size(), 1u);
+  EXPECT_LE(testing::relative_error(got, run(naive, weights, input)), 1e-4);
+}
+
+TEST(Net, SameInputAndThreadsGiveTheSameBytes) {
+  const auto defs = residual_block();
+  const auto weights = weights_for(defs);
+  const auto input = testing::random_tensor({1, 4, 8, 8, 8}, 2);
+  auto first = make_net(defs, Backend::onednn);
+  auto second = make_net(defs, Backend::onednn);
+  const auto a = run(first, weights, input);
+  const auto b = run(second, weights, input);
+  const auto again = first.forward({{"x", input}}).at("prob");
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()), 0);
+  EXPECT_EQ(std::memcmp(a.data(), again.data(), sizeof(float) * a.size()), 0);
+}
+
+TEST(Net, ReusesBuffersOfBlobsNoLongerRead) {
+  std::vector<NodeDef> chain;
+  std::string previous = "x";
+  for (int i = 0; i < 6; ++i) {
+    const auto name = "a" + std::to_string(i);
+    chain.push_back({LayerType::tanh, name, nlohmann::json::object(), {previous}, name});
+    previous = name;
+  }
+  auto net = make_net(chain, Backend::onednn);
+  const auto input = testing::random_tensor({1, 2, 10, 10}, 3);
+  const auto out = run(net, {}, input);
+  // Six activations of 200 floats live two at a time.
+  EXPECT_EQ(net.activation_bytes(), 2 * 200 * 4);
+  EXPECT_EQ(out.dims(), input.dims());
+}
+
+TEST(Net, RejectsAnExtraTensor) {
+  const auto defs = residual_block();
+  auto weights = weights_for(defs);
+  weights["c1.running_mean"] = Tensor({4});
+  auto net = make_net(defs, Backend::onednn);
+  try {
+    net.load_weights(weights);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'c1.running_mean'"), std::string::npos);
+  }
+}
+
+TEST(Net, RejectsAnInputBlobNoLayerWrote) {
+  EXPECT_THROW(
+      make_net({{LayerType::relu, "r", nlohmann::json::object(), {"y"}, "r"}}, Backend::onednn),
+      Error);
+}
+
+TEST(Net, RejectsABlobWrittenTwice) {
+  EXPECT_THROW(make_net({{LayerType::relu, "r", nlohmann::json::object(), {"x"}, "r"},
+                         {LayerType::relu, "s", nlohmann::json::object(), {"r"}, "r"}},
+                        Backend::onednn),
+               Error);
+}
+
+TEST(Net, RejectsAnInputOfOtherDimsThanPrepared) {
+  auto net =
+      make_net({{LayerType::relu, "r", nlohmann::json::object(), {"x"}, "r"}}, Backend::onednn);
+  run(net, {}, Tensor({1, 1, 4, 4}));
+  EXPECT_THROW(net.forward({{"x", Tensor({1, 1, 4, 5})}}), Error);
+}
+
+TEST(Net, KeepsABatchNormWhoseInputIsAlsoAnOutput) {
+  const auto defs =
+      std::vector<NodeDef>{{LayerType::convolution,
+                            "c",
+                            {{"in_channels", 1}, {"out_channels", 2}, {"kernel_size", {3, 3}}},
+                            {"x"},
+                            "c"},
+                           {LayerType::batch_norm, "bn", {{"num_features", 2}}, {"c"}, "bn"}};
+  auto net = make_net(defs, Backend::onednn, {}, {"c", "bn"});
+  net.load_weights(weights_for(defs));
+  EXPECT_EQ(net.nodes().size(), 2u);
+}
+
+}  // namespace
+}  // namespace cajal::engine

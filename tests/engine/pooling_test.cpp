@@ -1,0 +1,84 @@
+#include "engine/layers/pooling.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "engine/layer_type.h"
+#include "tests/engine/layer_harness.h"
+
+namespace cajal::engine {
+namespace {
+
+struct PoolCase {
+  std::string name;
+  LayerType type;
+  Dims input;
+  nlohmann::json params;
+};
+
+void PrintTo(const PoolCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class PoolingGrid : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(PoolingGrid, MatchesReference) {
+  const auto& c = GetParam();
+  const auto out = testing::run_both(c.type, c.params, {c.input});
+  EXPECT_LE(out.relative_error, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, PoolingGrid,
+    ::testing::Values(
+        PoolCase{"Max2x2_2d", LayerType::max_pool, {2, 3, 8, 10}, {{"kernel_size", {2, 2}}}},
+        PoolCase{"Max3x3Stride2Padding1OddSize2d",
+                 LayerType::max_pool,
+                 {1, 4, 11, 9},
+                 {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}}},
+        PoolCase{"Max2x2x2_3d", LayerType::max_pool, {1, 2, 6, 8, 7}, {{"kernel_size", {2, 2, 2}}}},
+        PoolCase{"Max3Stride1Padding1_3d",
+                 LayerType::max_pool,
+                 {1, 3, 5, 6, 7},
+                 {{"kernel_size", {3, 3, 3}}, {"stride", 1}, {"padding", 1}}},
+        PoolCase{"Avg2x2_2d", LayerType::avg_pool, {1, 6, 10, 12}, {{"kernel_size", {2, 2}}}},
+        PoolCase{"AvgPaddedIncludingPad2d",
+                 LayerType::avg_pool,
+                 {1, 3, 9, 7},
+                 {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}}},
+        PoolCase{
+            "AvgPaddedExcludingPad2d",
+            LayerType::avg_pool,
+            {1, 3, 9, 7},
+            {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}, {"count_include_pad", false}}},
+        PoolCase{"AvgAnisotropic3d",
+                 LayerType::avg_pool,
+                 {2, 2, 5, 8, 9},
+                 {{"kernel_size", {1, 2, 3}}, {"stride", {1, 2, 2}}, {"padding", {0, 1, 1}}}},
+        PoolCase{"GlobalAvg2d", LayerType::global_avg_pool, {2, 5, 7, 9}, nlohmann::json::object()},
+        PoolCase{
+            "GlobalAvg3d", LayerType::global_avg_pool, {1, 4, 3, 5, 6}, nlohmann::json::object()}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+TEST(MaxPool, TakesTheLargestValueOfEachWindow) {
+  const Tensor input({1, 1, 2, 4}, {1, 5, 2, 0, 3, 4, 8, 7});
+  const auto dst = testing::run_one(Backend::onednn, LayerType::max_pool, {{"kernel_size", {2, 2}}},
+                                    {input}, {});
+  EXPECT_EQ(dst.dims(), (Dims{1, 1, 1, 2}));
+  EXPECT_EQ(dst.data()[0], 5.0f);
+  EXPECT_EQ(dst.data()[1], 8.0f);
+}
+
+TEST(GlobalAvgPool, GivesOneValuePerChannel) {
+  const auto out =
+      testing::run_both(LayerType::global_avg_pool, nlohmann::json::object(), {{3, 2, 4, 5}});
+  EXPECT_EQ(out.onednn.dims(), (Dims{3, 2, 1, 1}));
+}
+
+TEST(MaxPool, RejectsPaddingOverHalfTheKernel) {
+  auto layer = create_layer(LayerType::max_pool, "p");
+  EXPECT_THROW(layer->load_params({{"kernel_size", {2, 2}}, {"padding", 2}}), Error);
+}
+
+}  // namespace
+}  // namespace cajal::engine

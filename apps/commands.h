@@ -8,5 +8,8 @@ namespace cajal::apps {
 
 void add_info_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
+void add_phantom_command(CLI::App& app);
+void add_labels_to_dicom_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
 
 }  // namespace cajal::apps

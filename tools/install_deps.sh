@@ -28,7 +28,7 @@ test_pkgs=(
   plastimatch dcm2niix dicom3tools dcmtk libgdcm-tools
   mricron-data insighttoolkit5-examples dataset-fashion-mnist
 )
-bench_pkgs=(libopenblas0-openmp)
+bench_pkgs=(libopenblas0-openmp time)
 # onnxruntime-node comes from the npm registry; use the machine's Node.js if it has one.
 command -v npm >/dev/null 2>&1 || bench_pkgs+=(nodejs npm)
 

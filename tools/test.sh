@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh --test
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAJAL_WERROR=ON >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAJAL_WERROR=ON -DCAJAL_IT_REQUIRE_TOOLS=ON >/dev/null
 cmake --build build -j "$(nproc)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "io/dicom_header.h"
+#include "io/dicom_pixels.h"
 #include "io/itk_bridge.h"
 #include "io/slice_order.h"
 
@@ -254,6 +255,15 @@ core::Volume read_dicom_series(const DicomSeries& series) {
       static_cast<std::size_t>(volume.geometry.size[0] * volume.geometry.size[1]);
   volume.pixels.resize(slice_pixels * series.files.size());
   for (std::size_t k = 0; k < series.files.size(); ++k) {
+    float* destination = volume.pixels.data() + k * slice_pixels;
+    const std::optional<core::PixelType> native = detail::read_native_pixels(
+        series.files[k], volume.geometry.size[1], volume.geometry.size[0], destination);
+    if (native) {
+      // Slices whose rescale gives different pixel types are held and written as float32.
+      volume.pixel_type =
+          k == 0 || *native == volume.pixel_type ? *native : core::PixelType::float32;
+      continue;
+    }
     core::Volume slice = detail::read_with_itk(series.files[k], detail::ReaderKind::dicom);
     if (slice.geometry.size != core::Index3{volume.geometry.size[0], volume.geometry.size[1], 1}) {
       throw Error("pixel data of '" + series.files[k].string() + "'",
@@ -263,11 +273,9 @@ core::Volume read_dicom_series(const DicomSeries& series) {
                       std::to_string(slice.geometry.size[1]) + "x" +
                       std::to_string(slice.geometry.size[2]));
     }
-    // Slices whose rescale gives different pixel types are held and written as float32.
     volume.pixel_type = k == 0 || slice.pixel_type == volume.pixel_type ? slice.pixel_type
                                                                         : core::PixelType::float32;
-    std::copy(slice.pixels.begin(), slice.pixels.end(),
-              volume.pixels.begin() + static_cast<std::ptrdiff_t>(k * slice_pixels));
+    std::copy(slice.pixels.begin(), slice.pixels.end(), destination);
   }
   volume.pixel_type = narrowest_rescaled_type(volume);
   return volume;

@@ -2,6 +2,7 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/oflog/oflog.h>
 
@@ -79,6 +80,13 @@ std::optional<DicomHeader> read_dicom_header(const std::filesystem::path& file) 
   DicomHeader header;
   header.file = file;
   header.sop_class_uid = get_string(dataset, DCM_SOPClassUID);
+  if (header.sop_class_uid.empty() && format.getMetaInfo() != nullptr) {
+    // A DICOMDIR names its class only in the file meta header.
+    OFString media_class;
+    if (format.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, media_class).good()) {
+      header.sop_class_uid = media_class.c_str();
+    }
+  }
   header.series_uid = get_string(dataset, DCM_SeriesInstanceUID);
   if (!magic && (header.sop_class_uid.empty() || header.series_uid.empty())) {
     return std::nullopt;  // parsed as something, but not a DICOM object

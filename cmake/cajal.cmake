@@ -21,7 +21,11 @@ endfunction()
 
 # cajal_add_test(NAME SOURCES ... LIBS ...): one GoogleTest executable registered with CTest.
 function(cajal_add_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(T_LABELS)
+    message(FATAL_ERROR "cajal_add_test(${name}): LABELS is not supported (every GoogleTest test "
+                        "is labelled 'unit'; select an area with ctest -R)")
+  endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
   target_compile_options(${name} PRIVATE ${CAJAL_WARNINGS})

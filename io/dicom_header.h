@@ -7,21 +7,13 @@
 #include <optional>
 #include <string>
 
+#include "io/dicom_series.h"
+
 namespace cajal::io::detail {
 
-struct DicomHeader {
+struct DicomHeader : DicomSeriesAttributes {
   std::filesystem::path file;
-  std::string sop_class_uid;
   std::string sop_instance_uid;
-  std::string series_uid;
-  std::string study_uid;
-  std::string frame_of_reference_uid;
-  std::string modality;
-  std::string series_description;
-  std::string series_number;
-  std::string patient_id;
-  std::string patient_name;
-  std::string study_date;
   std::string image_type;  // all values, joined by backslashes
   bool has_pixel_data = false;
   long rows = 0;

@@ -76,16 +76,7 @@ std::optional<DicomSeries> build_series(const std::vector<DicomHeader>& headers,
   }
 
   DicomSeries series;
-  series.series_uid = reference->series_uid;
-  series.study_uid = reference->study_uid;
-  series.frame_of_reference_uid = reference->frame_of_reference_uid;
-  series.modality = reference->modality;
-  series.series_description = reference->series_description;
-  series.series_number = reference->series_number;
-  series.patient_id = reference->patient_id;
-  series.patient_name = reference->patient_name;
-  series.study_date = reference->study_date;
-  series.sop_class_uid = reference->sop_class_uid;
+  static_cast<DicomSeriesAttributes&>(series) = *reference;
   series.left_out = std::move(left_out);
 
   std::vector<detail::SliceInput> inputs;

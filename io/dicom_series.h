@@ -9,8 +9,8 @@
 
 namespace cajal::io {
 
-// One image series found in a folder, its slices in order along the slice normal.
-struct DicomSeries {
+// What every image of one series shares: its identity and the patient and study it belongs to.
+struct DicomSeriesAttributes {
   std::string series_uid;
   std::string study_uid;
   std::string frame_of_reference_uid;
@@ -21,6 +21,10 @@ struct DicomSeries {
   std::string patient_name;
   std::string study_date;
   std::string sop_class_uid;
+};
+
+// One image series found in a folder, its slices in order along the slice normal.
+struct DicomSeries : DicomSeriesAttributes {
   // Image files in slice order (ascending along row x column direction), with their SOP
   // Instance UIDs in the same order.
   std::vector<std::filesystem::path> files;

@@ -7,6 +7,12 @@ which holds the input and PyTorch's output under their blob names. The engine's 
 every folder under tests/engine/fixtures/ and check the relative error against PyTorch.
 
     /usr/bin/python3 tools/export_torch_models.py [OUT_DIR]   (default tests/engine/fixtures)
+
+With --production, writes the production-size models of bench/engine instead (never committed):
+model folders, their state dicts and, per benchmark case, a static-shape ONNX file from
+torch.onnx.export and the input as raw float32 (see export_production).
+
+    /usr/bin/python3 tools/export_torch_models.py --production OUT_DIR
 """
 import json
 import operator
@@ -230,6 +236,118 @@ class LayerZoo(nn.Module):
         return torch.sigmoid(self.head(torch.cat([a + c, torch.relu(b)], 1)))
 
 
+# ---------------------------------------------------------------- the architectures, production size
+
+class PlainUNet3dDeep(nn.Module):
+    """PlainUNet3d at nnU-Net's 3d_fullres size: six stages of 32 up to 320 features, the first
+    at stride 1, the others strided-conv down, transposed-conv up."""
+
+    def __init__(self, features=(32, 64, 128, 256, 320, 320), classes=3):
+        super().__init__()
+        norm = lambda c: nn.InstanceNorm3d(c, affine=True)
+        act = lambda: nn.LeakyReLU(0.01)
+        f = features
+        self.enc = nn.ModuleList(
+            nn.Sequential(conv_block(3, f[i - 1] if i else 1, f[i], norm, act, 2 if i else 1),
+                          conv_block(3, f[i], f[i], norm, act)) for i in range(len(f)))
+        self.up = nn.ModuleList(nn.ConvTranspose3d(f[i + 1], f[i], 2, stride=2)
+                                for i in reversed(range(len(f) - 1)))
+        self.dec = nn.ModuleList(
+            nn.Sequential(conv_block(3, 2 * f[i], f[i], norm, act), conv_block(3, f[i], f[i], norm, act))
+            for i in reversed(range(len(f) - 1)))
+        self.head = nn.Conv3d(f[0], classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for enc in self.enc:
+            x = enc(x)
+            skips.append(x)
+        x = skips.pop()
+        for up, dec in zip(self.up, self.dec):
+            x = dec(torch.cat([up(x), skips.pop()], 1))
+        return self.head(x)
+
+
+class MonaiUNet3dDeep(nn.Module):
+    """MonaiUNet3d at MONAI's usual size: channels 16-32-64-128-256, strides 2, 2, 2, 2."""
+
+    def __init__(self, channels=(16, 32, 64, 128, 256), classes=2):
+        super().__init__()
+        c = channels
+        self.down = nn.ModuleList(ResidualUnit3d(c[i - 1] if i else 1, c[i], 2)
+                                  for i in range(len(c) - 1))
+        self.bottom = ResidualUnit3d(c[-2], c[-1], 1)
+        ups = []
+        for i in reversed(range(len(c) - 1)):
+            cin = c[i] + (c[i + 1] if i == len(c) - 2 else c[i])
+            cout = c[i - 1] if i else classes
+            conv = nn.ConvTranspose3d(cin, cout, 3, stride=2, padding=1, output_padding=1)
+            ups.append(nn.Sequential(conv, nn.InstanceNorm3d(cout), nn.PReLU()) if i else conv)
+        self.up = nn.ModuleList(ups)
+
+    def forward(self, x):
+        skips = []
+        for down in self.down:
+            x = down(x)
+            skips.append(x)
+        x = self.bottom(x)
+        for up in self.up:
+            x = up(torch.cat([skips.pop(), x], 1))
+        return x
+
+
+class UNet2dDeep(nn.Module):
+    """UNet2d with five stages of 32 up to 512 features (Ronneberger's, at half the width)."""
+
+    def __init__(self, features=(32, 64, 128, 256, 512), classes=3):
+        super().__init__()
+        bn, relu = nn.BatchNorm2d, nn.ReLU
+        f = features
+        self.enc = nn.ModuleList(
+            nn.Sequential(conv_block(2, f[i - 1] if i else 1, f[i], bn, relu),
+                          conv_block(2, f[i], f[i], bn, relu)) for i in range(len(f)))
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(f[i + 1], f[i], 2, stride=2)
+                                for i in reversed(range(len(f) - 1)))
+        self.dec = nn.ModuleList(
+            nn.Sequential(conv_block(2, 2 * f[i], f[i], bn, relu), conv_block(2, f[i], f[i], bn, relu))
+            for i in reversed(range(len(f) - 1)))
+        self.head = nn.Conv2d(f[0], classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, enc in enumerate(self.enc):
+            x = enc(self.pool(x) if i else x)
+            skips.append(x)
+        x = skips.pop()
+        for up, dec in zip(self.up, self.dec):
+            x = dec(torch.cat([up(x), skips.pop()], 1))
+        return self.head(x)
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 in torchvision's layout: 64 to 512 channels, four stages of two basic blocks."""
+
+    def __init__(self, classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        w = (64, 128, 256, 512)
+        self.layer1 = nn.Sequential(BasicBlock(2, 64, 64, 1), BasicBlock(2, 64, 64, 1))
+        self.layer2 = nn.Sequential(BasicBlock(2, w[0], w[1], 2), BasicBlock(2, w[1], w[1], 1))
+        self.layer3 = nn.Sequential(BasicBlock(2, w[1], w[2], 2), BasicBlock(2, w[2], w[2], 1))
+        self.layer4 = nn.Sequential(BasicBlock(2, w[2], w[3], 2), BasicBlock(2, w[3], w[3], 1))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
 # ---------------------------------------------------------------- fx graph -> model.json
 
 def ints(value, rank):
@@ -433,7 +551,93 @@ def classification(dims, channels, classes):
             "normalization": {"kind": "zscore"}, "labels": [f"class{i}" for i in range(classes)]}
 
 
+# ---------------------------------------------------------------- production sizes for bench/engine
+
+# name: (constructor, run configuration, a small input to trace the graph at: instance norm needs
+# more than one voxel at the bottom)
+PRODUCTION_MODELS = {
+    "plain_unet3d": (PlainUNet3dDeep, segmentation(3, ["background", "a", "b"], [128, 128, 128]),
+                     (1, 1, 64, 64, 64)),
+    "monai_unet3d": (MonaiUNet3dDeep, segmentation(3, ["background", "a"], [96, 96, 96]),
+                     (1, 1, 32, 32, 32)),
+    "unet2d": (UNet2dDeep, segmentation(2, ["background", "a", "b"], [512, 512]), (1, 1, 32, 32)),
+    "resnet18": (ResNet18, classification(2, 3, 1000), (1, 3, 64, 64)),
+    "lenet5": (LeNet5, classification(2, 1, 10), (1, 1, 32, 32)),
+}
+
+# case: (model, input shape); the inputs of issue 3's speed benchmark
+PRODUCTION_CASES = {
+    "plain_unet3d_96": ("plain_unet3d", (1, 1, 96, 96, 96)),
+    "plain_unet3d_128": ("plain_unet3d", (1, 1, 128, 128, 128)),
+    "monai_unet3d_96": ("monai_unet3d", (1, 1, 96, 96, 96)),
+    "monai_unet3d_128": ("monai_unet3d", (1, 1, 128, 128, 128)),
+    "unet2d_512": ("unet2d", (1, 1, 512, 512)),
+    "resnet18_224": ("resnet18", (1, 3, 224, 224)),
+    "lenet5_b256": ("lenet5", (256, 1, 32, 32)),
+}
+
+
+def make_production_model(name, state_dict=None):
+    """The model `name` of PRODUCTION_MODELS with seeded random weights, in eval mode; with
+    `state_dict`, those weights instead."""
+    torch.manual_seed(SEED)
+    model = PRODUCTION_MODELS[name][0]()
+    if state_dict is None:
+        with torch.no_grad():
+            randomize(model, torch.Generator().manual_seed(SEED))
+    else:
+        model.load_state_dict(state_dict)
+    return model.eval()
+
+
+def export_production(out_dir, only=None):
+    """OUT_DIR/models/NAME/: model.json, weights.safetensors, card.json and state_dict.pt (the
+    same tensors for PyTorch). OUT_DIR/cases/CASE/: model.onnx (static shape) and input.f32
+    (seeded randn, raw little-endian float32 in NCDHW order) and case.json."""
+    for name, (_, run, trace_shape) in PRODUCTION_MODELS.items():
+        if only and not any(PRODUCTION_CASES[c][0] == name for c in only):
+            continue
+        model = make_production_model(name)
+        inputs, outputs, layers = export_graph(model, torch.zeros(*trace_shape))
+        folder = out_dir / "models" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {"format": "cajal-model", "format_version": 1, "inputs": inputs,
+                "outputs": outputs, "layers": layers, "run": run}
+        (folder / "model.json").write_text(dump_spec(spec))
+        weights = {k: v for k, v in model.state_dict().items()
+                   if not k.endswith("num_batches_tracked")}
+        write_safetensors(folder / "weights.safetensors", weights)
+        torch.save(model.state_dict(), folder / "state_dict.pt")
+        card = {"name": name, "version": "0.1.0",
+                "intended_use": "benchmark model with random weights (bench/engine)",
+                "metrics": {}, "provenance": {"generator": "tools/export_torch_models.py --production",
+                                              "torch": torch.__version__, "seed": SEED}}
+        (folder / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+        print(f"{name}: {len(layers)} layers, "
+              f"{sum(p.numel() for p in model.parameters())} parameters", file=sys.stderr)
+    for case, (name, shape) in PRODUCTION_CASES.items():
+        if only and case not in only:
+            continue
+        model = make_production_model(name)
+        folder = out_dir / "cases" / case
+        folder.mkdir(parents=True, exist_ok=True)
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(SEED))
+        (folder / "input.f32").write_bytes(x.numpy().astype("<f4").tobytes())
+        with torch.no_grad():
+            torch.onnx.export(model, x, str(folder / "model.onnx"), input_names=["input"],
+                              output_names=["output"], opset_version=17)
+        (folder / "case.json").write_text(json.dumps({"case": case, "model": name,
+                                                      "input_shape": list(shape)}) + "\n")
+        print(f"{case}: input {list(shape)}", file=sys.stderr)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--production":
+        if len(sys.argv) < 3:
+            sys.exit("usage: export_torch_models.py --production OUT_DIR [CASE ...]")
+        torch.set_num_threads(2)
+        export_production(pathlib.Path(sys.argv[2]), sys.argv[3:])
+        return
     out_dir = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else
                            pathlib.Path(__file__).resolve().parent.parent / "tests/engine/fixtures")
     torch.set_num_threads(1)

@@ -120,22 +120,15 @@ std::string format_ds(double value) {
   throw Error("decimal value", "a number that fits in 16 characters", std::to_string(value));
 }
 
-std::string today_date() {
+DicomDateTime local_date_time() {
   const std::time_t now = std::time(nullptr);
   std::tm local{};
   localtime_r(&now, &local);
-  char buffer[16];
-  std::strftime(buffer, sizeof buffer, "%Y%m%d", &local);
-  return buffer;
-}
-
-std::string time_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
-  char buffer[16];
-  std::strftime(buffer, sizeof buffer, "%H%M%S", &local);
-  return buffer;
+  char date[16];
+  char time[16];
+  std::strftime(date, sizeof date, "%Y%m%d", &local);
+  std::strftime(time, sizeof time, "%H%M%S", &local);
+  return {date, time};
 }
 
 void copy_patient_and_study(const std::filesystem::path& source_file, DcmItem& target) {

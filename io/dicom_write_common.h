@@ -29,9 +29,13 @@ std::vector<SourceSlice> read_source_slices(const DicomSeries& series);
 // A decimal string (DS) of at most 16 characters holding `value` as precisely as fits.
 std::string format_ds(double value);
 
-// Today's date (YYYYMMDD) and the time now (HHMMSS), local time.
-std::string today_date();
-std::string time_now();
+// The local date (YYYYMMDD) and time (HHMMSS), from one reading of the clock so that a file
+// written at midnight does not pair one day's date with the next day's time.
+struct DicomDateTime {
+  std::string date;
+  std::string time;
+};
+DicomDateTime local_date_time();
 
 // Copies the Patient, General Study, Patient Study and Frame of Reference attributes (and
 // SpecificCharacterSet) of the first source image into `target`.

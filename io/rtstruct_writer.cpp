@@ -134,8 +134,9 @@ RtStructSummary write_rtstruct(const DicomSeries& series,
                                const DicomWriteInfo& info, const std::filesystem::path& path) {
   CAJAL_CHECK(series.problem.empty()) << "series " << series.series_uid << ": " << series.problem;
   const std::vector<detail::SourceSlice> slices = detail::read_source_slices(series);
-  const std::string date = info.date.empty() ? detail::today_date() : info.date;
-  const std::string time = info.time.empty() ? detail::time_now() : info.time;
+  const detail::DicomDateTime now = detail::local_date_time();
+  const std::string date = info.date.empty() ? now.date : info.date;
+  const std::string time = info.time.empty() ? now.time : info.time;
 
   DcmFileFormat source;
   require_good(source.loadFile(slices.front().file.c_str(), EXS_Unknown, EGL_noChange, 4096),

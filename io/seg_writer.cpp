@@ -114,8 +114,9 @@ SegSummary write_seg(const DicomSeries& series, const std::vector<ExportStructur
   CAJAL_CHECK(series.problem.empty()) << "series " << series.series_uid << ": " << series.problem;
   const std::vector<detail::SourceSlice> slices = detail::read_source_slices(series);
   const core::Geometry& geometry = series.geometry;
-  const std::string date = info.date.empty() ? detail::today_date() : info.date;
-  const std::string time = info.time.empty() ? detail::time_now() : info.time;
+  const detail::DicomDateTime now = detail::local_date_time();
+  const std::string date = info.date.empty() ? now.date : info.date;
+  const std::string time = info.time.empty() ? now.time : info.time;
 
   IODGeneralEquipmentModule::EquipmentInfo equipment(
       "cajal", "cajal", "0",

@@ -1,5 +1,6 @@
 #include "engine/layer.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -78,6 +79,44 @@ Dims Layer::prepare(const Context& ctx, const std::vector<Dims>& src_dims) {
 }
 
 const Tensor& Layer::weight(const std::string& role) const {
+  const auto found = weights_.find(role);
+  CAJAL_CHECK(found != weights_.end()) << label() << ": no weight '" << role << "'";
+  return found->second;
+}
+
+void Layer::set_training(bool training) {
+  CAJAL_CHECK(!prepared_) << label() << ": set_training after prepare";
+  training_ = training;
+}
+
+void Layer::backward(const std::vector<const Tensor*>& /*src*/, const Tensor& /*dst*/,
+                     const Tensor& /*diff_dst*/, const std::vector<Tensor*>& /*diff_src*/) {
+  fail("backward", "a layer with a backward pass", "none");
+}
+
+std::vector<std::string> Layer::trainable_roles() const {
+  std::vector<std::string> roles;
+  for (const auto& spec : weight_specs()) {
+    roles.push_back(spec.role);
+  }
+  return roles;
+}
+
+Tensor& Layer::grad(const std::string& role) {
+  auto found = grads_.find(role);
+  if (found == grads_.end()) {
+    found = grads_.emplace(role, Tensor(weight(role).dims())).first;
+  }
+  return found->second;
+}
+
+void Layer::zero_grad() {
+  for (auto& [role, tensor] : grads_) {
+    std::fill(tensor.values().begin(), tensor.values().end(), 0.0f);
+  }
+}
+
+Tensor& Layer::mutable_weight(const std::string& role) {
   const auto found = weights_.find(role);
   CAJAL_CHECK(found != weights_.end()) << label() << ": no weight '" << role << "'";
   return found->second;

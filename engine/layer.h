@@ -55,6 +55,26 @@ class Layer {
   // without arithmetic of their own count one per output value.
   virtual std::int64_t flops() const { return element_count(dst_dims_); }
 
+  // Training (issue 4). Call set_training(true) before prepare(): batch norm then normalises with
+  // the batch's statistics and updates its running ones, dropout drops, and forward() keeps in
+  // the layer what backward() needs (so a training layer runs one forward/backward at a time).
+  void set_training(bool training);
+  bool training() const { return training_; }
+  // After a training forward() with the same src and dst: writes diff_src[i] (the dims of
+  // src[i]; a null entry is not wanted) and adds this call's weight gradients to grad(role).
+  // The default throws: the layer has no backward pass.
+  virtual void backward(const std::vector<const Tensor*>& src, const Tensor& dst,
+                        const Tensor& diff_dst, const std::vector<Tensor*>& diff_src);
+  // The roles an optimiser updates ("weight", "bias"); not running statistics.
+  virtual std::vector<std::string> trainable_roles() const;
+  // The gradient of weight(role): its dims, zero until backward() adds to it.
+  Tensor& grad(const std::string& role);
+  void zero_grad();
+  // For optimisers: change the values in place, then call weights_changed() so that the layer
+  // re-derives what prepare() built from them (reordered or folded copies).
+  Tensor& mutable_weight(const std::string& role);
+  virtual void weights_changed() {}
+
  protected:
   virtual void parse_params(ParamReader& params) = 0;
   // Checks the inputs (count, rank, channels) and returns the output dims.
@@ -72,7 +92,9 @@ class Layer {
   bool params_loaded_ = false;
   bool weights_loaded_ = false;
   bool prepared_ = false;
+  bool training_ = false;
   std::map<std::string, Tensor> weights_;
+  std::map<std::string, Tensor> grads_;
   std::vector<Dims> src_dims_;
   Dims dst_dims_;
 };

@@ -1,0 +1,2 @@
+// IDX files (the MNIST / Fashion-MNIST format): issue 4. Work in progress.
+#pragma once

@@ -1,0 +1,2 @@
+// PNG pictures through OpenCV: issue 5. Work in progress.
+#pragma once

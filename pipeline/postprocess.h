@@ -1,0 +1,2 @@
+// Issue 5: work in progress.
+#pragma once

@@ -1,0 +1,1 @@
+#include "pipeline/qa_images.h"

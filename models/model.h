@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <vector>
 
 #include "engine/layer_type.h"
 #include "engine/net.h"
@@ -29,6 +30,10 @@ class Model {
   ModelCard card_;
   engine::Net net_;
 };
+
+// The spec's layers, made and with their params loaded, as a Net's nodes (no weights yet).
+std::vector<engine::Node> make_nodes(const ModelSpec& spec,
+                                     engine::Backend backend = engine::Backend::onednn);
 
 // Reads a JSON file; throws cajal::Error with the path and the parser's message.
 nlohmann::json read_json_file(const std::filesystem::path& path);

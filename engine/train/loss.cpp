@@ -1,0 +1,329 @@
+#include "engine/train/loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include "core/error.h"
+
+namespace cajal::engine::train {
+namespace {
+
+// Logits [N, C, S...] seen as N x C x S.
+struct Layout {
+  std::int64_t n = 0;
+  std::int64_t c = 0;
+  std::int64_t s = 0;
+};
+
+Layout layout_of(const Tensor& logits, const char* loss) {
+  if (logits.rank() < 2 || logits.dim(0) < 1 || logits.dim(1) < 1) {
+    throw Error(std::string(loss) + " logits", "dims [N, C, spatial...] with N, C >= 1",
+                to_string(logits.dims()));
+  }
+  return {logits.dim(0), logits.dim(1), logits.size() / (logits.dim(0) * logits.dim(1))};
+}
+
+// Label per position as a class index, or -1 where ignored.
+std::vector<std::int64_t> class_labels(const Tensor& logits, const Tensor& target,
+                                       std::int64_t ignore_index, const char* loss) {
+  const auto& ld = logits.dims();
+  Dims without_c(ld.begin(), ld.end());
+  without_c.erase(without_c.begin() + 1);
+  Dims with_one = ld;
+  with_one[1] = 1;
+  if (target.dims() != without_c && target.dims() != with_one) {
+    throw Error(std::string(loss) + " target", to_string(without_c) + " or " + to_string(with_one),
+                to_string(target.dims()));
+  }
+  const std::int64_t classes = ld[1];
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(target.size()));
+  const float* t = target.data();
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const double v = t[i];
+    if (v == static_cast<double>(ignore_index)) {
+      labels[i] = -1;
+      continue;
+    }
+    if (!(v >= 0.0 && v < static_cast<double>(classes) && v == std::floor(v))) {
+      throw Error(std::string(loss) + " target value at position " + std::to_string(i),
+                  "an integer in [0, " + std::to_string(classes) + ") or the ignore index " +
+                      std::to_string(ignore_index),
+                  std::to_string(v));
+    }
+    labels[i] = static_cast<std::int64_t>(v);
+  }
+  return labels;
+}
+
+std::vector<double> class_weights(const std::vector<float>& weights, std::int64_t classes,
+                                  const char* loss) {
+  if (weights.empty()) {
+    return std::vector<double>(static_cast<std::size_t>(classes), 1.0);
+  }
+  if (static_cast<std::int64_t>(weights.size()) != classes) {
+    throw Error(std::string(loss) + " class weights", std::to_string(classes) + " values",
+                std::to_string(weights.size()));
+  }
+  return {weights.begin(), weights.end()};
+}
+
+// Softmax over C at every position, in double: [N, C, S]; `log_sum_exp` (if given) gets
+// log(sum_c exp(x_c)) per position [N, S].
+std::vector<double> softmax(const Tensor& logits, const Layout& l,
+                            std::vector<double>* log_sum_exp = nullptr) {
+  std::vector<double> p(static_cast<std::size_t>(logits.size()));
+  const float* x = logits.data();
+  for (std::int64_t n = 0; n < l.n; ++n) {
+    for (std::int64_t s = 0; s < l.s; ++s) {
+      const std::int64_t base = n * l.c * l.s + s;
+      double top = x[base];
+      for (std::int64_t c = 1; c < l.c; ++c)
+        top = std::max(top, double{x[base + c * l.s]});
+      double sum = 0.0;
+      for (std::int64_t c = 0; c < l.c; ++c) {
+        const double e = std::exp(double{x[base + c * l.s]} - top);
+        p[static_cast<std::size_t>(base + c * l.s)] = e;
+        sum += e;
+      }
+      for (std::int64_t c = 0; c < l.c; ++c)
+        p[static_cast<std::size_t>(base + c * l.s)] /= sum;
+      if (log_sum_exp)
+        (*log_sum_exp)[static_cast<std::size_t>(n * l.s + s)] = top + std::log(sum);
+    }
+  }
+  return p;
+}
+
+void require_same_dims(const Tensor& logits, const Tensor& target, const char* loss) {
+  if (target.dims() != logits.dims()) {
+    throw Error(std::string(loss) + " target", to_string(logits.dims()), to_string(target.dims()));
+  }
+}
+
+// Class-index losses share the labels and the softmax.
+struct Classes {
+  Layout l;
+  std::vector<std::int64_t> labels;  // [N, S], -1 where ignored
+  std::vector<double> p;             // softmax, [N, C, S]
+  std::vector<double> lse;           // log-sum-exp, [N, S]
+};
+
+Classes prepare_classes(const Tensor& logits, const Tensor& target, std::int64_t ignore_index,
+                        const char* loss) {
+  Classes k;
+  k.l = layout_of(logits, loss);
+  k.labels = class_labels(logits, target, ignore_index, loss);
+  k.lse.resize(static_cast<std::size_t>(k.l.n * k.l.s));
+  k.p = softmax(logits, k.l, &k.lse);
+  return k;
+}
+
+LossOutput cross_entropy_of(const Tensor& logits, const Classes& k,
+                            const CrossEntropyConfig& config) {
+  const auto& l = k.l;
+  const auto& labels = k.labels;
+  const auto& p = k.p;
+  const auto& lse = k.lse;
+  const auto w = class_weights(config.class_weights, l.c, "cross-entropy");
+  const float* x = logits.data();
+  double total = 0.0;
+  double weight_sum = 0.0;
+  for (std::int64_t n = 0; n < l.n; ++n) {
+    for (std::int64_t s = 0; s < l.s; ++s) {
+      const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
+      if (y < 0)
+        continue;
+      const std::int64_t at = n * l.c * l.s + y * l.s + s;
+      const double log_p = double{x[at]} - lse[static_cast<std::size_t>(n * l.s + s)];
+      total -= w[static_cast<std::size_t>(y)] * log_p;
+      weight_sum += w[static_cast<std::size_t>(y)];
+    }
+  }
+  LossOutput out{0.0, Tensor(logits.dims())};
+  if (weight_sum == 0.0)
+    return out;
+  out.value = total / weight_sum;
+  float* g = out.diff_logits.data();
+  for (std::int64_t n = 0; n < l.n; ++n) {
+    for (std::int64_t s = 0; s < l.s; ++s) {
+      const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
+      if (y < 0)
+        continue;
+      const double scale = w[static_cast<std::size_t>(y)] / weight_sum;
+      for (std::int64_t c = 0; c < l.c; ++c) {
+        const auto at = static_cast<std::size_t>(n * l.c * l.s + c * l.s + s);
+        g[at] = static_cast<float>(scale * (p[at] - (c == y ? 1.0 : 0.0)));
+      }
+    }
+  }
+  return out;
+}
+
+LossOutput soft_dice_of(const Tensor& logits, const Classes& k, const SoftDiceConfig& config) {
+  const auto& l = k.l;
+  const auto& labels = k.labels;
+  const auto& p = k.p;
+  if (!config.include_background && l.c < 2) {
+    throw Error("soft Dice without background", "C >= 2 classes", std::to_string(l.c));
+  }
+  // One Dice per (group, class): group = 0 for batch Dice, else the sample.
+  const std::int64_t groups = config.batch_dice ? 1 : l.n;
+  const auto cells = static_cast<std::size_t>(groups * l.c);
+  std::vector<double> inter(cells, 0.0), pred(cells, 0.0), truth(cells, 0.0);
+  for (std::int64_t n = 0; n < l.n; ++n) {
+    const std::int64_t group = config.batch_dice ? 0 : n;
+    for (std::int64_t s = 0; s < l.s; ++s) {
+      const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
+      if (y < 0)
+        continue;
+      for (std::int64_t c = 0; c < l.c; ++c) {
+        const auto cell = static_cast<std::size_t>(group * l.c + c);
+        const double pc = p[static_cast<std::size_t>(n * l.c * l.s + c * l.s + s)];
+        pred[cell] += pc;
+        if (c == y) {
+          inter[cell] += pc;
+          truth[cell] += 1.0;
+        }
+      }
+    }
+  }
+  const std::int64_t first = config.include_background ? 0 : 1;
+  const double kept = static_cast<double>(groups * (l.c - first));
+  // d loss / d p for each kept (group, class): -(1/kept) d dice / d p, where
+  // d dice / d p = (2 y (P + Y + s) - (2 I + s)) / (P + Y + s)^2 at unignored positions.
+  std::vector<double> numer(cells, 0.0), denom(cells, 1.0);
+  double dice_sum = 0.0;
+  for (std::int64_t gr = 0; gr < groups; ++gr) {
+    for (std::int64_t c = first; c < l.c; ++c) {
+      const auto cell = static_cast<std::size_t>(gr * l.c + c);
+      numer[cell] = 2.0 * inter[cell] + config.smooth;
+      denom[cell] = std::max(pred[cell] + truth[cell] + config.smooth, 1e-8);
+      dice_sum += numer[cell] / denom[cell];
+    }
+  }
+  LossOutput out{1.0 - dice_sum / kept, Tensor(logits.dims())};
+  float* g = out.diff_logits.data();
+  std::vector<double> dp(static_cast<std::size_t>(l.c));
+  for (std::int64_t n = 0; n < l.n; ++n) {
+    const std::int64_t group = config.batch_dice ? 0 : n;
+    for (std::int64_t s = 0; s < l.s; ++s) {
+      const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
+      if (y < 0)
+        continue;
+      double dot = 0.0;
+      for (std::int64_t c = 0; c < l.c; ++c) {
+        const auto cell = static_cast<std::size_t>(group * l.c + c);
+        const double pc = p[static_cast<std::size_t>(n * l.c * l.s + c * l.s + s)];
+        double d = 0.0;
+        if (c >= first) {
+          const double yc = c == y ? 1.0 : 0.0;
+          d = -(2.0 * yc * denom[cell] - numer[cell]) / (denom[cell] * denom[cell] * kept);
+        }
+        dp[static_cast<std::size_t>(c)] = d;
+        dot += pc * d;
+      }
+      for (std::int64_t c = 0; c < l.c; ++c) {
+        const auto at = static_cast<std::size_t>(n * l.c * l.s + c * l.s + s);
+        g[at] = static_cast<float>(p[at] * (dp[static_cast<std::size_t>(c)] - dot));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+LossOutput cross_entropy(const Tensor& logits, const Tensor& target,
+                         const CrossEntropyConfig& config) {
+  return cross_entropy_of(
+      logits, prepare_classes(logits, target, config.ignore_index, "cross-entropy"), config);
+}
+
+LossOutput binary_cross_entropy(const Tensor& logits, const Tensor& target,
+                                const BinaryCrossEntropyConfig& config) {
+  const char* name = "binary cross-entropy";
+  const auto l = layout_of(logits, name);
+  require_same_dims(logits, target, name);
+  const auto w = class_weights(config.class_weights, l.c, name);
+  LossOutput out{0.0, Tensor(logits.dims())};
+  const float* x = logits.data();
+  const float* t = target.data();
+  float* g = out.diff_logits.data();
+  const double count = static_cast<double>(logits.size());
+  double total = 0.0;
+  for (std::int64_t i = 0; i < logits.size(); ++i) {
+    const double wc = w[static_cast<std::size_t>((i / l.s) % l.c)];
+    const double xi = x[i];
+    const double ti = t[i];
+    total += wc * (std::max(xi, 0.0) - xi * ti + std::log1p(std::exp(-std::abs(xi))));
+    const double sigmoid =
+        xi >= 0 ? 1.0 / (1.0 + std::exp(-xi)) : std::exp(xi) / (1.0 + std::exp(xi));
+    g[i] = static_cast<float>(wc * (sigmoid - ti) / count);
+  }
+  out.value = total / count;
+  return out;
+}
+
+LossOutput soft_dice(const Tensor& logits, const Tensor& target, const SoftDiceConfig& config) {
+  return soft_dice_of(logits, prepare_classes(logits, target, config.ignore_index, "soft Dice"),
+                      config);
+}
+
+LossOutput dice_cross_entropy(const Tensor& logits, const Tensor& target,
+                              const DiceCrossEntropyConfig& config) {
+  const auto k = prepare_classes(logits, target, config.cross_entropy.ignore_index, "Dice + CE");
+  auto ce = cross_entropy_of(logits, k, config.cross_entropy);
+  const auto dice = config.dice.ignore_index == config.cross_entropy.ignore_index
+                        ? soft_dice_of(logits, k, config.dice)
+                        : soft_dice(logits, target, config.dice);
+  float* g = ce.diff_logits.data();
+  const float* gd = dice.diff_logits.data();
+  for (std::int64_t i = 0; i < logits.size(); ++i) {
+    g[i] = static_cast<float>(config.weight_cross_entropy * g[i] + config.weight_dice * gd[i]);
+  }
+  ce.value = config.weight_cross_entropy * ce.value + config.weight_dice * dice.value;
+  return ce;
+}
+
+LossOutput mean_squared_error(const Tensor& logits, const Tensor& target,
+                              const MeanSquaredErrorConfig& /*config*/) {
+  const char* name = "mean squared error";
+  layout_of(logits, name);
+  require_same_dims(logits, target, name);
+  LossOutput out{0.0, Tensor(logits.dims())};
+  const float* x = logits.data();
+  const float* t = target.data();
+  float* g = out.diff_logits.data();
+  const double count = static_cast<double>(logits.size());
+  double total = 0.0;
+  for (std::int64_t i = 0; i < logits.size(); ++i) {
+    const double d = double{x[i]} - double{t[i]};
+    total += d * d;
+    g[i] = static_cast<float>(2.0 * d / count);
+  }
+  out.value = total / count;
+  return out;
+}
+
+LossOutput compute_loss(const LossConfig& config, const Tensor& logits, const Tensor& target) {
+  return std::visit(
+      [&](const auto& c) -> LossOutput {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, CrossEntropyConfig>) {
+          return cross_entropy(logits, target, c);
+        } else if constexpr (std::is_same_v<T, BinaryCrossEntropyConfig>) {
+          return binary_cross_entropy(logits, target, c);
+        } else if constexpr (std::is_same_v<T, SoftDiceConfig>) {
+          return soft_dice(logits, target, c);
+        } else if constexpr (std::is_same_v<T, DiceCrossEntropyConfig>) {
+          return dice_cross_entropy(logits, target, c);
+        } else {
+          return mean_squared_error(logits, target, c);
+        }
+      },
+      config);
+}
+
+}  // namespace cajal::engine::train

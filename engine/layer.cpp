@@ -85,7 +85,9 @@ const Tensor& Layer::weight(const std::string& role) const {
 }
 
 void Layer::set_training(bool training) {
-  CAJAL_CHECK(!prepared_) << label() << ": set_training after prepare";
+  if (training != training_) {
+    prepared_ = false;  // what prepare() built was for the other mode
+  }
   training_ = training;
 }
 

@@ -58,6 +58,7 @@ class Layer {
   // Training (issue 4). Call set_training(true) before prepare(): batch norm then normalises with
   // the batch's statistics and updates its running ones, dropout drops, and forward() keeps in
   // the layer what backward() needs (so a training layer runs one forward/backward at a time).
+  // Switching the mode of a prepared layer makes it unprepared: prepare() again.
   void set_training(bool training);
   bool training() const { return training_; }
   // After a training forward() with the same src and dst: writes diff_src[i] (the dims of

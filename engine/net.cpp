@@ -83,6 +83,8 @@ void Net::fold_and_fuse() {
     auto* conv = kept.empty() ? nullptr : dynamic_cast<ConvolutionLayer*>(kept.back().layer.get());
     if (conv == nullptr || !fuse_into(*conv, kept.back(), node)) {
       kept.push_back(std::move(node));
+    } else {
+      rewritten_ = true;
     }
   }
   nodes_ = std::move(kept);
@@ -124,12 +126,30 @@ bool Net::fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node) {
 void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_dims) {
   CAJAL_CHECK(weights_loaded_) << "Net::prepare before load_weights";
   blob_dims_.clear();
+  blobs_.clear();
   for (const auto& input : inputs_) {
     const auto found = input_dims.find(input);
     if (found == input_dims.end()) {
       throw Error("net input '" + input + "'", "dims to prepare for", "none");
     }
     blob_dims_[input] = found->second;
+  }
+  if (training_) {
+    // Every activation kept for backward(): one buffer per blob.
+    output_slot_.clear();
+    arena_.assign(nodes_.size(), Tensor());
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      auto& node = nodes_[i];
+      std::vector<Dims> src;
+      for (const auto& input : node.inputs) {
+        src.push_back(blob_dims_.at(input));
+      }
+      blob_dims_[node.output] = node.layer->prepare(ctx, src);
+      arena_[i].reserve(element_count(blob_dims_[node.output]));
+      output_slot_.push_back(i);
+    }
+    prepared_ = true;
+    return;
   }
   std::map<std::string, std::size_t> last_read;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -192,6 +212,9 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
 
 std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& inputs) {
   CAJAL_CHECK(prepared_) << "Net::forward before prepare";
+  if (training_) {
+    weights_changed();  // an optimiser may have changed them in place since the last step
+  }
   std::map<std::string, const Tensor*> blobs;
   for (const auto& input : inputs_) {
     const auto found = inputs.find(input);
@@ -203,6 +226,10 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
                   to_string(found->second.dims()));
     }
     blobs[input] = &found->second;
+    if (training_) {
+      input_copies_[input] = found->second;
+      blobs[input] = &input_copies_[input];
+    }
   }
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const auto& node = nodes_[i];
@@ -218,6 +245,9 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
   std::map<std::string, Tensor> result;
   for (const auto& output : outputs_) {
     result[output] = *blobs.at(output);
+  }
+  if (training_) {
+    blobs_ = std::move(blobs);
   }
   return result;
 }
@@ -243,6 +273,157 @@ std::int64_t Net::activation_bytes() const {
     total += slot.capacity() * static_cast<std::int64_t>(sizeof(float));
   }
   return total;
+}
+
+void Net::set_training(bool training) {
+  if (training && (options_.fold_batch_norm || options_.fuse_post_ops)) {
+    throw Error("Net::set_training",
+                "a Net built with NetOptions::for_training() (no folding or fusing)",
+                "folding or fusing on");
+  }
+  CAJAL_CHECK(!rewritten_) << "training a folded or fused Net";
+  if (training != training_) {
+    prepared_ = false;
+  }
+  training_ = training;
+  for (auto& node : nodes_) {
+    node.layer->set_training(training);
+  }
+  blobs_.clear();
+  input_copies_.clear();
+}
+
+std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>& diff_outputs,
+                                            const std::vector<std::string>& diff_inputs) {
+  CAJAL_CHECK(training_ && prepared_) << "Net::backward needs a training prepare()";
+  CAJAL_CHECK(!blobs_.empty()) << "Net::backward before a training forward()";
+  for (const auto& [name, diff] : diff_outputs) {
+    if (std::count(outputs_.begin(), outputs_.end(), name) == 0) {
+      throw Error("gradient of '" + name + "'", "a net output", "no such output");
+    }
+    if (diff.dims() != blob_dims_.at(name)) {
+      throw Error("gradient of '" + name + "'", "dims " + to_string(blob_dims_.at(name)),
+                  to_string(diff.dims()));
+    }
+  }
+  // Blobs whose gradient something needs: a wanted input, or a blob computed from one or by a
+  // layer with parameters.
+  std::set<std::string> wanted;
+  for (const auto& input : diff_inputs) {
+    if (std::count(inputs_.begin(), inputs_.end(), input) == 0) {
+      throw Error("gradient of '" + input + "'", "a net input", "no such input");
+    }
+    wanted.insert(input);
+  }
+  for (const auto& node : nodes_) {
+    const bool trains = !frozen(*node.layer) && !node.layer->trainable_roles().empty();
+    const bool from_wanted = std::any_of(node.inputs.begin(), node.inputs.end(),
+                                         [&](const auto& blob) { return wanted.contains(blob); });
+    if (trains || from_wanted) {
+      wanted.insert(node.output);
+    }
+  }
+  std::map<std::string, Tensor> diffs(diff_outputs.begin(), diff_outputs.end());
+  for (auto i = nodes_.size(); i-- > 0;) {
+    const auto& node = nodes_[i];
+    const auto diff_dst = diffs.find(node.output);
+    if (diff_dst == diffs.end() || !wanted.contains(node.output)) {
+      continue;
+    }
+    std::vector<const Tensor*> src;
+    std::vector<Tensor> diff_src_values(node.inputs.size());
+    std::vector<Tensor*> diff_src;
+    for (std::size_t k = 0; k < node.inputs.size(); ++k) {
+      src.push_back(blobs_.at(node.inputs[k]));
+      const bool want = wanted.contains(node.inputs[k]);
+      if (want) {
+        diff_src_values[k] = Tensor(blob_dims_.at(node.inputs[k]));
+      }
+      diff_src.push_back(want ? &diff_src_values[k] : nullptr);
+    }
+    node.layer->backward(src, *blobs_.at(node.output), diff_dst->second, diff_src);
+    diffs.erase(diff_dst);
+    // In input order, so the sums do not depend on anything but the graph.
+    for (std::size_t k = 0; k < node.inputs.size(); ++k) {
+      if (diff_src[k] == nullptr) {
+        continue;
+      }
+      const auto [sum, inserted] = diffs.try_emplace(node.inputs[k]);
+      if (inserted) {
+        sum->second = std::move(diff_src_values[k]);
+        continue;
+      }
+      auto values = sum->second.values();
+      const auto added = diff_src_values[k].values();
+      for (std::size_t v = 0; v < values.size(); ++v) {
+        values[v] += added[v];
+      }
+    }
+  }
+  std::map<std::string, Tensor> result;
+  for (const auto& input : diff_inputs) {
+    const auto found = diffs.find(input);
+    result[input] = found != diffs.end() ? std::move(found->second) : Tensor(blob_dims_.at(input));
+  }
+  return result;
+}
+
+std::vector<Parameter> Net::parameters() {
+  CAJAL_CHECK(weights_loaded_) << "Net::parameters before load_weights";
+  std::vector<Parameter> result;
+  for (auto& node : nodes_) {
+    if (frozen(*node.layer)) {
+      continue;
+    }
+    for (const auto& role : node.layer->trainable_roles()) {
+      result.push_back({node.layer->name() + "." + role, &node.layer->mutable_weight(role),
+                        &node.layer->grad(role)});
+    }
+  }
+  return result;
+}
+
+void Net::freeze(const std::string& prefix) {
+  const bool any = std::any_of(nodes_.begin(), nodes_.end(), [&](const Node& node) {
+    return node.layer->name().starts_with(prefix);
+  });
+  if (!any) {
+    throw Error("layers to freeze", "a prefix of some layer name", "'" + prefix + "'");
+  }
+  frozen_prefixes_.push_back(prefix);
+}
+
+bool Net::frozen(const Layer& layer) const {
+  return std::any_of(frozen_prefixes_.begin(), frozen_prefixes_.end(),
+                     [&](const std::string& prefix) { return layer.name().starts_with(prefix); });
+}
+
+void Net::zero_grad() {
+  for (auto& node : nodes_) {
+    node.layer->zero_grad();
+  }
+}
+
+void Net::weights_changed() {
+  CAJAL_CHECK(prepared_) << "Net::weights_changed before prepare";
+  for (auto& node : nodes_) {
+    node.layer->weights_changed();
+  }
+}
+
+WeightMap Net::weights() const {
+  CAJAL_CHECK(weights_loaded_) << "Net::weights before load_weights";
+  if (rewritten_) {
+    throw Error("Net::weights", "a Net that did not fold or fuse layers",
+                "a folded or fused one (build it with NetOptions::for_training())");
+  }
+  WeightMap result;
+  for (const auto& node : nodes_) {
+    for (const auto& spec : node.layer->weight_specs()) {
+      result[node.layer->name() + "." + spec.role] = node.layer->weight(spec.role);
+    }
+  }
+  return result;
 }
 
 }  // namespace cajal::engine

@@ -1,5 +1,6 @@
 // Net: a graph of layers over named blobs, run in the order given. Activation buffers are reused
-// by liveness: a blob's buffer returns to the pool after the last layer that reads it.
+// by liveness: a blob's buffer returns to the pool after the last layer that reads it. In training
+// every activation is kept for backward(), which runs the layers in reverse.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "engine/context.h"
 #include "engine/layer.h"
 #include "engine/tensor.h"
+#include "engine/train/parameter.h"
 
 namespace cajal::engine {
 
@@ -29,6 +31,8 @@ struct NetOptions {
   // At load_weights: an activation, or an add of a residual, right after a convolution becomes
   // its post-op.
   bool fuse_post_ops = true;
+  // Neither folds nor fuses: every layer keeps its own weights and backward pass.
+  static NetOptions for_training() { return {.fold_batch_norm = false, .fuse_post_ops = false}; }
 };
 
 class Net {
@@ -59,6 +63,31 @@ class Net {
   // Bytes of the activation buffers prepare() planned (graph inputs not included).
   std::int64_t activation_bytes() const;
 
+  // Training (issue 4). Call before prepare() (switching a prepared Net needs prepare() again).
+  // Throws unless the Net was built with NetOptions::for_training(). Every layer trains (batch
+  // norm uses the batch's statistics), and forward() first re-reads every weight (so in-place
+  // changes by an optimiser take effect) and keeps every activation for backward().
+  void set_training(bool training);
+  bool training() const { return training_; }
+  // After a training forward(): takes the gradients of some outputs (an output without one has
+  // a zero gradient), adds every layer's weight gradients to its grad() and returns the
+  // gradients of the graph inputs named in `diff_inputs` (none by default). A blob read by
+  // several layers gets the sum of their gradients.
+  std::map<std::string, Tensor> backward(const std::map<std::string, Tensor>& diff_outputs,
+                                         const std::vector<std::string>& diff_inputs = {});
+  // The trainable tensors (weights, biases; not running statistics) of the layers not frozen.
+  std::vector<Parameter> parameters();
+  // Leaves out of parameters() every layer whose name starts with `prefix` (transfer learning);
+  // backward() still runs through them. Throws if no layer name starts with it.
+  void freeze(const std::string& prefix);
+  bool frozen(const Layer& layer) const;
+  void zero_grad();
+  // Every layer re-derives its copies of the weights (a training forward() does this itself).
+  void weights_changed();
+  // The current values in PyTorch's layout, running statistics included, named as
+  // load_weights() takes them ("<layer>.<role>"). Throws if load_weights folded or fused.
+  WeightMap weights() const;
+
  private:
   void fold_and_fuse();
   // Folds or fuses `node` into the convolution that writes its input; false if it cannot.
@@ -70,6 +99,12 @@ class Net {
   std::int64_t parameter_count_ = 0;
   bool weights_loaded_ = false;
   bool prepared_ = false;
+  bool rewritten_ = false;  // load_weights folded or fused a layer
+  bool training_ = false;
+  std::vector<std::string> frozen_prefixes_;
+  // Training: copies of the last forward's inputs, and where each blob's values are.
+  std::map<std::string, Tensor> input_copies_;
+  std::map<std::string, const Tensor*> blobs_;
   std::map<std::string, Dims> blob_dims_;
   std::vector<std::size_t> output_slot_;  // per node
   std::vector<Tensor> arena_;

@@ -101,6 +101,13 @@ dnnl::memory Bridge::in(const Tensor& src, const ContextImpl& ctx) const {
   return buffer_;
 }
 
+dnnl::memory Bridge::held(const Tensor& src, const ContextImpl& ctx) const {
+  if (buffer_) {
+    return buffer_;
+  }
+  return dnnl::memory(plain_, ctx.engine, const_cast<float*>(src.data()));
+}
+
 dnnl::memory Bridge::out(Tensor& dst, const ContextImpl& ctx) const {
   if (buffer_) {
     return buffer_;
@@ -121,6 +128,39 @@ void Bridge::out_done(Tensor& dst, const ContextImpl& ctx) const {
     auto user = dnnl::memory(plain_, ctx.engine, dst.data());
     to_plain_.execute(ctx.stream, {{DNNL_ARG_FROM, buffer_}, {DNNL_ARG_TO, user}});
   }
+}
+
+WeightBridge::WeightBridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
+                           const dnnl::engine& engine)
+    : plain_(plain),
+      memory_(wanted, engine),
+      to_wanted_(dnnl::reorder::primitive_desc(engine, plain, engine, wanted)) {}
+
+void WeightBridge::refresh(const Tensor& tensor, const ContextImpl& ctx) {
+  CAJAL_CHECK(tensor.size() * static_cast<std::int64_t>(sizeof(float)) ==
+              static_cast<std::int64_t>(plain_.get_size()))
+      << "weight of " << to_string(tensor.dims());
+  const dnnl::memory user(plain_, ctx.engine, const_cast<float*>(tensor.data()));
+  to_wanted_.execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, memory_}});
+  ctx.stream.wait();
+}
+
+GradBridge::GradBridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& produced,
+                       const dnnl::engine& engine)
+    : plain_(plain), buffer_(produced, engine) {
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(sum);
+  accumulate_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, produced, engine, plain, attr));
+}
+
+void GradBridge::add_to(Tensor& grad, const ContextImpl& ctx) const {
+  CAJAL_CHECK(grad.size() * static_cast<std::int64_t>(sizeof(float)) ==
+              static_cast<std::int64_t>(plain_.get_size()))
+      << "gradient of " << to_string(grad.dims());
+  auto user = dnnl::memory(plain_, ctx.engine, grad.data());
+  accumulate_.execute(ctx.stream, {{DNNL_ARG_FROM, buffer_}, {DNNL_ARG_TO, user}});
 }
 
 }  // namespace cajal::engine::detail

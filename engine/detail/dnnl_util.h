@@ -47,6 +47,9 @@ class Bridge {
          const dnnl::engine& engine);
   // Memory the primitive reads: the user's data, or the reordered copy.
   dnnl::memory in(const Tensor& src, const ContextImpl& ctx) const;
+  // What in(src) returned last, without reordering again (for a backward primitive that reads
+  // the same tensor in the same layout).
+  dnnl::memory held(const Tensor& src, const ContextImpl& ctx) const;
   // Memory the primitive writes; call out_done() after execution.
   dnnl::memory out(Tensor& dst, const ContextImpl& ctx) const;
   // As out(), holding a copy of `initial` (for a primitive that adds to its destination).
@@ -58,6 +61,40 @@ class Bridge {
   dnnl::memory buffer_;  // empty when the layouts match
   dnnl::reorder to_wanted_;
   dnnl::reorder to_plain_;
+};
+
+// A weight in the layout a primitive reads, copied from the layer's tensor (PyTorch's layout) by
+// one reorder: refresh() in prepare() and whenever the values changed (Layer::weights_changed).
+// The copy is the layer's own memory, allocated by oneDNN, as reorder_once() makes it.
+class WeightBridge {
+ public:
+  WeightBridge() = default;
+  WeightBridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
+               const dnnl::engine& engine);
+  void refresh(const Tensor& tensor, const ContextImpl& ctx);
+  const dnnl::memory& memory() const { return memory_; }
+
+ private:
+  dnnl::memory::desc plain_;
+  dnnl::memory memory_;
+  dnnl::reorder to_wanted_;
+};
+
+// A weight gradient in the layout a backward primitive writes it, added to the layer's gradient
+// tensor (PyTorch's layout) by one reorder with a sum post-op: grad += diff.
+class GradBridge {
+ public:
+  GradBridge() = default;
+  GradBridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& produced,
+             const dnnl::engine& engine);
+  // Bind as the primitive's DNNL_ARG_DIFF_WEIGHTS or DNNL_ARG_DIFF_BIAS.
+  const dnnl::memory& memory() const { return buffer_; }
+  void add_to(Tensor& grad, const ContextImpl& ctx) const;
+
+ private:
+  dnnl::memory::desc plain_;
+  dnnl::memory buffer_;
+  dnnl::reorder accumulate_;
 };
 
 }  // namespace cajal::engine::detail

@@ -1,5 +1,6 @@
 #include "engine/layers/channel.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "engine/detail/dnnl_util.h"
@@ -81,9 +82,70 @@ class DnnlChannel final : public ChannelLayer {
     ctx_->stream.wait();
   }
 
+  void backward(const std::vector<const Tensor*>& src, const Tensor& dst, const Tensor& diff_dst,
+                const std::vector<Tensor*>& diff_src) override {
+    if (type() == LayerType::argmax) {
+      Layer::backward(src, dst, diff_dst, diff_src);  // throws: no backward
+      return;
+    }
+    if (type() == LayerType::softmax) {
+      if (diff_src[0] != nullptr) {
+        softmax_backward(dst, diff_dst, *diff_src[0]);
+      }
+      return;
+    }
+    if (type() == LayerType::add) {
+      for (auto* d : diff_src) {
+        if (d != nullptr) {
+          std::copy_n(diff_dst.data(), diff_dst.size(), d->data());
+        }
+      }
+      return;
+    }
+    split_channels(diff_dst, src, diff_src);
+  }
+
  private:
+  void softmax_backward(const Tensor& dst, const Tensor& diff_dst, Tensor& diff_src) {
+    if (!backward_) {
+      build_softmax_backward();
+    }
+    const auto& engine = ctx_->engine;
+    backward_.execute(ctx_->stream, {{DNNL_ARG_DST, detail::wrap(dst, engine)},
+                                     {DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, engine)},
+                                     {DNNL_ARG_DIFF_SRC, detail::wrap(diff_src, engine)}});
+    ctx_->stream.wait();
+  }
+
+  void build_softmax_backward() {
+    const auto md = detail::plain_desc(src_dims()[0]);
+    const dnnl::softmax_backward::desc desc(md, md, 1);
+    backward_ = dnnl::softmax_backward(
+        dnnl::softmax_backward::primitive_desc(desc, ctx_->engine, softmax_pd_));
+  }
+
+  // concat's backward: each input's block of channels of diff_dst, sample by sample.
+  static void split_channels(const Tensor& diff_dst, const std::vector<const Tensor*>& src,
+                             const std::vector<Tensor*>& diff_src) {
+    const auto batch = diff_dst.dim(0);
+    const auto dst_block = diff_dst.size() / batch;
+#pragma omp parallel for
+    for (std::int64_t n = 0; n < batch; ++n) {
+      std::int64_t offset = 0;
+      for (std::size_t i = 0; i < src.size(); ++i) {
+        const auto block = src[i]->size() / batch;
+        if (diff_src[i] != nullptr) {
+          std::copy_n(diff_dst.data() + n * dst_block + offset, block,
+                      diff_src[i]->data() + n * block);
+        }
+        offset += block;
+      }
+    }
+  }
+
   void build(const Context& context) override {
     ctx_ = context.impl();
+    backward_ = {};  // prepare() again (other dims or mode) builds it anew
     const auto inference = dnnl::prop_kind::forward_inference;
     std::vector<dnnl::memory::desc> src_mds;
     for (const auto& dims : src_dims()) {
@@ -92,8 +154,13 @@ class DnnlChannel final : public ChannelLayer {
     const auto dst_md = detail::plain_desc(dst_dims());
     const auto& engine = ctx_->engine;
     if (type() == LayerType::softmax) {
-      const dnnl::softmax_forward::desc desc(inference, src_mds[0], 1);
-      primitive_ = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(desc, engine));
+      const auto prop = training() ? dnnl::prop_kind::forward_training : inference;
+      const dnnl::softmax_forward::desc desc(prop, src_mds[0], 1);
+      softmax_pd_ = dnnl::softmax_forward::primitive_desc(desc, engine);
+      primitive_ = dnnl::softmax_forward(softmax_pd_);
+      if (training()) {
+        build_softmax_backward();
+      }
     } else if (type() == LayerType::concat) {
       primitive_ = dnnl::concat(dnnl::concat::primitive_desc(dst_md, 1, src_mds, engine));
     } else if (type() == LayerType::add) {
@@ -103,7 +170,9 @@ class DnnlChannel final : public ChannelLayer {
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
+  dnnl::softmax_forward::primitive_desc softmax_pd_;
   dnnl::primitive primitive_;
+  dnnl::primitive backward_;
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Operations across channels: softmax over channels, argmax over channels ([N, 1, ...] holding
 // the index of the largest channel as a float, the first one on ties, as torch.argmax(x, 1,
 // keepdim=True)), concat over channels, and element-wise add of inputs of equal dims.
+// Backward: softmax by oneDNN's softmax_backward (from dst), concat splits diff_dst by channels,
+// add copies it to every input; argmax has none.
 #pragma once
 
 #include <memory>

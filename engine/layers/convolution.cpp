@@ -125,6 +125,35 @@ bool ConvolutionLayer::adds_residual() const {
 
 namespace {
 
+// The oneDNN primitives of a convolution or of a transposed one (deconvolution).
+struct DirectKinds {
+  using Forward = dnnl::convolution_forward;
+  using BackwardData = dnnl::convolution_backward_data;
+  using BackwardWeights = dnnl::convolution_backward_weights;
+  static constexpr auto algorithm = dnnl::algorithm::convolution_direct;
+};
+struct TransposedKinds {
+  using Forward = dnnl::deconvolution_forward;
+  using BackwardData = dnnl::deconvolution_backward_data;
+  using BackwardWeights = dnnl::deconvolution_backward_weights;
+  static constexpr auto algorithm = dnnl::algorithm::deconvolution_direct;
+};
+
+// Descriptors shared by the forward and backward primitives.
+struct Geometry {
+  dnnl::memory::desc src;  // format any
+  dnnl::memory::desc weights;
+  dnnl::memory::desc bias;  // plain, or empty without bias
+  dnnl::memory::desc dst;
+  dnnl::memory::desc plain_weights;  // PyTorch's layout
+  dnnl::memory::dims stride;
+  dnnl::memory::dims dilation;  // oneDNN's: 0 is none
+  dnnl::memory::dims padding;
+};
+
+// In training the weights change every step: forward and backward read oneDNN-layout copies
+// (WeightBridge), refreshed by weights_changed(), so both keep the blocked kernels that the
+// inference path uses; the refresh is one reorder per weight, small next to the convolutions.
 class DnnlConvolution final : public ConvolutionLayer {
  public:
   using ConvolutionLayer::ConvolutionLayer;
@@ -135,23 +164,82 @@ class DnnlConvolution final : public ConvolutionLayer {
     // With a fused add, the primitive adds to what the destination holds: the residual.
     const auto dst_memory =
         adds_residual() ? dst_.out_holding(*src[1], dst, ctx) : dst_.out(dst, ctx);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_memory}};
-    if (bias_) {
-      args.emplace(DNNL_ARG_BIAS, bias_);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src_memory},
+                                               {DNNL_ARG_WEIGHTS, weights_.memory()},
+                                               {DNNL_ARG_DST, dst_memory}};
+    if (params().bias) {
+      args.emplace(DNNL_ARG_BIAS, bias_.memory());
     }
     primitive_.execute(ctx.stream, args);
     dst_.out_done(dst, ctx);
     ctx.stream.wait();
   }
 
+  void backward(const std::vector<const Tensor*>& src, const Tensor& /*dst*/,
+                const Tensor& diff_dst, const std::vector<Tensor*>& diff_src) override {
+    CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
+    CAJAL_CHECK(diff_dst.dims() == dst_dims() && diff_src.size() == 1) << label();
+    const auto& ctx = *ctx_;
+    const bool data = diff_src[0] != nullptr;
+    if (data) {
+      CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
+      const auto diff_src_memory = data_diff_src_.out(*diff_src[0], ctx);
+      backward_data_.execute(ctx.stream, {{DNNL_ARG_DIFF_DST, data_diff_dst_.in(diff_dst, ctx)},
+                                          {DNNL_ARG_WEIGHTS, data_weights_.memory()},
+                                          {DNNL_ARG_DIFF_SRC, diff_src_memory}});
+      data_diff_src_.out_done(*diff_src[0], ctx);
+    }
+    // Where a layout is the same, the copies that forward() and the data pass reordered.
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, src_reused_ ? src_.held(*src[0], ctx) : weights_src_.in(*src[0], ctx)},
+        {DNNL_ARG_DIFF_DST, data && diff_dst_reused_ ? data_diff_dst_.held(diff_dst, ctx)
+                                                     : weights_diff_dst_.in(diff_dst, ctx)},
+        {DNNL_ARG_DIFF_WEIGHTS, diff_weights_.memory()}};
+    if (params().bias) {
+      args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias_.memory());
+    }
+    backward_weights_.execute(ctx.stream, args);
+    diff_weights_.add_to(grad("weight"), ctx);
+    if (params().bias) {
+      diff_bias_.add_to(grad("bias"), ctx);
+    }
+    ctx.stream.wait();
+  }
+
+  void weights_changed() override {
+    CAJAL_CHECK(prepared()) << label() << ": weights_changed before prepare";
+    refresh_weights();
+  }
+
  private:
+  void refresh_weights() {
+    weights_.refresh(weight("weight"), *ctx_);
+    if (params().bias) {
+      bias_.refresh(weight("bias"), *ctx_);
+    }
+    if (training()) {
+      data_weights_.refresh(weight("weight"), *ctx_);
+    }
+  }
+
   void build(const Context& context) override {
     ctx_ = context.impl();
+    CAJAL_CHECK(!training() || post_ops().empty())
+        << label() << ": fused post-ops have no backward; train with fuse_post_ops off";
+    const auto geometry = make_geometry();
+    if (transposed()) {
+      build_with<TransposedKinds>(geometry);
+    } else {
+      build_with<DirectKinds>(geometry);
+    }
+    refresh_weights();
+  }
+
+  Geometry make_geometry() const {
     const auto& p = params();
-    const auto& engine = ctx_->engine;
     using dnnl::memory;
-    const auto any = memory::format_tag::any;
+    using tag = memory::format_tag;
+    const auto any = tag::any;
     const auto f32 = memory::data_type::f32;
     // oneDNN's weights: [OC, IC, K...] or, grouped, [G, OC/G, IC/G, K...].
     memory::dims weight_dims{p.out_channels, p.in_channels};
@@ -159,18 +247,31 @@ class DnnlConvolution final : public ConvolutionLayer {
       weight_dims = {p.groups, p.out_channels / p.groups, p.in_channels / p.groups};
     }
     weight_dims.insert(weight_dims.end(), p.kernel_size.begin(), p.kernel_size.end());
-    memory::dims dilation;
+    Geometry g;
     for (const auto d : p.dilation) {
-      dilation.push_back(d - 1);
+      g.dilation.push_back(d - 1);
     }
-    const memory::dims stride(p.stride.begin(), p.stride.end());
-    const memory::dims padding(p.padding.begin(), p.padding.end());
-    const memory::desc src_md(src_dims()[0], f32, any);
-    const memory::desc weights_md(weight_dims, f32, any);
-    const memory::desc bias_md =
-        p.bias ? memory::desc({p.out_channels}, f32, memory::format_tag::a) : memory::desc();
-    const memory::desc dst_md(dst_dims(), f32, any);
+    g.stride.assign(p.stride.begin(), p.stride.end());
+    g.padding.assign(p.padding.begin(), p.padding.end());
+    g.src = memory::desc(src_dims()[0], f32, any);
+    g.weights = memory::desc(weight_dims, f32, any);
+    g.bias = p.bias ? memory::desc({p.out_channels}, f32, tag::a) : memory::desc();
+    g.dst = memory::desc(dst_dims(), f32, any);
+    const bool grouped = p.groups > 1;
+    const bool three_d = p.kernel_size.size() == 3;
+    if (transposed()) {
+      g.plain_weights = memory::desc(
+          weight_dims, f32,
+          grouped ? (three_d ? tag::giodhw : tag::giohw) : (three_d ? tag::iodhw : tag::iohw));
+    } else {
+      g.plain_weights = memory::desc(weight_dims, f32, detail::plain_tag(weight_dims.size()));
+    }
+    return g;
+  }
 
+  template <typename Kinds>
+  void build_with(const Geometry& g) {
+    const auto& engine = ctx_->engine;
     dnnl::primitive_attr attr;
     dnnl::post_ops ops;
     for (const auto& op : post_ops()) {
@@ -182,52 +283,67 @@ class DnnlConvolution final : public ConvolutionLayer {
       ops.append_eltwise(1.0f, alg, alpha, beta);
     }
     attr.set_post_ops(ops);
-
-    memory::desc plain_weights_md;
-    const bool grouped = p.groups > 1;
-    const bool three_d = p.kernel_size.size() == 3;
-    if (transposed()) {
-      using tag = memory::format_tag;
-      plain_weights_md = memory::desc(
-          weight_dims, f32,
-          grouped ? (three_d ? tag::giodhw : tag::giohw) : (three_d ? tag::iodhw : tag::iohw));
-      dnnl::deconvolution_forward::desc desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, src_md,
-          weights_md, bias_md, dst_md, stride, dilation, padding, padding);
-      const dnnl::deconvolution_forward::primitive_desc pd(desc, attr, engine);
-      finish_build(pd, plain_weights_md, dnnl::deconvolution_forward(pd));
-    } else {
-      plain_weights_md = memory::desc(weight_dims, f32, detail::plain_tag(weight_dims.size()));
-      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                           dnnl::algorithm::convolution_direct, src_md, weights_md,
-                                           bias_md, dst_md, stride, dilation, padding, padding);
-      const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
-      finish_build(pd, plain_weights_md, dnnl::convolution_forward(pd));
-    }
-  }
-
-  template <typename PrimitiveDesc>
-  void finish_build(const PrimitiveDesc& pd, const dnnl::memory::desc& plain_weights_md,
-                    dnnl::primitive primitive) {
-    const auto& engine = ctx_->engine;
+    const auto prop =
+        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+    const typename Kinds::Forward::desc desc(prop, Kinds::algorithm, g.src, g.weights, g.bias,
+                                             g.dst, g.stride, g.dilation, g.padding, g.padding);
+    const typename Kinds::Forward::primitive_desc pd(desc, attr, engine);
     src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), pd.src_desc(), engine);
     dst_ = detail::Bridge(detail::plain_desc(dst_dims()), pd.dst_desc(), engine);
-    weights_ =
-        detail::reorder_once(plain_weights_md, weight("weight").data(), pd.weights_desc(), *ctx_);
-    bias_ = dnnl::memory();
+    weights_ = detail::WeightBridge(g.plain_weights, pd.weights_desc(), engine);
+    const auto plain_bias = detail::plain_desc({params().out_channels});
     if (params().bias) {
-      bias_ = detail::reorder_once(detail::plain_desc({params().out_channels}),
-                                   weight("bias").data(), pd.bias_desc(), *ctx_);
+      bias_ = detail::WeightBridge(plain_bias, pd.bias_desc(), engine);
     }
-    primitive_ = std::move(primitive);
+    primitive_ = typename Kinds::Forward(pd);
+    if (!training()) {
+      return;
+    }
+    // Backward descriptors take the forward one as hint.
+    const typename Kinds::BackwardData::desc data_desc(Kinds::algorithm, g.src, g.weights, g.dst,
+                                                       g.stride, g.dilation, g.padding, g.padding);
+    const typename Kinds::BackwardData::primitive_desc data_pd(data_desc, engine, pd);
+    data_diff_dst_ =
+        detail::Bridge(detail::plain_desc(dst_dims()), data_pd.diff_dst_desc(), engine);
+    data_diff_src_ =
+        detail::Bridge(detail::plain_desc(src_dims()[0]), data_pd.diff_src_desc(), engine);
+    data_weights_ = detail::WeightBridge(g.plain_weights, data_pd.weights_desc(), engine);
+    backward_data_ = typename Kinds::BackwardData(data_pd);
+
+    const typename Kinds::BackwardWeights::desc weights_desc(Kinds::algorithm, g.src, g.weights,
+                                                             g.bias, g.dst, g.stride, g.dilation,
+                                                             g.padding, g.padding);
+    const typename Kinds::BackwardWeights::primitive_desc weights_pd(weights_desc, engine, pd);
+    weights_src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), weights_pd.src_desc(), engine);
+    src_reused_ = weights_pd.src_desc() == pd.src_desc();
+    diff_dst_reused_ = weights_pd.diff_dst_desc() == data_pd.diff_dst_desc();
+    weights_diff_dst_ =
+        detail::Bridge(detail::plain_desc(dst_dims()), weights_pd.diff_dst_desc(), engine);
+    diff_weights_ = detail::GradBridge(g.plain_weights, weights_pd.diff_weights_desc(), engine);
+    if (params().bias) {
+      diff_bias_ = detail::GradBridge(plain_bias, weights_pd.diff_bias_desc(), engine);
+    }
+    backward_weights_ = typename Kinds::BackwardWeights(weights_pd);
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   detail::Bridge src_;
   detail::Bridge dst_;
-  dnnl::memory weights_;
-  dnnl::memory bias_;
+  detail::WeightBridge weights_;
+  detail::WeightBridge bias_;
   dnnl::primitive primitive_;
+  // Training only.
+  detail::Bridge data_diff_dst_;
+  detail::Bridge data_diff_src_;
+  detail::WeightBridge data_weights_;
+  dnnl::primitive backward_data_;
+  detail::Bridge weights_src_;
+  bool src_reused_ = false;       // weights_src_ has forward's layout: src_ holds the copy
+  bool diff_dst_reused_ = false;  // likewise for data_diff_dst_
+  detail::Bridge weights_diff_dst_;
+  detail::GradBridge diff_weights_;
+  detail::GradBridge diff_bias_;
+  dnnl::primitive backward_weights_;
 };
 
 }  // namespace

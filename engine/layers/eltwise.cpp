@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "core/error.h"
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/common.h"
 
@@ -40,6 +41,24 @@ Dims PreluLayer::infer_dst_dims(const std::vector<Dims>& src) const {
 
 namespace {
 
+// The variant of `alg` whose backward pass reads dst instead of src, where oneDNN v2.6 has one
+// (relu and elu only for alpha >= 0; gelu has none).
+dnnl::algorithm use_dst_variant(dnnl::algorithm alg, float alpha) {
+  using a = dnnl::algorithm;
+  switch (alg) {
+    case a::eltwise_relu:
+      return alpha >= 0.0f ? a::eltwise_relu_use_dst_for_bwd : alg;
+    case a::eltwise_elu:
+      return alpha >= 0.0f ? a::eltwise_elu_use_dst_for_bwd : alg;
+    case a::eltwise_logistic:
+      return a::eltwise_logistic_use_dst_for_bwd;
+    case a::eltwise_tanh:
+      return a::eltwise_tanh_use_dst_for_bwd;
+    default:
+      return alg;
+  }
+}
+
 class DnnlEltwise final : public EltwiseLayer {
  public:
   using EltwiseLayer::EltwiseLayer;
@@ -47,17 +66,58 @@ class DnnlEltwise final : public EltwiseLayer {
     detail::run_plain(primitive_, *ctx_, *src[0], dst);
   }
 
+  void backward(const std::vector<const Tensor*>& src, const Tensor& dst, const Tensor& diff_dst,
+                const std::vector<Tensor*>& diff_src) override {
+    if (diff_src[0] == nullptr) {
+      return;
+    }
+    if (!backward_) {
+      build_backward();
+    }
+    const auto& engine = ctx_->engine;
+    backward_.execute(ctx_->stream, {{from_dst_ ? DNNL_ARG_DST : DNNL_ARG_SRC,
+                                      detail::wrap(from_dst_ ? dst : *src[0], engine)},
+                                     {DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, engine)},
+                                     {DNNL_ARG_DIFF_SRC, detail::wrap(*diff_src[0], engine)}});
+    ctx_->stream.wait();
+  }
+
  private:
   void build(const Context& context) override {
     ctx_ = context.impl();
-    const auto [alg, alpha, beta] = detail::eltwise_algorithm(type(), activation().alpha);
-    const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg,
-                                           detail::plain_desc(src_dims()[0]), alpha, beta);
-    primitive_ = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(desc, ctx_->engine));
+    backward_ = {};  // prepare() again (other dims or mode) builds it anew
+    auto [alg, alpha, beta] = detail::eltwise_algorithm(type(), activation().alpha);
+    algorithm_ = training() ? use_dst_variant(alg, alpha) : alg;
+    from_dst_ = algorithm_ != alg;
+    alpha_ = alpha;
+    beta_ = beta;
+    const auto prop =
+        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+    const dnnl::eltwise_forward::desc desc(prop, algorithm_, detail::plain_desc(src_dims()[0]),
+                                           alpha_, beta_);
+    forward_pd_ = dnnl::eltwise_forward::primitive_desc(desc, ctx_->engine);
+    primitive_ = dnnl::eltwise_forward(forward_pd_);
+    if (training()) {
+      build_backward();
+    }
+  }
+
+  // The forward primitive descriptor is the hint, as oneDNN asks.
+  void build_backward() {
+    const auto md = detail::plain_desc(src_dims()[0]);
+    const dnnl::eltwise_backward::desc desc(algorithm_, md, md, alpha_, beta_);
+    backward_ = dnnl::eltwise_backward(
+        dnnl::eltwise_backward::primitive_desc(desc, ctx_->engine, forward_pd_));
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
+  dnnl::algorithm algorithm_ = dnnl::algorithm::undef;
+  bool from_dst_ = false;
+  float alpha_ = 0.0f;
+  float beta_ = 0.0f;
+  dnnl::eltwise_forward::primitive_desc forward_pd_;
   dnnl::primitive primitive_;
+  dnnl::primitive backward_;
 };
 
 class DnnlPrelu final : public PreluLayer {
@@ -67,23 +127,75 @@ class DnnlPrelu final : public PreluLayer {
     detail::run_plain(primitive_, *ctx_, *src[0], dst, {{DNNL_ARG_WEIGHTS, weights_}});
   }
 
+  void backward(const std::vector<const Tensor*>& src, const Tensor& /*dst*/,
+                const Tensor& diff_dst, const std::vector<Tensor*>& diff_src) override {
+    if (!backward_) {
+      build_backward();
+    }
+    const auto& engine = ctx_->engine;
+    Tensor scratch;
+    Tensor* diff_src_tensor = diff_src[0];
+    if (diff_src_tensor == nullptr) {
+      scratch = Tensor(src[0]->dims());
+      diff_src_tensor = &scratch;
+    }
+    Tensor diff_weights(weight("weight").dims());
+    backward_.execute(ctx_->stream, {{DNNL_ARG_SRC, detail::wrap(*src[0], engine)},
+                                     {DNNL_ARG_WEIGHTS, weights_},
+                                     {DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, engine)},
+                                     {DNNL_ARG_DIFF_SRC, detail::wrap(*diff_src_tensor, engine)},
+                                     {DNNL_ARG_DIFF_WEIGHTS,
+                                      dnnl::memory(weights_md_, engine, diff_weights.data())}});
+    ctx_->stream.wait();
+    auto& sum = grad("weight");
+    for (std::int64_t i = 0; i < sum.size(); ++i) {
+      sum.data()[i] += diff_weights.data()[i];
+    }
+  }
+
+  void weights_changed() override {
+    if (!ctx_) {
+      return;  // prepare() reorders them
+    }
+    weights_ = detail::reorder_once(weights_md_, weight("weight").data(),
+                                    forward_pd_.weights_desc(), *ctx_);
+  }
+
  private:
   void build(const Context& context) override {
     ctx_ = context.impl();
+    backward_ = {};  // prepare() again (other dims or mode) builds it anew
     const auto& dims = src_dims()[0];
     Dims weight_dims(dims.size(), 1);  // [1, C or 1, 1, ...], broadcast by oneDNN
     weight_dims[1] = num_parameters();
-    const auto weights_md = detail::plain_desc(weight_dims);
-    const dnnl::prelu_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                         detail::plain_desc(dims), weights_md);
-    const dnnl::prelu_forward::primitive_desc pd(desc, ctx_->engine);
-    weights_ = detail::reorder_once(weights_md, weight("weight").data(), pd.weights_desc(), *ctx_);
-    primitive_ = dnnl::prelu_forward(pd);
+    weights_md_ = detail::plain_desc(weight_dims);
+    const auto prop =
+        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+    const dnnl::prelu_forward::desc desc(prop, detail::plain_desc(dims), weights_md_);
+    forward_pd_ = dnnl::prelu_forward::primitive_desc(desc, ctx_->engine);
+    weights_changed();
+    primitive_ = dnnl::prelu_forward(forward_pd_);
+    if (training()) {
+      build_backward();
+    }
+  }
+
+  void build_backward() {
+    const auto md = detail::plain_desc(src_dims()[0]);
+    const dnnl::prelu_backward::desc desc(md, forward_pd_.weights_desc(), md, weights_md_);
+    const dnnl::prelu_backward::primitive_desc pd(desc, ctx_->engine, forward_pd_);
+    CAJAL_CHECK(pd.weights_desc() == forward_pd_.weights_desc() &&
+                pd.diff_weights_desc() == weights_md_)
+        << label() << ": prelu backward chose other weight layouts";
+    backward_ = dnnl::prelu_backward(pd);
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
+  dnnl::memory::desc weights_md_;
+  dnnl::prelu_forward::primitive_desc forward_pd_;
   dnnl::memory weights_;
   dnnl::primitive primitive_;
+  dnnl::primitive backward_;
 };
 
 }  // namespace

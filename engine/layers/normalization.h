@@ -1,5 +1,10 @@
-// Normalisation: batch_norm (inference, running statistics; PyTorch's BatchNorm{1,2,3}d),
-// instance_norm and group_norm (statistics of each sample; InstanceNorm{2,3}d, GroupNorm).
+// Normalisation: batch_norm (PyTorch's BatchNorm{1,2,3}d: running statistics at inference; batch
+// statistics in training, updating the running ones), instance_norm and group_norm (statistics of
+// each sample; InstanceNorm{2,3}d without running statistics, GroupNorm).
+// Backward: batch_norm by oneDNN's batch_normalization_backward, in training (batch statistics)
+// and at inference (running ones); instance_norm and group_norm by layer_normalization_backward
+// over [N * G, C/G * spatial] rows with the per-channel affine part by hand, after a training
+// forward only (it keeps the statistics).
 #pragma once
 
 #include <cstdint>
@@ -15,23 +20,30 @@ struct NormalizationParams {
   std::int64_t channels = 0;  // num_features, or num_channels for group_norm
   std::int64_t groups = 1;    // num_groups; channels for instance_norm
   double eps = 1e-5;
-  bool affine = true;  // instance_norm defaults to false, as in PyTorch
+  bool affine = true;     // instance_norm defaults to false, as in PyTorch
+  double momentum = 0.1;  // batch_norm: running = (1 - momentum) * running + momentum * batch
 };
 
-// Keys: batch_norm and instance_norm {num_features, eps, affine},
-// group_norm {num_groups, num_channels, eps, affine}.
-// Weights: weight [C], bias [C] when affine; batch_norm also running_mean [C], running_var [C].
+// Keys: batch_norm {num_features, eps, affine, momentum}, instance_norm {num_features, eps,
+// affine}, group_norm {num_groups, num_channels, eps, affine}.
+// Weights: weight [C], bias [C] when affine; batch_norm also running_mean [C], running_var [C]
+// (not trainable).
 class NormalizationLayer : public Layer {
  public:
   using Layer::Layer;
   const NormalizationParams& params() const { return params_; }
   std::vector<WeightSpec> weight_specs() const override;
+  std::vector<std::string> trainable_roles() const override;
   // batch_norm as y = x * scale[c] + shift[c], for folding into a convolution before it.
   void scale_shift(std::vector<float>& scale, std::vector<float>& shift) const;
 
  protected:
   void parse_params(ParamReader& params) override;
   Dims infer_dst_dims(const std::vector<Dims>& src) const override;
+  // batch_norm in training, after a forward over `count` values per channel: moves the running
+  // statistics towards the batch's (biased `var` is made unbiased first), as PyTorch does.
+  void update_running_stats(const std::vector<double>& mean, const std::vector<double>& var,
+                            std::int64_t count) const;
 
  private:
   NormalizationParams params_;

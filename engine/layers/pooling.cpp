@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "core/error.h"
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/common.h"
 
@@ -67,7 +68,32 @@ class DnnlPooling final : public PoolingLayer {
  public:
   using PoolingLayer::PoolingLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
-    detail::run_plain(primitive_, *ctx_, *src[0], dst);
+    std::unordered_map<int, dnnl::memory> args;
+    if (workspace_) {
+      // Where each maximum came from, for backward().
+      args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+    }
+    detail::run_plain(primitive_, *ctx_, *src[0], dst, args);
+  }
+
+  void backward(const std::vector<const Tensor*>& /*src*/, const Tensor& /*dst*/,
+                const Tensor& diff_dst, const std::vector<Tensor*>& diff_src) override {
+    CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
+    CAJAL_CHECK(diff_dst.dims() == dst_dims() && diff_src.size() == 1) << label();
+    if (diff_src[0] == nullptr) {
+      return;
+    }
+    CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
+    const auto& ctx = *ctx_;
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, ctx.engine)},
+        {DNNL_ARG_DIFF_SRC,
+         dnnl::memory(detail::plain_desc(src_dims()[0]), ctx.engine, diff_src[0]->data())}};
+    if (workspace_) {
+      args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+    }
+    backward_.execute(ctx.stream, args);
+    ctx.stream.wait();
   }
 
  private:
@@ -82,14 +108,32 @@ class DnnlPooling final : public PoolingLayer {
     const dnnl::memory::dims kernel(p.kernel_size.begin(), p.kernel_size.end());
     const dnnl::memory::dims stride(p.stride.begin(), p.stride.end());
     const dnnl::memory::dims padding(p.padding.begin(), p.padding.end());
+    const auto src_md = detail::plain_desc(src_dims()[0]);
+    const auto dst_md = detail::plain_desc(dst_dims());
     const dnnl::pooling_forward::desc desc(
-        dnnl::prop_kind::forward_inference, algorithm, detail::plain_desc(src_dims()[0]),
-        detail::plain_desc(dst_dims()), stride, kernel, padding, padding);
-    primitive_ = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, ctx_->engine));
+        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
+        algorithm, src_md, dst_md, stride, kernel, padding, padding);
+    const dnnl::pooling_forward::primitive_desc pd(desc, ctx_->engine);
+    primitive_ = dnnl::pooling_forward(pd);
+    workspace_ = dnnl::memory();
+    if (!training()) {
+      return;
+    }
+    if (pd.workspace_desc().get_size() > 0) {
+      workspace_ = dnnl::memory(pd.workspace_desc(), ctx_->engine);
+    }
+    // The backward descriptor takes the forward one as hint.
+    const dnnl::pooling_backward::desc backward_desc(algorithm, src_md, dst_md, stride, kernel,
+                                                     padding, padding);
+    backward_ = dnnl::pooling_backward(
+        dnnl::pooling_backward::primitive_desc(backward_desc, ctx_->engine, pd));
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   dnnl::primitive primitive_;
+  // Training only. Written by the const forward(): a training layer runs one pass at a time.
+  dnnl::memory workspace_;
+  dnnl::primitive backward_;
 };
 
 }  // namespace

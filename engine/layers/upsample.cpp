@@ -1,5 +1,6 @@
 #include "engine/layers/upsample.h"
 
+#include <cstdint>
 #include <utility>
 
 #include "engine/detail/dnnl_util.h"
@@ -28,23 +29,74 @@ class DnnlUpsample final : public UpsampleLayer {
  public:
   using UpsampleLayer::UpsampleLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
-    detail::run_plain(primitive_, *ctx_, *src[0], dst);
+    if (reinterpret_cast<std::uintptr_t>(dst.data()) % 64 == 0) {
+      detail::run_plain(primitive_, *ctx_, *src[0], dst);
+      return;
+    }
+    // oneDNN 2.6's jit resampling writes large outputs with aligned stores and crashes on a
+    // destination that is not 32-byte aligned, as std::vector's large buffers are not (16). It
+    // writes into an aligned buffer of its own instead, copied out after.
+    if (!staging_) {
+      staging_ = dnnl::memory(detail::plain_desc(dst_dims()), ctx_->engine);
+    }
+    primitive_.execute(ctx_->stream, {{DNNL_ARG_SRC, detail::wrap(*src[0], ctx_->engine)},
+                                      {DNNL_ARG_DST, staging_}});
+    ctx_->stream.wait();
+    const auto* staged = static_cast<const float*>(staging_.get_data_handle());
+    const auto count = dst.size();
+    float* out = dst.data();
+#pragma omp parallel for
+    for (std::int64_t i = 0; i < count; ++i) {
+      out[i] = staged[i];
+    }
+  }
+
+  void backward(const std::vector<const Tensor*>& /*src*/, const Tensor& /*dst*/,
+                const Tensor& diff_dst, const std::vector<Tensor*>& diff_src) override {
+    if (diff_src[0] == nullptr) {
+      return;
+    }
+    if (!backward_) {
+      build_backward();
+    }
+    const auto& engine = ctx_->engine;
+    backward_.execute(ctx_->stream, {{DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, engine)},
+                                     {DNNL_ARG_DIFF_SRC, detail::wrap(*diff_src[0], engine)}});
+    ctx_->stream.wait();
   }
 
  private:
   void build(const Context& context) override {
     ctx_ = context.impl();
-    const auto algorithm =
-        linear() ? dnnl::algorithm::resampling_linear : dnnl::algorithm::resampling_nearest;
-    const dnnl::resampling_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm,
-                                              detail::plain_desc(src_dims()[0]),
+    backward_ = {};  // prepare() again (other dims or mode) builds it anew
+    staging_ = {};
+    const auto prop =
+        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+    const dnnl::resampling_forward::desc desc(prop, algorithm(), detail::plain_desc(src_dims()[0]),
                                               detail::plain_desc(dst_dims()));
-    primitive_ =
-        dnnl::resampling_forward(dnnl::resampling_forward::primitive_desc(desc, ctx_->engine));
+    forward_pd_ = dnnl::resampling_forward::primitive_desc(desc, ctx_->engine);
+    primitive_ = dnnl::resampling_forward(forward_pd_);
+    if (training()) {
+      build_backward();
+    }
+  }
+
+  void build_backward() {
+    const dnnl::resampling_backward::desc desc(algorithm(), detail::plain_desc(src_dims()[0]),
+                                               detail::plain_desc(dst_dims()));
+    backward_ = dnnl::resampling_backward(
+        dnnl::resampling_backward::primitive_desc(desc, ctx_->engine, forward_pd_));
+  }
+
+  dnnl::algorithm algorithm() const {
+    return linear() ? dnnl::algorithm::resampling_linear : dnnl::algorithm::resampling_nearest;
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
+  dnnl::resampling_forward::primitive_desc forward_pd_;
   dnnl::primitive primitive_;
+  dnnl::primitive backward_;
+  mutable dnnl::memory staging_;  // for destinations oneDNN cannot write (see forward)
 };
 
 }  // namespace

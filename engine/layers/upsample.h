@@ -1,6 +1,7 @@
 // Upsampling by integer factors, 2D and 3D: PyTorch's nn.Upsample(scale_factor=..., mode=...)
 // with mode 'nearest', or 'linear' (bilinear / trilinear, align_corners=False).
 // Keys: scale_factor (array of 2 or 3 integers >= 1), mode ('nearest').
+// Backward: oneDNN's resampling_backward, the forward's adjoint.
 #pragma once
 
 #include <memory>

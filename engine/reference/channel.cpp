@@ -1,6 +1,8 @@
 // Naive twins of softmax and argmax over channels, concat over channels, element-wise add.
+#include <algorithm>
 #include <cmath>
 #include <utility>
+#include <vector>
 
 #include "engine/layers/channel.h"
 #include "engine/reference/reference.h"
@@ -38,7 +40,68 @@ class Channel final : public ChannelLayer {
     }
   }
 
+  void backward(const std::vector<const Tensor*>& src, const Tensor& dst, const Tensor& diff_dst,
+                const std::vector<Tensor*>& diff_src) override {
+    const auto batch = diff_dst.dim(0);
+    const auto plane = diff_dst.size() / (batch * diff_dst.dim(1));
+    if (type() == LayerType::add) {
+      for (auto* d : diff_src) {
+        for (std::int64_t i = 0; d != nullptr && i < d->size(); ++i) {
+          d->data()[i] = diff_dst.data()[i];
+        }
+      }
+    } else if (type() == LayerType::concat) {
+      const float* in = diff_dst.data();
+      for (std::int64_t n = 0; n < batch; ++n) {
+        for (std::size_t s = 0; s < src.size(); ++s) {
+          const auto block = src[s]->dim(1) * plane;
+          for (std::int64_t i = 0; i < block; ++i, ++in) {
+            if (diff_src[s] != nullptr) {
+              diff_src[s]->data()[n * block + i] = *in;
+            }
+          }
+        }
+      }
+    } else if (type() == LayerType::softmax) {
+      softmax_backward(*src[0], diff_dst, diff_src[0], plane);
+    } else {
+      Layer::backward(src, dst, diff_dst, diff_src);
+    }
+  }
+
  private:
+  // dx_c = y_c * (dy_c - sum_k dy_k * y_k), with y recomputed from x in double.
+  static void softmax_backward(const Tensor& x, const Tensor& diff_dst, Tensor* diff_src,
+                               std::int64_t plane) {
+    if (diff_src == nullptr) {
+      return;
+    }
+    const auto channels = x.dim(1);
+    std::vector<double> y(static_cast<std::size_t>(channels));
+    for (std::int64_t n = 0; n < x.dim(0); ++n) {
+      for (std::int64_t i = 0; i < plane; ++i) {
+        const auto at = [&](std::int64_t c) { return (n * channels + c) * plane + i; };
+        double top = x.data()[at(0)];
+        for (std::int64_t c = 1; c < channels; ++c) {
+          top = std::max(top, static_cast<double>(x.data()[at(c)]));
+        }
+        double total = 0.0;
+        for (std::int64_t c = 0; c < channels; ++c) {
+          y[c] = std::exp(x.data()[at(c)] - top);
+          total += y[c];
+        }
+        double dot = 0.0;
+        for (std::int64_t c = 0; c < channels; ++c) {
+          y[c] /= total;
+          dot += y[c] * diff_dst.data()[at(c)];
+        }
+        for (std::int64_t c = 0; c < channels; ++c) {
+          diff_src->data()[at(c)] = static_cast<float>(y[c] * (diff_dst.data()[at(c)] - dot));
+        }
+      }
+    }
+  }
+
   void channel_wise(const Tensor& x, Tensor& dst, std::int64_t plane) const {
     const auto channels = x.dim(1);
     for (std::int64_t n = 0; n < x.dim(0); ++n) {

@@ -2,6 +2,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "engine/layers/convolution.h"
 #include "engine/reference/reference.h"
 
@@ -15,20 +16,79 @@ class Convolution final : public ConvolutionLayer {
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
     const auto& p = params();
     const auto& x = *src[0];
-    const auto batch = x.dim(0);
-    const Grid in = grid_of(x.dims());
-    const Grid out = grid_of(dst.dims());
+    const float* w = weight("weight").data();
+    std::vector<double> sum(static_cast<std::size_t>(dst.size()), 0.0);
+    for_each_product(
+        x.dims(), dst.dims(), [&](std::int64_t in, std::int64_t tap, std::int64_t out) {
+          sum[static_cast<std::size_t>(out)] += static_cast<double>(w[tap]) * x.data()[in];
+        });
+    const auto voxels = dst.size() / (dst.dim(0) * p.out_channels);
+    for (std::int64_t i = 0; i < dst.size(); ++i) {
+      const auto c = (i / voxels) % p.out_channels;
+      double value = sum[static_cast<std::size_t>(i)] + (p.bias ? weight("bias").data()[c] : 0.0);
+      for (const auto& op : post_ops()) {
+        value = op.type == LayerType::add ? value + src[1]->data()[i]
+                                          : activate(op.type, op.alpha, value);
+      }
+      dst.data()[i] = static_cast<float>(value);
+    }
+  }
+
+  // The same products, read the other way: each adds w * diff_dst to diff_src and
+  // src * diff_dst to diff_weight.
+  void backward(const std::vector<const Tensor*>& src, const Tensor& /*dst*/,
+                const Tensor& diff_dst, const std::vector<Tensor*>& diff_src) override {
+    CAJAL_CHECK(training() && post_ops().empty()) << label() << ": backward";
+    const auto& p = params();
+    const auto& x = *src[0];
+    const float* w = weight("weight").data();
+    const float* dy = diff_dst.data();
+    std::vector<double> dx(static_cast<std::size_t>(x.size()), 0.0);
+    std::vector<double> dw(static_cast<std::size_t>(weight("weight").size()), 0.0);
+    for_each_product(
+        x.dims(), diff_dst.dims(), [&](std::int64_t in, std::int64_t tap, std::int64_t out) {
+          dx[static_cast<std::size_t>(in)] += static_cast<double>(w[tap]) * dy[out];
+          dw[static_cast<std::size_t>(tap)] += static_cast<double>(x.data()[in]) * dy[out];
+        });
+    if (diff_src[0] != nullptr) {
+      for (std::int64_t i = 0; i < x.size(); ++i) {
+        diff_src[0]->data()[i] = static_cast<float>(dx[static_cast<std::size_t>(i)]);
+      }
+    }
+    auto& diff_weight = grad("weight");
+    for (std::int64_t i = 0; i < diff_weight.size(); ++i) {
+      diff_weight.data()[i] += static_cast<float>(dw[static_cast<std::size_t>(i)]);
+    }
+    if (p.bias) {
+      const auto voxels = diff_dst.size() / (diff_dst.dim(0) * p.out_channels);
+      std::vector<double> db(static_cast<std::size_t>(p.out_channels), 0.0);
+      for (std::int64_t i = 0; i < diff_dst.size(); ++i) {
+        db[static_cast<std::size_t>((i / voxels) % p.out_channels)] += dy[i];
+      }
+      auto& diff_bias = grad("bias");
+      for (std::int64_t c = 0; c < p.out_channels; ++c) {
+        diff_bias.data()[c] += static_cast<float>(db[static_cast<std::size_t>(c)]);
+      }
+    }
+  }
+
+ private:
+  // Calls visit(src index, weight index, dst index) for every product of one input value and
+  // one kernel tap that adds to an output value.
+  template <typename Visit>
+  void for_each_product(const Dims& src_dims, const Dims& dst_dims, Visit visit) const {
+    const auto& p = params();
+    const auto batch = src_dims[0];
+    const Grid in = grid_of(src_dims);
+    const Grid out = grid_of(dst_dims);
     const Grid k = grid_of_params(p.kernel_size, 1);
     const Grid s = grid_of_params(p.stride, 1);
     const Grid pad = grid_of_params(p.padding, 0);
     const Grid dil = grid_of_params(p.dilation, 1);
     const auto icg = p.in_channels / p.groups;
     const auto ocg = p.out_channels / p.groups;
-    const float* w = weight("weight").data();
-    std::vector<double> sum(static_cast<std::size_t>(dst.size()), 0.0);
     const auto at = [](const Grid& g, std::int64_t nc, std::int64_t d, std::int64_t h,
                        std::int64_t ww) { return ((nc * g.d + d) * g.h + h) * g.w + ww; };
-    // Every (input voxel, kernel tap) pair adds one product to the output voxel it maps to.
     for (std::int64_t n = 0; n < batch; ++n)
       for (std::int64_t g = 0; g < p.groups; ++g)
         for (std::int64_t oc = 0; oc < ocg; ++oc)
@@ -39,8 +99,8 @@ class Convolution final : public ConvolutionLayer {
                   const auto tap = (kd * k.h + kh) * k.w + kw;
                   const auto c_in = g * icg + ic;
                   const auto c_out = g * ocg + oc;
-                  const double wv = transposed() ? w[(c_in * ocg + oc) * k.size() + tap]
-                                                 : w[(c_out * icg + ic) * k.size() + tap];
+                  const auto w = transposed() ? (c_in * ocg + oc) * k.size() + tap
+                                              : (c_out * icg + ic) * k.size() + tap;
                   const Grid& a = transposed() ? in : out;  // the loop runs over a
                   const Grid& b = transposed() ? out : in;  // and reads or writes b
                   for (std::int64_t i = 0; i < a.d; ++i) {
@@ -56,27 +116,16 @@ class Convolution final : public ConvolutionLayer {
                         if (x1 < 0 || x1 >= b.w)
                           continue;
                         if (transposed()) {
-                          sum[static_cast<std::size_t>(
-                              at(out, n * p.out_channels + c_out, j, v, x1))] +=
-                              wv * x.data()[at(in, n * p.in_channels + c_in, i, u, x0)];
+                          visit(at(in, n * p.in_channels + c_in, i, u, x0), w,
+                                at(out, n * p.out_channels + c_out, j, v, x1));
                         } else {
-                          sum[static_cast<std::size_t>(
-                              at(out, n * p.out_channels + c_out, i, u, x0))] +=
-                              wv * x.data()[at(in, n * p.in_channels + c_in, j, v, x1)];
+                          visit(at(in, n * p.in_channels + c_in, j, v, x1), w,
+                                at(out, n * p.out_channels + c_out, i, u, x0));
                         }
                       }
                     }
                   }
                 }
-    for (std::int64_t i = 0; i < dst.size(); ++i) {
-      const auto c = (i / out.size()) % p.out_channels;
-      double value = sum[static_cast<std::size_t>(i)] + (p.bias ? weight("bias").data()[c] : 0.0);
-      for (const auto& op : post_ops()) {
-        value = op.type == LayerType::add ? value + src[1]->data()[i]
-                                          : activate(op.type, op.alpha, value);
-      }
-      dst.data()[i] = static_cast<float>(value);
-    }
   }
 };
 

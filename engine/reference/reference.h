@@ -1,5 +1,5 @@
-// The naive twins: plain-loop implementations of every layer's forward, for tests to compare
-// the oneDNN layers with (ncnn's naive twin). Slow on purpose: clear loops, double sums.
+// The naive twins: plain-loop implementations of every layer's forward and backward, for tests to
+// compare the oneDNN layers with (ncnn's naive twin). Slow on purpose: clear loops, double sums.
 #pragma once
 
 #include <memory>

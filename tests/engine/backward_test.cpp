@@ -1,0 +1,304 @@
+// Backward passes of convolution, transposed convolution, linear and pooling: the oneDNN layer
+// against its naive twin over a grid of shapes, and the twin against finite differences.
+#include "engine/layer.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "core/error.h"
+#include "engine/context.h"
+#include "engine/layer_type.h"
+#include "tests/engine/backward_harness.h"
+#include "tests/engine/layer_harness.h"
+
+namespace cajal::engine {
+namespace {
+
+using testing::BackwardCase;
+using testing::Gradients;
+
+struct GradCase {
+  std::string name;
+  LayerType type;
+  nlohmann::json params;
+  Dims input;
+};
+
+void PrintTo(const GradCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+std::string case_name(const ::testing::TestParamInfo<GradCase>& info) {
+  return info.param.name;
+}
+
+nlohmann::json conv(std::int64_t in, std::int64_t out, Dims kernel, Dims stride, Dims padding,
+                    Dims dilation, std::int64_t groups = 1, bool bias = true,
+                    Dims output_padding = {}) {
+  nlohmann::json params{{"in_channels", in}, {"out_channels", out}, {"kernel_size", kernel},
+                        {"stride", stride},  {"padding", padding},  {"dilation", dilation},
+                        {"groups", groups},  {"bias", bias}};
+  if (!output_padding.empty()) {
+    params["output_padding"] = output_padding;
+  }
+  return params;
+}
+
+constexpr auto kConv = LayerType::convolution;
+constexpr auto kUp = LayerType::transposed_convolution;
+
+std::vector<GradCase> grid() {
+  return {
+      {"Conv2dPlain", kConv, conv(3, 4, {3, 3}, {1, 1}, {0, 0}, {1, 1}), {2, 3, 9, 11}},
+      {"Conv2dStride2Padding1", kConv, conv(4, 8, {3, 3}, {2, 2}, {1, 1}, {1, 1}), {1, 4, 15, 9}},
+      {"Conv2dDilation2", kConv, conv(3, 5, {3, 3}, {1, 1}, {2, 2}, {2, 2}), {1, 3, 13, 12}},
+      {"Conv2dGroups2NoBias",
+       kConv,
+       conv(4, 6, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, false),
+       {2, 4, 10, 9}},
+      {"Conv2dDepthwise", kConv, conv(6, 6, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 6), {1, 6, 8, 7}},
+      {"Conv2dAnisotropic", kConv, conv(2, 3, {5, 3}, {2, 1}, {2, 0}, {1, 2}), {1, 2, 11, 10}},
+      {"Conv2d16Channels", kConv, conv(16, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1}), {2, 16, 7, 6}},
+      {"Conv3dPlain",
+       kConv,
+       conv(2, 4, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}),
+       {1, 2, 5, 6, 7}},
+      {"Conv3dStride2Padding1",
+       kConv,
+       conv(3, 5, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}),
+       {2, 3, 9, 7, 8}},
+      {"Conv3dDilation2Groups2",
+       kConv,
+       conv(4, 4, {3, 3, 3}, {1, 1, 1}, {2, 2, 2}, {2, 2, 2}, 2),
+       {1, 4, 7, 9, 8}},
+      {"Conv3d16To8Channels",
+       kConv,
+       conv(16, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),
+       {1, 16, 5, 4, 6}},
+      {"Up2dStride2Kernel2", kUp, conv(4, 3, {2, 2}, {2, 2}, {0, 0}, {1, 1}), {1, 4, 5, 7}},
+      {"Up2dOutputPadding1",
+       kUp,
+       conv(3, 4, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, true, {1, 1}),
+       {2, 3, 6, 5}},
+      {"Up2dGroups2NoBias",
+       kUp,
+       conv(4, 6, {3, 3}, {2, 2}, {0, 0}, {1, 1}, 2, false),
+       {1, 4, 6, 6}},
+      {"Up2dDilation2", kUp, conv(2, 3, {3, 3}, {1, 1}, {1, 1}, {2, 2}), {1, 2, 5, 6}},
+      {"Up3dStride2Kernel2",
+       kUp,
+       conv(8, 4, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}),
+       {1, 8, 3, 5, 4}},
+      {"Up3dOutputPadding1",
+       kUp,
+       conv(3, 2, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, 1, true, {1, 0, 1}),
+       {1, 3, 4, 3, 5}},
+      {"Up3d16To16Channels",
+       kUp,
+       conv(16, 16, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}),
+       {1, 16, 3, 2, 3}},
+      {"Linear", LayerType::linear, {{"in_features", 13}, {"out_features", 7}}, {5, 13}},
+      {"LinearNoBias",
+       LayerType::linear,
+       {{"in_features", 33}, {"out_features", 16}, {"bias", false}},
+       {3, 33}},
+      {"MaxPool2d", LayerType::max_pool, {{"kernel_size", {2, 2}}}, {2, 3, 9, 8}},
+      {"MaxPool2dStride2Padding1",
+       LayerType::max_pool,
+       {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}},
+       {1, 2, 11, 9}},
+      {"MaxPool3dOverlapping",
+       LayerType::max_pool,
+       {{"kernel_size", {3, 3, 3}}, {"stride", 1}},
+       {1, 2, 5, 6, 4}},
+      {"AvgPool2d", LayerType::avg_pool, {{"kernel_size", {2, 2}}}, {2, 3, 9, 8}},
+      {"AvgPool2dPaddingCounted",
+       LayerType::avg_pool,
+       {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}},
+       {1, 2, 9, 11}},
+      {"AvgPool2dPaddingNotCounted",
+       LayerType::avg_pool,
+       {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}, {"count_include_pad", false}},
+       {1, 2, 9, 11}},
+      {"AvgPool3d",
+       LayerType::avg_pool,
+       {{"kernel_size", {2, 3, 2}}, {"stride", {2, 1, 2}}},
+       {1, 3, 5, 6, 7}},
+      {"GlobalAvgPool2d", LayerType::global_avg_pool, nlohmann::json::object(), {2, 5, 7, 6}},
+      {"GlobalAvgPool3d", LayerType::global_avg_pool, nlohmann::json::object(), {1, 4, 3, 5, 4}},
+  };
+}
+
+class BackwardGrid : public ::testing::TestWithParam<GradCase> {};
+
+TEST_P(BackwardGrid, MatchesReference) {
+  const auto& c = GetParam();
+  const auto data = testing::make_backward_case(c.type, c.params, {c.input});
+  const auto onednn = testing::run_backward(Backend::onednn, c.type, c.params, data.inputs,
+                                            data.weights, data.diff_dst);
+  const auto reference = testing::run_backward(Backend::reference, c.type, c.params, data.inputs,
+                                               data.weights, data.diff_dst);
+  std::string worst;
+  EXPECT_LE(testing::worst_relative_error(onednn, reference, worst), 1e-4) << worst;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BackwardGrid, ::testing::ValuesIn(grid()), case_name);
+
+// Tiny shapes: every value of the input and of each weight is perturbed.
+std::vector<GradCase> tiny() {
+  return {
+      {"Conv2dStride2Padding1", kConv, conv(2, 3, {3, 3}, {2, 2}, {1, 1}, {1, 1}), {2, 2, 5, 4}},
+      {"Conv2dDilation2Groups2",
+       kConv,
+       conv(2, 4, {2, 2}, {1, 1}, {1, 0}, {2, 2}, 2),
+       {1, 2, 5, 5}},
+      {"Conv3d", kConv, conv(2, 2, {2, 3, 2}, {1, 2, 1}, {1, 1, 0}, {1, 1, 1}), {1, 2, 3, 4, 3}},
+      {"Up2dOutputPadding1",
+       kUp,
+       conv(2, 3, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, true, {1, 1}),
+       {2, 2, 3, 2}},
+      {"Up3dGroups2",
+       kUp,
+       conv(2, 2, {2, 2, 2}, {2, 1, 2}, {0, 0, 0}, {1, 1, 1}, 2),
+       {1, 2, 2, 3, 2}},
+      {"Linear", LayerType::linear, {{"in_features", 5}, {"out_features", 3}}, {2, 5}},
+      {"MaxPool2dStride2Padding1",
+       LayerType::max_pool,
+       {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}},
+       {2, 2, 5, 6}},
+      {"MaxPool3d",
+       LayerType::max_pool,
+       {{"kernel_size", {2, 2, 2}}, {"stride", 1}},
+       {1, 2, 3, 4, 3}},
+      {"AvgPool2dPaddingNotCounted",
+       LayerType::avg_pool,
+       {{"kernel_size", {3, 3}}, {"stride", 2}, {"padding", 1}, {"count_include_pad", false}},
+       {1, 2, 5, 6}},
+      {"AvgPool3dPaddingCounted",
+       LayerType::avg_pool,
+       {{"kernel_size", {2, 2, 2}}, {"padding", 1}},
+       {1, 1, 3, 4, 3}},
+      {"GlobalAvgPool2d", LayerType::global_avg_pool, nlohmann::json::object(), {2, 3, 3, 4}},
+  };
+}
+
+// Distinct values at least 0.05 apart, so a perturbation of 0.01 never changes which is largest.
+void spread_values(Tensor& tensor, std::uint32_t seed) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(tensor.size()));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(seed));
+  for (std::int64_t i = 0; i < tensor.size(); ++i) {
+    tensor.data()[i] = 0.05f * static_cast<float>(order[static_cast<std::size_t>(i)]) - 1.0f;
+  }
+}
+
+class FiniteDifferences : public ::testing::TestWithParam<GradCase> {};
+
+TEST_P(FiniteDifferences, MatchReferenceBackward) {
+  const auto& c = GetParam();
+  auto data = testing::make_backward_case(c.type, c.params, {c.input});
+  // Every layer here but max pooling is linear in its input and in its weights, so a large step
+  // is exact up to rounding; max pooling is linear between the points where the maximum moves.
+  const bool max = c.type == LayerType::max_pool;
+  if (max) {
+    spread_values(data.inputs[0], 3);
+  }
+  const auto expected = testing::finite_differences(c.type, c.params, data.inputs, data.weights,
+                                                    data.diff_dst, max ? 0.01 : 0.5);
+  const auto reference = testing::run_backward(Backend::reference, c.type, c.params, data.inputs,
+                                               data.weights, data.diff_dst);
+  std::string worst;
+  EXPECT_LE(testing::worst_relative_error(reference, expected, worst), 1e-4) << worst;
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyShapes, FiniteDifferences, ::testing::ValuesIn(tiny()), case_name);
+
+const nlohmann::json kConvParams = conv(3, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1});
+
+TEST(ConvBackward, AddsToTheGradientOnEveryCall) {
+  const auto data = testing::make_backward_case(kConv, kConvParams, {{1, 3, 6, 7}});
+  const Context ctx(2);
+  auto layer = create_layer(kConv, "layer");
+  layer->load_params(kConvParams);
+  layer->load_weights(data.weights);
+  layer->set_training(true);
+  Tensor dst(layer->prepare(ctx, {{1, 3, 6, 7}}));
+  layer->forward({&data.inputs[0]}, dst);
+  layer->backward({&data.inputs[0]}, dst, data.diff_dst, {nullptr});
+  const Tensor once = layer->grad("weight");
+  layer->backward({&data.inputs[0]}, dst, data.diff_dst, {nullptr});
+  Tensor twice = once;
+  for (auto& v : twice.values()) {
+    v *= 2.0f;
+  }
+  EXPECT_LE(testing::relative_error(layer->grad("weight"), twice), 1e-6);
+  layer->zero_grad();
+  EXPECT_EQ(testing::relative_error(layer->grad("bias"), Tensor({16})), 0.0);
+}
+
+TEST(ConvBackward, ForwardUsesWeightsChangedInPlace) {
+  for (const auto type : {kConv, kUp, LayerType::linear}) {
+    const auto params = type == LayerType::linear
+                            ? nlohmann::json{{"in_features", 12}, {"out_features", 16}}
+                            : kConvParams;
+    const Dims input_dims = type == LayerType::linear ? Dims{2, 12} : Dims{1, 3, 6, 7};
+    const auto data = testing::make_backward_case(type, params, {input_dims});
+    const Context ctx(2);
+    auto layer = create_layer(type, "layer");
+    layer->load_params(params);
+    layer->load_weights(data.weights);
+    layer->set_training(true);
+    Tensor dst(layer->prepare(ctx, {input_dims}));
+    for (auto& v : layer->mutable_weight("weight").values()) {
+      v = -v;
+    }
+    layer->weights_changed();
+    layer->forward({&data.inputs[0]}, dst);
+    auto negated = data.weights;
+    for (auto& v : negated.at("layer.weight").values()) {
+      v = -v;
+    }
+    const auto expected = testing::run_one(Backend::reference, type, params, data.inputs, negated);
+    EXPECT_LE(testing::relative_error(dst, expected), 1e-5) << layer_type_name(type);
+    // And backward reads the new weights too.
+    Tensor diff_src(input_dims);
+    layer->backward({&data.inputs[0]}, dst, data.diff_dst, {&diff_src});
+    const auto reference = testing::run_backward(Backend::reference, type, params, data.inputs,
+                                                 negated, data.diff_dst);
+    EXPECT_LE(testing::relative_error(diff_src, reference.diff_src[0]), 1e-4)
+        << layer_type_name(type);
+  }
+}
+
+TEST(ConvBackward, TrainingForwardMatchesInference) {
+  const auto data = testing::make_backward_case(kConv, kConvParams, {{2, 3, 6, 7}});
+  const auto inference =
+      testing::run_one(Backend::onednn, kConv, kConvParams, data.inputs, data.weights);
+  const Context ctx(2);
+  auto layer = create_layer(kConv, "layer");
+  layer->load_params(kConvParams);
+  layer->load_weights(data.weights);
+  layer->set_training(true);
+  Tensor dst(layer->prepare(ctx, {{2, 3, 6, 7}}));
+  layer->forward({&data.inputs[0]}, dst);
+  EXPECT_LE(testing::relative_error(dst, inference), 1e-6);
+}
+
+TEST(LayerBackward, ThrowsForALayerWithoutOne) {
+  auto layer = create_layer(LayerType::argmax, "pick");
+  layer->load_params(nlohmann::json::object());
+  layer->load_weights({});
+  layer->set_training(true);
+  const Context ctx(1);
+  const Tensor x = testing::random_tensor({1, 3, 2, 2}, 1);
+  Tensor dst(layer->prepare(ctx, {x.dims()}));
+  layer->forward({&x}, dst);
+  Tensor diff_src(x.dims());
+  EXPECT_THROW(layer->backward({&x}, dst, dst, {&diff_src}), Error);
+}
+
+}  // namespace
+}  // namespace cajal::engine

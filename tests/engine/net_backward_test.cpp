@@ -1,0 +1,283 @@
+// Net in training: backward through a branching graph, parameters, freezing, checkpoints.
+#include "engine/net.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "engine/context.h"
+#include "engine/layer_type.h"
+#include "tests/engine/backward_harness.h"
+#include "tests/engine/layer_harness.h"
+
+namespace cajal::engine {
+namespace {
+
+struct NodeDef {
+  LayerType type;
+  std::string name;
+  nlohmann::json params;
+  std::vector<std::string> inputs;
+  std::string output;
+};
+
+nlohmann::json conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride) {
+  return {{"in_channels", in},
+          {"out_channels", out},
+          {"kernel_size", {kernel, kernel}},
+          {"stride", stride},
+          {"padding", kernel / 2}};
+}
+
+// x -> c1 -> a; a -> c2 -> pool -> b (an output); a -> c3 -> c (an output): blob a is read twice.
+std::vector<NodeDef> branching() {
+  return {
+      {LayerType::convolution, "c1", conv(2, 16, 3, 1), {"x"}, "a"},
+      {LayerType::convolution, "c2", conv(16, 8, 3, 2), {"a"}, "c2"},
+      {LayerType::max_pool, "pool", {{"kernel_size", {2, 2}}}, {"c2"}, "b"},
+      {LayerType::convolution, "c3", conv(16, 4, 1, 1), {"a"}, "c"},
+  };
+}
+
+const Dims kInput{2, 2, 9, 10};
+
+WeightMap weights_for(const std::vector<NodeDef>& defs) {
+  WeightMap weights;
+  std::uint32_t seed = 11;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, Backend::reference);
+    layer->load_params(def.params);
+    weights.merge(testing::random_weights(*layer, seed));
+    seed += 10;
+  }
+  return weights;
+}
+
+Net make_training_net(const std::vector<NodeDef>& defs, Backend backend, const WeightMap& weights) {
+  std::vector<Node> nodes;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, backend);
+    layer->load_params(def.params);
+    nodes.push_back({std::move(layer), def.inputs, def.output});
+  }
+  Net net({"x"}, std::move(nodes), {"b", "c"}, NetOptions::for_training());
+  net.load_weights(weights);
+  net.set_training(true);
+  return net;
+}
+
+struct NetGradients {
+  Tensor diff_x;
+  WeightMap grads;  // "<layer>.<role>"
+};
+
+NetGradients run_net(Backend backend, const Tensor& x, const std::map<std::string, Tensor>& diffs,
+                     int threads = 2) {
+  const auto defs = branching();
+  auto net = make_training_net(defs, backend, weights_for(defs));
+  const Context ctx(threads);
+  net.prepare(ctx, {{"x", x.dims()}});
+  net.forward({{"x", x}});
+  NetGradients result;
+  result.diff_x = net.backward(diffs, {"x"}).at("x");
+  for (const auto& p : net.parameters()) {
+    result.grads[p.name] = *p.grad;
+  }
+  return result;
+}
+
+std::map<std::string, Tensor> output_diffs() {
+  return {{"b", testing::random_tensor({2, 8, 2, 2}, 21)},
+          {"c", testing::random_tensor({2, 4, 9, 10}, 22)}};
+}
+
+// The same gradients from the layers one by one (naive twins), summing a's two gradients by hand.
+NetGradients by_hand(const Tensor& x, const std::map<std::string, Tensor>& diffs) {
+  const auto defs = branching();
+  const auto weights = weights_for(defs);
+  const Context ctx(1);
+  std::map<std::string, Tensor> blobs{{"x", x}};
+  std::map<std::string, std::unique_ptr<Layer>> layers;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, Backend::reference);
+    layer->load_params(def.params);
+    layer->load_weights(weights);
+    layer->set_training(true);
+    const auto& src = blobs.at(def.inputs[0]);
+    Tensor dst(layer->prepare(ctx, {src.dims()}));
+    layer->forward({&src}, dst);
+    blobs[def.output] = dst;
+    layers[def.name] = std::move(layer);
+  }
+  const auto backward = [&](const std::string& name, const std::string& in, const std::string& out,
+                            const Tensor& diff_dst) {
+    Tensor diff_src(blobs.at(in).dims());
+    layers.at(name)->backward({&blobs.at(in)}, blobs.at(out), diff_dst, {&diff_src});
+    return diff_src;
+  };
+  const auto diff_c2 = backward("pool", "c2", "b", diffs.at("b"));
+  auto diff_a = backward("c2", "a", "c2", diff_c2);
+  const auto diff_a_from_c3 = backward("c3", "a", "c", diffs.at("c"));
+  for (std::int64_t i = 0; i < diff_a.size(); ++i) {
+    diff_a.data()[i] += diff_a_from_c3.data()[i];
+  }
+  NetGradients result;
+  result.diff_x = backward("c1", "x", "a", diff_a);
+  for (const auto& name : {"c1", "c2", "c3"}) {
+    for (const auto& role : {"weight", "bias"}) {
+      result.grads[std::string(name) + "." + role] = layers.at(name)->grad(role);
+    }
+  }
+  return result;
+}
+
+void expect_close(const NetGradients& got, const NetGradients& expected, double tolerance) {
+  EXPECT_LE(testing::relative_error(got.diff_x, expected.diff_x), tolerance) << "diff of x";
+  ASSERT_EQ(got.grads.size(), expected.grads.size());
+  for (const auto& [name, grad] : expected.grads) {
+    EXPECT_LE(testing::relative_error(got.grads.at(name), grad), tolerance) << name;
+  }
+}
+
+TEST(NetBackward, SumsTheGradientsOfABlobReadTwice) {
+  const auto x = testing::random_tensor(kInput, 5);
+  const auto diffs = output_diffs();
+  const auto expected = by_hand(x, diffs);
+  expect_close(run_net(Backend::reference, x, diffs), expected, 1e-6);
+  expect_close(run_net(Backend::onednn, x, diffs), expected, 1e-4);
+}
+
+TEST(NetBackward, TreatsAnOutputWithoutGradientAsZero) {
+  const auto x = testing::random_tensor(kInput, 5);
+  auto diffs = output_diffs();
+  const auto without_b = run_net(Backend::onednn, x, {{"c", diffs.at("c")}});
+  diffs.at("b") = Tensor(diffs.at("b").dims());
+  expect_close(without_b, run_net(Backend::onednn, x, diffs), 1e-6);
+}
+
+TEST(NetBackward, IsDeterministicForAThreadCount) {
+  const auto x = testing::random_tensor(kInput, 5);
+  const auto diffs = output_diffs();
+  const auto first = run_net(Backend::onednn, x, diffs, 2);
+  const auto second = run_net(Backend::onednn, x, diffs, 2);
+  const auto same_bytes = [](const Tensor& a, const Tensor& b) {
+    return a.dims() == b.dims() &&
+           std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * 4) == 0;
+  };
+  EXPECT_TRUE(same_bytes(first.diff_x, second.diff_x));
+  for (const auto& [name, grad] : first.grads) {
+    EXPECT_TRUE(same_bytes(grad, second.grads.at(name))) << name;
+  }
+}
+
+TEST(NetBackward, ParametersLeaveOutFrozenLayers) {
+  const auto defs = branching();
+  auto net = make_training_net(defs, Backend::onednn, weights_for(defs));
+  EXPECT_EQ(net.parameters().size(), 6u);
+  net.freeze("c1");
+  std::vector<std::string> names;
+  for (const auto& p : net.parameters()) {
+    names.push_back(p.name);
+    EXPECT_EQ(p.value->dims(), p.grad->dims()) << p.name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"c2.weight", "c2.bias", "c3.weight", "c3.bias"}));
+  EXPECT_THROW(net.freeze("decoder"), Error);
+}
+
+TEST(NetBackward, FrozenLayersStillPassGradientsThrough) {
+  const auto x = testing::random_tensor(kInput, 5);
+  const auto diffs = output_diffs();
+  const auto defs = branching();
+  auto net = make_training_net(defs, Backend::onednn, weights_for(defs));
+  net.freeze("c");  // every convolution
+  const Context ctx(2);
+  net.prepare(ctx, {{"x", x.dims()}});
+  net.forward({{"x", x}});
+  const auto diff_x = net.backward(diffs, {"x"}).at("x");
+  EXPECT_TRUE(net.parameters().empty());
+  EXPECT_LE(testing::relative_error(diff_x, by_hand(x, diffs).diff_x), 1e-4);
+}
+
+TEST(NetBackward, WeightsRoundTripThroughLoadWeights) {
+  const auto defs = branching();
+  const auto loaded = weights_for(defs);
+  auto net = make_training_net(defs, Backend::onednn, loaded);
+  auto params = net.parameters();
+  params[0].value->data()[0] += 1.0f;
+  const auto saved = net.weights();
+  ASSERT_EQ(saved.size(), loaded.size());
+  for (const auto& [name, tensor] : loaded) {
+    const double expected = name == params[0].name ? 1.0 : 0.0;
+    double diff = 0.0;
+    for (std::int64_t i = 0; i < tensor.size(); ++i) {
+      diff += std::abs(saved.at(name).data()[i] - tensor.data()[i]);
+    }
+    EXPECT_NEAR(diff, expected, 1e-6) << name;
+  }
+  auto again = make_training_net(defs, Backend::onednn, saved);
+  EXPECT_EQ(again.weights().at(params[0].name).data()[0], params[0].value->data()[0]);
+}
+
+TEST(NetBackward, TrainingNeedsNoFoldingOrFusing) {
+  std::vector<Node> nodes;
+  auto layer = create_layer(LayerType::convolution, "c1");
+  layer->load_params(conv(2, 4, 3, 1));
+  nodes.push_back({std::move(layer), {"x"}, "a"});
+  Net net({"x"}, std::move(nodes), {"a"});
+  net.load_weights(weights_for({{LayerType::convolution, "c1", conv(2, 4, 3, 1), {"x"}, "a"}}));
+  EXPECT_THROW(net.set_training(true), Error);
+}
+
+TEST(NetBackward, TrainingForwardReadsWeightsChangedInPlace) {
+  const auto x = testing::random_tensor(kInput, 5);
+  const auto defs = branching();
+  const auto weights = weights_for(defs);
+  auto net = make_training_net(defs, Backend::onednn, weights);
+  const Context ctx(2);
+  net.prepare(ctx, {{"x", x.dims()}});
+  net.forward({{"x", x}});
+  for (auto& p : net.parameters()) {
+    for (auto& v : p.value->values()) {
+      v *= 0.5f;
+    }
+  }
+  const auto got = net.forward({{"x", x}}).at("c");
+  auto halved = weights;
+  for (auto& [name, tensor] : halved) {
+    for (auto& v : tensor.values()) {
+      v *= 0.5f;
+    }
+  }
+  auto expected_net = make_training_net(defs, Backend::reference, halved);
+  expected_net.prepare(ctx, {{"x", x.dims()}});
+  EXPECT_LE(testing::relative_error(got, expected_net.forward({{"x", x}}).at("c")), 1e-5);
+}
+
+TEST(NetBackward, SwitchesBackToInferenceWithTheTrainedWeights) {
+  const auto x = testing::random_tensor(kInput, 5);
+  const auto defs = branching();
+  auto net = make_training_net(defs, Backend::onednn, weights_for(defs));
+  const Context ctx(2);
+  net.prepare(ctx, {{"x", x.dims()}});
+  net.forward({{"x", x}});
+  for (auto& p : net.parameters()) {
+    p.value->data()[0] += 0.25f;
+  }
+  net.set_training(false);
+  net.prepare(ctx, {{"x", x.dims()}});
+  const auto got = net.forward({{"x", x}}).at("b");
+  std::vector<Node> nodes;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, Backend::reference);
+    layer->load_params(def.params);
+    nodes.push_back({std::move(layer), def.inputs, def.output});
+  }
+  Net fresh({"x"}, std::move(nodes), {"b", "c"});
+  fresh.load_weights(net.weights());
+  fresh.prepare(ctx, {{"x", x.dims()}});
+  EXPECT_LE(testing::relative_error(got, fresh.forward({{"x", x}}).at("b")), 1e-5);
+}
+
+}  // namespace
+}  // namespace cajal::engine

@@ -1,1 +1,87 @@
 #include "io/png_image.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/error.h"
+
+namespace cajal::io {
+
+namespace fs = std::filesystem;
+
+RgbImage make_rgb_image(int width, int height) {
+  CAJAL_CHECK(width > 0 && height > 0) << "image size " << width << " x " << height;
+  RgbImage image;
+  image.width = width;
+  image.height = height;
+  image.pixels.assign(3 * static_cast<std::size_t>(width) * static_cast<std::size_t>(height), 0);
+  return image;
+}
+
+void write_png(const RgbImage& image, const fs::path& path) {
+  if (image.width <= 0 || image.height <= 0 ||
+      image.pixels.size() != 3 * static_cast<std::size_t>(image.width) * image.height) {
+    throw Error("PNG '" + path.string() + "'", "an RGB image of width x height x 3 bytes",
+                std::to_string(image.width) + " x " + std::to_string(image.height) + " with " +
+                    std::to_string(image.pixels.size()) + " bytes");
+  }
+  // OpenCV wants BGR; the Mat wraps a copy so the caller's pixels stay const.
+  std::vector<std::uint8_t> rgb = image.pixels;
+  const cv::Mat wrapped(image.height, image.width, CV_8UC3, rgb.data());
+  cv::Mat bgr;
+  cv::cvtColor(wrapped, bgr, cv::COLOR_RGB2BGR);
+  static std::atomic<int> counter{0};
+  // The temporary keeps the .png extension: OpenCV picks the encoder by it.
+  const fs::path temporary =
+      path.parent_path() / ("." + path.stem().string() + ".cajal-tmp-" + std::to_string(getpid()) +
+                            "-" + std::to_string(counter++) + ".png");
+  bool written = false;
+  try {
+    written = cv::imwrite(temporary.string(), bgr,
+                          {cv::IMWRITE_PNG_COMPRESSION, 6, cv::IMWRITE_PNG_STRATEGY,
+                           cv::IMWRITE_PNG_STRATEGY_DEFAULT});
+  } catch (const cv::Exception& e) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw Error("PNG '" + path.string() + "'", "a writable file", e.what());
+  }
+  std::error_code error;
+  if (written) {
+    fs::rename(temporary, path, error);
+  }
+  if (!written || error) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw Error("PNG '" + path.string() + "'", "a writable file",
+                written ? error.message() : "OpenCV could not write it");
+  }
+}
+
+RgbImage read_png(const fs::path& path) {
+  cv::Mat bgr;
+  try {
+    bgr = cv::imread(path.string(), cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    throw Error("PNG '" + path.string() + "'", "a readable picture", e.what());
+  }
+  if (bgr.empty()) {
+    throw Error("PNG '" + path.string() + "'", "a readable picture",
+                fs::exists(path) ? "a file OpenCV cannot decode" : "nothing");
+  }
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  RgbImage image = make_rgb_image(rgb.cols, rgb.rows);
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* row = rgb.ptr<std::uint8_t>(y);
+    std::copy(row, row + 3 * rgb.cols, image.at(0, y));
+  }
+  return image;
+}
+
+}  // namespace cajal::io

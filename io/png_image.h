@@ -1,2 +1,31 @@
-// PNG pictures through OpenCV: issue 5. Work in progress.
+// PNG pictures through OpenCV: 8-bit RGB images written under a temporary name and renamed into
+// place, with fixed settings so the same pixels always give the same bytes.
 #pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+namespace cajal::io {
+
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<std::uint8_t> pixels;  // row-major, top row first, R G B per pixel
+
+  std::uint8_t* at(int x, int y) { return &pixels[3 * (static_cast<std::size_t>(y) * width + x)]; }
+  const std::uint8_t* at(int x, int y) const {
+    return &pixels[3 * (static_cast<std::size_t>(y) * width + x)];
+  }
+};
+
+RgbImage make_rgb_image(int width, int height);
+
+// Writes an 8-bit RGB PNG (zlib level 6, no metadata). Throws Error when the image is empty or
+// its pixel count does not match, or the file cannot be written.
+void write_png(const RgbImage& image, const std::filesystem::path& path);
+
+// Reads a PNG (or any picture OpenCV decodes) as 8-bit RGB; throws Error when it cannot.
+RgbImage read_png(const std::filesystem::path& path);
+
+}  // namespace cajal::io

@@ -1,0 +1,40 @@
+// Training samples for `cajal train`: MNIST-style IDX files (classification) and generated 2D
+// images of shapes with their masks (segmentation). A sample is an image [C, spatial...] and a
+// target: the class index as [1], or a label map [spatial...].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/tensor.h"
+#include "pipeline/train_config.h"
+
+namespace cajal::pipeline {
+
+struct Sample {
+  engine::Tensor image;
+  engine::Tensor target;
+};
+
+class SampleSet {
+ public:
+  virtual ~SampleSet() = default;
+  virtual std::int64_t size() const = 0;
+  virtual Sample get(std::int64_t index) const = 0;
+  // The dims of every sample's image and target.
+  virtual engine::Dims image_dims() const = 0;
+  virtual engine::Dims target_dims() const = 0;
+  // Labels are 0 .. classes() - 1.
+  virtual std::int64_t classes() const = 0;
+};
+
+// The training part (test = false) or the test part of the data. Throws cajal::Error for files
+// that do not fit together (counts, label values); returns null for a test part not configured.
+std::unique_ptr<SampleSet> open_samples(const TrainDataConfig& config, bool test);
+
+// One generated shapes2d sample: filled discs, squares and triangles (labels 1, 2, 3, ...) of
+// random size, position and brightness on a dark background, blurred (Gaussian, sigma 1 pixel)
+// and with Gaussian noise; a pure function of (config, index).
+Sample make_shapes_sample(const TrainDataConfig& config, std::uint64_t seed);
+
+}  // namespace cajal::pipeline

@@ -1,0 +1,205 @@
+"""`cajal train` end to end on small data made here: a LeNet-5 on generated IDX files, and a 2D
+U-Net on generated shapes.
+
+    test_train_cli.py --cajal BIN --work DIR CASE
+
+CASES: writes_model_folder, resume_is_exact, same_seed_same_bytes, unet_on_shapes,
+bad_config_is_refused. Exits 0 or 1. Run with Debian's /usr/bin/python3 (numpy).
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+
+class Fail(AssertionError):
+    pass
+
+
+def require(cond, message):
+    """An assertion that stays on under python -O."""
+    if not cond:
+        raise Fail(message)
+
+
+def write_idx(path, array):
+    """An unsigned-byte IDX file (MNIST's format)."""
+    with open(path, "wb") as f:
+        f.write(bytes([0, 0, 0x08, array.ndim]))
+        f.write(struct.pack(">" + "I" * array.ndim, *array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def make_idx_data(folder, count=384):
+    """Ten classes a LeNet can tell apart in a few steps: a bright bar whose row is the class."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 10, size=count)
+    images = rng.integers(0, 60, size=(count, 28, 28))
+    for i, label in enumerate(labels):
+        images[i, 2 + 2 * label: 4 + 2 * label, 4:24] = 230
+    write_idx(os.path.join(folder, "images.idx"), images)
+    write_idx(os.path.join(folder, "labels.idx"), labels)
+
+
+def lenet_config(folder, **overrides):
+    config = {
+        "model": {"builder": "lenet5", "classes": 10},
+        "run": {"task": "classification", "input_channels": 1, "spatial_dims": 2,
+                "labels": [str(i) for i in range(10)]},
+        "card": {"name": "lenet-test", "version": "0.0.1", "intended_use": "test"},
+        "init": {"scheme": "xavier_uniform"},
+        "data": {"type": "idx", "train_images": "images.idx", "train_labels": "labels.idx",
+                 "test_images": "images.idx", "test_labels": "labels.idx", "pad": 2},
+        "validation_fraction": 0.25,
+        "loss": {"type": "cross_entropy"},
+        "optimizer": {"type": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
+        "schedule": {"type": "cosine", "warmup_steps": 2},
+        "augment": {"flip_probability": 0.0, "noise_probability": 0.5, "max_noise_stddev": 0.05},
+        "epochs": 3,
+        "batch_size": 32,
+        "seed": 5,
+        "threads": 1,
+        "output": "model",
+    }
+    config.update(overrides)
+    path = os.path.join(folder, "train.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
+def run(binary, *args, expect=0):
+    result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=300)
+    require(result.returncode == expect,
+            f"cajal {' '.join(args)}: expected exit code {expect}, got {result.returncode}; "
+            f"stderr: {result.stderr.strip()[-2000:]}")
+    return result
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def case_writes_model_folder(binary, work):
+    make_idx_data(work)
+    out = run(binary, "train", lenet_config(work)).stdout
+    model = os.path.join(work, "model")
+    for name in ["model.json", "weights.safetensors", "card.json", "training_log.csv",
+                 "training_curves.png", "checkpoint/state.json",
+                 "checkpoint/optimizer.safetensors"]:
+        require(os.path.isfile(os.path.join(model, name)), f"expected {name} in {model}")
+    with open(os.path.join(model, "training_log.csv")) as f:
+        rows = list(csv.DictReader(f))
+    require(len(rows) == 3, f"training_log.csv: expected 3 epochs, got {len(rows)}")
+    losses = [float(r["train_loss"]) for r in rows]
+    require(losses[-1] < losses[0], f"train loss should fall over 3 epochs, got {losses}")
+    card = json.load(open(os.path.join(model, "card.json")))
+    accuracy = card["metrics"]["test_accuracy"]
+    require(accuracy > 0.5, f"test accuracy on the easy data: expected > 0.5, got {accuracy}")
+    require("test accuracy" in out, f"stdout should report the test accuracy, got {out!r}")
+    # The folder is a model the other commands load.
+    run(binary, "model", "inspect", model, "--input-shape", "1,1,32,32")
+
+
+def case_resume_is_exact(binary, work):
+    make_idx_data(work)
+    straight = os.path.join(work, "straight")
+    os.makedirs(straight)
+    shutil.copy(os.path.join(work, "images.idx"), straight)
+    shutil.copy(os.path.join(work, "labels.idx"), straight)
+    run(binary, "train", lenet_config(straight))
+    run(binary, "train", lenet_config(work), "--max-epochs", "1")
+    run(binary, "train", lenet_config(work), "--resume", "--max-epochs", "2")
+    run(binary, "train", lenet_config(work), "--resume")
+    for name in ["checkpoint/weights.safetensors", "checkpoint/optimizer.safetensors",
+                 "weights.safetensors"]:
+        a = read_bytes(os.path.join(straight, "model", name))
+        b = read_bytes(os.path.join(work, "model", name))
+        require(a == b, f"{name}: 3 epochs straight and 1 + 1 + 1 resumed differ")
+
+
+def case_same_seed_same_bytes(binary, work):
+    make_idx_data(work)
+    run(binary, "train", lenet_config(work, epochs=1))
+    first = read_bytes(os.path.join(work, "model", "checkpoint", "weights.safetensors"))
+    shutil.rmtree(os.path.join(work, "model"))
+    run(binary, "train", lenet_config(work, epochs=1))
+    second = read_bytes(os.path.join(work, "model", "checkpoint", "weights.safetensors"))
+    require(first == second, "two runs with the same seed and threads gave different weights")
+    shutil.rmtree(os.path.join(work, "model"))
+    run(binary, "train", lenet_config(work, epochs=1, seed=6))
+    third = read_bytes(os.path.join(work, "model", "checkpoint", "weights.safetensors"))
+    require(first != third, "another seed should give other weights")
+
+
+def case_unet_on_shapes(binary, work):
+    config = {
+        "model": {"builder": "unet", "spatial_dims": 2, "out_channels": 3, "features": [8, 16]},
+        "run": {"task": "segmentation", "input_channels": 1, "spatial_dims": 2,
+                "labels": ["background", "disc", "square"]},
+        "card": {"name": "unet-test", "version": "0.0.1", "intended_use": "test"},
+        "data": {"type": "shapes2d", "count": 48, "test_count": 8, "size": 32, "classes": 3},
+        "loss": {"type": "dice_cross_entropy"},
+        "optimizer": {"type": "adam", "learning_rate": 0.01},
+        "augment": {"flip_probability": 0.5, "rotate90_probability": 0.5},
+        "validation_fraction": 0.25,
+        "epochs": 2,
+        "batch_size": 4,
+        "threads": 1,
+        "output": "model",
+    }
+    path = os.path.join(work, "train.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    run(binary, "train", path)
+    card = json.load(open(os.path.join(work, "model", "card.json")))
+    dice = card["metrics"]["test_dice"]
+    require(0.0 <= dice <= 1.0, f"test Dice: expected a value in [0, 1], got {dice}")
+    run(binary, "model", "inspect", os.path.join(work, "model"), "--input-shape", "1,1,32,32")
+
+
+def case_bad_config_is_refused(binary, work):
+    make_idx_data(work)
+    path = lenet_config(work, epochs=1)
+    config = json.load(open(path))
+    config["optimizer"]["learnig_rate"] = 0.1
+    json.dump(config, open(path, "w"))
+    err = run(binary, "train", path, expect=1).stderr
+    require("learnig_rate" in err, f"the message should name the unknown key, got {err!r}")
+    require(not os.path.exists(os.path.join(work, "model")), "nothing should be written")
+    config["optimizer"].pop("learnig_rate")
+    config["data"]["train_labels"] = "missing.idx"
+    json.dump(config, open(path, "w"))
+    err = run(binary, "train", path, expect=1).stderr
+    require("missing.idx" in err, f"the message should name the missing file, got {err!r}")
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cajal", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("case", choices=sorted(CASES))
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    try:
+        CASES[args.case](args.cajal, args.work)
+    except Fail as e:
+        print(f"FAIL {args.case}: {e}", file=sys.stderr)
+        return 1
+    print(f"ok {args.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,5 +13,6 @@ void add_labels_to_dicom_command(CLI::App& app);
 void add_evaluate_command(CLI::App& app);
 void add_model_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_segment_command(CLI::App& app);
 
 }  // namespace cajal::apps

@@ -1,5 +1,6 @@
 #include "models/model_spec.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -121,30 +122,102 @@ std::vector<double> positive_numbers(Keys& keys, const std::string& key, std::si
   return result;
 }
 
+double number_at(Keys& keys, const char* key) {
+  const auto& v = keys.at(key);
+  if (!v.is_number()) {
+    keys.fail(key, "a number", v.dump());
+  }
+  return v.get<double>();
+}
+
+// A number that may be left out; `fallback` then.
+double number_or(Keys& keys, const char* key, double fallback) {
+  return keys.find(key) == nullptr ? fallback : number_at(keys, key);
+}
+
+bool flag_or(Keys& keys, const char* key, bool fallback) {
+  const auto* v = keys.find(key);
+  if (v == nullptr) {
+    return fallback;
+  }
+  if (!v->is_boolean()) {
+    keys.fail(key, "true or false", v->dump());
+  }
+  return v->get<bool>();
+}
+
 Normalization parse_normalization(const nlohmann::json& doc, const std::string& where) {
   Keys keys(doc, where);
   Normalization n;
   n.kind = keys.text("kind");
   if (n.kind == "ct") {
-    const auto number = [&](const char* key) {
-      const auto& v = keys.at(key);
-      if (!v.is_number()) {
-        keys.fail(key, "a number", v.dump());
-      }
-      return v.get<double>();
-    };
-    n.clip_min = number("clip_min");
-    n.clip_max = number("clip_max");
-    n.mean = number("mean");
-    n.std = number("std");
+    n.clip_min = number_at(keys, "clip_min");
+    n.clip_max = number_at(keys, "clip_max");
+    n.mean = number_at(keys, "mean");
+    n.std = number_at(keys, "std");
     if (!(n.clip_min < n.clip_max) || !(n.std > 0)) {
       throw Error(where, "clip_min < clip_max and std > 0", doc.dump());
     }
+  } else if (n.kind == "percentile") {
+    n.lower_percentile = number_or(keys, "lower_percentile", n.lower_percentile);
+    n.upper_percentile = number_or(keys, "upper_percentile", n.upper_percentile);
+    if (!(n.lower_percentile >= 0 && n.lower_percentile < n.upper_percentile &&
+          n.upper_percentile <= 100)) {
+      throw Error(where, "0 <= lower_percentile < upper_percentile <= 100", doc.dump());
+    }
   } else if (n.kind != "none" && n.kind != "zscore") {
-    keys.fail("kind", "one of 'none', 'zscore', 'ct'", "'" + n.kind + "'");
+    keys.fail("kind", "one of 'none', 'zscore', 'ct', 'percentile'", "'" + n.kind + "'");
   }
   keys.finish();
   return n;
+}
+
+Crop parse_crop(const nlohmann::json& doc, const std::string& where) {
+  Keys keys(doc, where);
+  Crop crop;
+  crop.kind = keys.text("kind");
+  if (crop.kind != "none" && crop.kind != "body" && crop.kind != "foreground") {
+    keys.fail("kind", "one of 'none', 'body', 'foreground'", "'" + crop.kind + "'");
+  }
+  if (crop.kind == "body") {
+    crop.threshold = number_or(keys, "threshold", crop.threshold);
+  }
+  crop.margin_mm = number_or(keys, "margin_mm", crop.margin_mm);
+  if (!(crop.margin_mm >= 0)) {
+    keys.fail("margin_mm", "a number >= 0", std::to_string(crop.margin_mm));
+  }
+  keys.finish();
+  return crop;
+}
+
+// {"liver": {"keep_largest_component": true, ...}, ...}: keys are label names.
+std::vector<LabelPostprocessing> parse_postprocessing(const nlohmann::json& doc,
+                                                      const std::vector<std::string>& labels,
+                                                      const std::string& where) {
+  if (!doc.is_object()) {
+    throw Error(where, "an object of label name -> rules", doc.dump());
+  }
+  std::vector<LabelPostprocessing> rules;
+  for (const auto& [label, rule_doc] : doc.items()) {
+    const auto found = std::find(labels.begin(), labels.end(), label);
+    if (found == labels.end() || found == labels.begin()) {
+      throw Error(where + ": label '" + label + "'",
+                  "one of the run configuration's labels other than the first (background)",
+                  "'" + label + "'");
+    }
+    Keys keys(rule_doc, where + "." + label);
+    LabelPostprocessing rule;
+    rule.label = label;
+    rule.keep_largest_component = flag_or(keys, "keep_largest_component", false);
+    rule.fill_holes = flag_or(keys, "fill_holes", false);
+    rule.min_component_mm3 = number_or(keys, "min_component_mm3", 0.0);
+    if (!(rule.min_component_mm3 >= 0)) {
+      keys.fail("min_component_mm3", "a number >= 0", std::to_string(rule.min_component_mm3));
+    }
+    keys.finish();
+    rules.push_back(rule);
+  }
+  return rules;
 }
 
 RunConfig parse_run(const nlohmann::json& doc, const std::string& where) {
@@ -181,7 +254,14 @@ RunConfig parse_run(const nlohmann::json& doc, const std::string& where) {
   if (const auto* normalization = keys.find("normalization")) {
     run.normalization = parse_normalization(*normalization, where + ".normalization");
   }
+  if (const auto* crop = keys.find("crop")) {
+    run.crop = parse_crop(*crop, where + ".crop");
+  }
   run.labels = keys.names("labels", false);
+  if (const auto* postprocessing = keys.find("postprocessing")) {
+    run.postprocessing =
+        parse_postprocessing(*postprocessing, run.labels, where + ".postprocessing");
+  }
   keys.finish();
   return run;
 }

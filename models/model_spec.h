@@ -25,13 +25,34 @@ struct LayerSpec {
 
 // How the image becomes the network's input: the pipeline reads this, the engine does not.
 struct Normalization {
-  std::string kind = "none";  // none | zscore (per image) | ct (clip, then fixed mean/std)
-  double clip_min = 0.0;      // ct only
+  // none | zscore (per image) | ct (clip, then fixed mean/std) | percentile (clip to the image's
+  // own percentiles, then z-score)
+  std::string kind = "none";
+  double clip_min = 0.0;  // ct only
   double clip_max = 0.0;
   double mean = 0.0;
   double std = 1.0;
+  double lower_percentile = 0.5;  // percentile only, in [0, 100)
+  double upper_percentile = 99.5;
 };
 
+// Cropping before resampling, undone at the end (voxels outside the crop become background).
+struct Crop {
+  std::string kind = "none";  // none | body (CT: largest component above threshold) | foreground
+  double threshold = -500.0;  // body only: HU above which a voxel is body
+  double margin_mm = 10.0;    // added around the bounding box on every side
+};
+
+// What postprocessing does to one label, after inference and before restoring the input grid.
+struct LabelPostprocessing {
+  std::string label;  // a name in RunConfig::labels
+  bool keep_largest_component = false;
+  bool fill_holes = false;
+  double min_component_mm3 = 0.0;  // components of this label smaller than this are dropped
+};
+
+// patch_size and target_spacing list the axes in the tensor's order (D, H, W): D is the slowest
+// voxel axis of the model's grid (k), W the fastest (i). See docs/model-format.md.
 struct RunConfig {
   std::string task = "segmentation";  // segmentation | classification
   std::int64_t input_channels = 1;
@@ -40,7 +61,9 @@ struct RunConfig {
   std::vector<double> target_spacing;  // mm per axis; empty: keep the image's
   std::string orientation;             // three letters such as "RAS"; empty: keep
   Normalization normalization;
-  std::vector<std::string> labels;  // one name per output channel
+  Crop crop;
+  std::vector<std::string> labels;                  // one name per output channel
+  std::vector<LabelPostprocessing> postprocessing;  // at most one entry per label
 };
 
 struct ModelSpec {

@@ -1,1 +1,277 @@
 #include "pipeline/preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "core/error.h"
+#include "pipeline/postprocess.h"
+#include "pipeline/resample.h"
+
+namespace cajal::pipeline {
+namespace {
+
+using core::Index3;
+
+std::size_t at(const Index3& size, std::int64_t i, std::int64_t j, std::int64_t k) {
+  return static_cast<std::size_t>(i + size[0] * (j + size[1] * k));
+}
+
+// The sub-grid [begin, begin + size) of `grid`.
+core::Geometry sub_grid(const core::Geometry& grid, const Index3& begin, const Index3& size) {
+  core::Geometry sub = grid;
+  sub.size = size;
+  sub.origin = grid.index_to_physical({static_cast<double>(begin[0]), static_cast<double>(begin[1]),
+                                       static_cast<double>(begin[2])});
+  return sub;
+}
+
+// Copies the box [begin, begin + box) of `src` (size `src_size`) to `dst` (size `dst_size`) at
+// `dst_begin`.
+void copy_box(const std::vector<float>& src, const Index3& src_size, const Index3& src_begin,
+              std::vector<float>& dst, const Index3& dst_size, const Index3& dst_begin,
+              const Index3& box) {
+  for (std::int64_t k = 0; k < box[2]; ++k) {
+    for (std::int64_t j = 0; j < box[1]; ++j) {
+      const auto from = at(src_size, src_begin[0], src_begin[1] + j, src_begin[2] + k);
+      const auto to = at(dst_size, dst_begin[0], dst_begin[1] + j, dst_begin[2] + k);
+      std::copy_n(src.begin() + static_cast<std::ptrdiff_t>(from), box[0],
+                  dst.begin() + static_cast<std::ptrdiff_t>(to));
+    }
+  }
+}
+
+// The crop of `volume` for `crop`; none when nothing is found or the box is the whole volume.
+std::optional<CropStep> plan_crop(const core::Volume& volume, const models::Crop& crop) {
+  const auto& g = volume.geometry;
+  std::vector<std::uint8_t> mask(volume.pixels.size());
+  const auto threshold = static_cast<float>(crop.threshold);
+  for (std::size_t v = 0; v < mask.size(); ++v) {
+    mask[v] = crop.kind == "body" ? volume.pixels[v] > threshold : volume.pixels[v] != 0.0f;
+  }
+  std::int32_t keep = -1;  // every component (foreground), or the largest one (body)
+  std::vector<std::int32_t> id;
+  if (crop.kind == "body") {
+    auto components = label_components(mask, g.size, Connectivity::full26);
+    if (components.sizes.empty()) {
+      return std::nullopt;
+    }
+    keep = static_cast<std::int32_t>(
+        std::max_element(components.sizes.begin(), components.sizes.end()) -
+        components.sizes.begin() + 1);
+    id = std::move(components.id);
+  }
+  Index3 lo{g.size};
+  Index3 hi{-1, -1, -1};
+  std::size_t v = 0;
+  for (std::int64_t k = 0; k < g.size[2]; ++k) {
+    for (std::int64_t j = 0; j < g.size[1]; ++j) {
+      for (std::int64_t i = 0; i < g.size[0]; ++i, ++v) {
+        if (keep < 0 ? mask[v] != 0 : id[v] == keep) {
+          const Index3 index{i, j, k};
+          for (int c = 0; c < 3; ++c) {
+            lo[c] = std::min(lo[c], index[c]);
+            hi[c] = std::max(hi[c], index[c]);
+          }
+        }
+      }
+    }
+  }
+  if (hi[0] < 0) {
+    return std::nullopt;
+  }
+  CropStep step;
+  step.kind = crop.kind;
+  step.before = g;
+  Index3 size{};
+  for (int c = 0; c < 3; ++c) {
+    const auto margin = static_cast<std::int64_t>(std::ceil(crop.margin_mm / g.spacing[c] - 1e-9));
+    step.begin[c] = std::max<std::int64_t>(0, lo[c] - margin);
+    step.end[c] = std::min(g.size[c], hi[c] + 1 + margin);
+    size[c] = step.end[c] - step.begin[c];
+  }
+  if (size == g.size) {
+    return std::nullopt;
+  }
+  step.after = sub_grid(g, step.begin, size);
+  return step;
+}
+
+core::Volume apply_crop(const core::Volume& volume, const CropStep& step) {
+  core::Volume result = core::make_volume(step.after, volume.pixel_type);
+  copy_box(volume.pixels, volume.geometry.size, step.begin, result.pixels, step.after.size,
+           {0, 0, 0}, step.after.size);
+  return result;
+}
+
+// The value at fraction q (0..1) of the sorted values, linearly interpolated (numpy's default).
+double percentile(std::vector<float> values, double q) {
+  const double position = q * static_cast<double>(values.size() - 1);
+  const auto lower = static_cast<std::size_t>(std::floor(position));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(lower),
+                   values.end());
+  const double a = values[lower];
+  if (lower + 1 >= values.size()) {
+    return a;
+  }
+  const double b =
+      *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(lower) + 1, values.end());
+  return a + (position - static_cast<double>(lower)) * (b - a);
+}
+
+void set_mean_std(const std::vector<float>& values, NormalizeStep& step) {
+  double sum = 0;
+  for (const float x : values) {
+    sum += x;
+  }
+  step.mean = sum / static_cast<double>(values.size());
+  double squares = 0;
+  for (const float x : values) {
+    squares += (x - step.mean) * (x - step.mean);
+  }
+  const double std = std::sqrt(squares / static_cast<double>(values.size()));
+  step.std = std > 1e-8 ? std : 1.0;
+}
+
+NormalizeStep normalize(core::Volume& volume, const models::Normalization& n) {
+  NormalizeStep step;
+  step.kind = n.kind;
+  auto& values = volume.pixels;
+  if (n.kind == "ct" || n.kind == "percentile") {
+    step.clipped = true;
+    step.clip_min = n.kind == "ct" ? n.clip_min : percentile(values, n.lower_percentile / 100.0);
+    step.clip_max = n.kind == "ct" ? n.clip_max : percentile(values, n.upper_percentile / 100.0);
+    for (float& x : values) {
+      x = std::clamp(x, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max));
+    }
+  }
+  if (n.kind == "ct") {
+    step.mean = n.mean;
+    step.std = n.std;
+  } else {
+    set_mean_std(values, step);
+  }
+  for (float& x : values) {
+    x = static_cast<float>((x - step.mean) / step.std);
+  }
+  volume.pixel_type = core::PixelType::float32;
+  return step;
+}
+
+std::optional<PadStep> plan_pad(const core::Volume& volume, const core::Index3& minimum) {
+  const auto& g = volume.geometry;
+  PadStep step;
+  step.before = g;
+  Index3 size{};
+  bool any = false;
+  for (int c = 0; c < 3; ++c) {
+    const auto missing = std::max<std::int64_t>(0, minimum[c] - g.size[c]);
+    step.lower[c] = missing / 2;
+    step.upper[c] = missing - missing / 2;
+    size[c] = g.size[c] + missing;
+    any = any || missing > 0;
+  }
+  if (!any) {
+    return std::nullopt;
+  }
+  step.after = sub_grid(g, {-step.lower[0], -step.lower[1], -step.lower[2]}, size);
+  step.value = *std::min_element(volume.pixels.begin(), volume.pixels.end());
+  return step;
+}
+
+core::Volume apply_pad(const core::Volume& volume, const PadStep& step) {
+  core::Volume result = core::make_volume(step.after, volume.pixel_type, step.value);
+  copy_box(volume.pixels, step.before.size, {0, 0, 0}, result.pixels, step.after.size, step.lower,
+           step.before.size);
+  return result;
+}
+
+}  // namespace
+
+PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig& run) {
+  core::validate_geometry(input.geometry, "input volume");
+  if (run.spatial_dims != 3 || run.input_channels != 1) {
+    throw Error("model run configuration", "a 3D model of one input channel",
+                std::to_string(run.spatial_dims) + "D, " + std::to_string(run.input_channels) +
+                    " channel(s)");
+  }
+  PreprocessedImage result{input, {input.geometry, input.geometry, {}}};
+  core::Volume& image = result.image;
+  auto& steps = result.record.steps;
+  if (!run.orientation.empty()) {
+    auto step = plan_reorientation(image.geometry, run.orientation);
+    if (step.source_axis != std::array<int, 3>{0, 1, 2} || step.flip != std::array<bool, 3>{}) {
+      image = apply_reorientation(image, step);
+      steps.emplace_back(std::move(step));
+    }
+  }
+  if (run.crop.kind != "none") {
+    if (auto step = plan_crop(image, run.crop)) {
+      image = apply_crop(image, *step);
+      steps.emplace_back(std::move(*step));
+    }
+  }
+  if (run.normalization.kind != "none") {
+    steps.emplace_back(normalize(image, run.normalization));
+  }
+  image.pixel_type = core::PixelType::float32;
+  if (!run.target_spacing.empty()) {
+    // target_spacing is (D, H, W): the voxel axes (k, j, i).
+    const core::Vec3 target{run.target_spacing[2], run.target_spacing[1], run.target_spacing[0]};
+    bool differs = false;
+    for (int c = 0; c < 3; ++c) {
+      differs = differs || std::abs(image.geometry.spacing[c] - target[c]) > 1e-6 * target[c];
+    }
+    if (differs) {
+      ResampleStep step{image.geometry, resampled_grid(image.geometry, target)};
+      image = resample_linear(image, step.after);
+      steps.emplace_back(std::move(step));
+    }
+  }
+  if (!run.patch_size.empty()) {
+    const Index3 patch{run.patch_size[2], run.patch_size[1], run.patch_size[0]};
+    if (auto step = plan_pad(image, patch)) {
+      image = apply_pad(image, *step);
+      steps.emplace_back(std::move(*step));
+    }
+  }
+  result.record.output = image.geometry;
+  return result;
+}
+
+core::Volume restore_labels(const core::Volume& labels, const PreprocessRecord& record) {
+  if (labels.geometry.size != record.output.size ||
+      !core::same_grid(labels.geometry, record.output)) {
+    throw Error("label map to restore", "the preprocessed grid (size and placement)",
+                "another grid");
+  }
+  core::Volume current = labels;
+  for (auto step = record.steps.rbegin(); step != record.steps.rend(); ++step) {
+    if (const auto* pad = std::get_if<PadStep>(&*step)) {
+      core::Volume inner = core::make_volume(pad->before, labels.pixel_type);
+      copy_box(current.pixels, pad->after.size, pad->lower, inner.pixels, pad->before.size,
+               {0, 0, 0}, pad->before.size);
+      current = std::move(inner);
+    } else if (const auto* resample = std::get_if<ResampleStep>(&*step)) {
+      current = resample_nearest(current, resample->before);
+    } else if (const auto* crop = std::get_if<CropStep>(&*step)) {
+      core::Volume outer = core::make_volume(crop->before, labels.pixel_type);
+      copy_box(current.pixels, crop->after.size, {0, 0, 0}, outer.pixels, crop->before.size,
+               crop->begin, crop->after.size);
+      current = std::move(outer);
+    } else if (const auto* reorient = std::get_if<ReorientStep>(&*step)) {
+      current = undo_reorientation(current, *reorient);
+    }
+  }
+  CAJAL_CHECK(current.geometry.size == record.input.size &&
+              same_grid(current.geometry, record.input))
+      << "restored labels are not on the input grid";
+  current.geometry = record.input;
+  const float top = current.pixels.empty()
+                        ? 0.0f
+                        : *std::max_element(current.pixels.begin(), current.pixels.end());
+  current.pixel_type = top > 255.0f ? core::PixelType::uint16 : core::PixelType::uint8;
+  return current;
+}
+
+}  // namespace cajal::pipeline

@@ -1,1 +1,254 @@
 #include "pipeline/qa_images.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+
+namespace cajal::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kMinSide = 256;  // display pixels along the longer side of a slice
+constexpr int kMaxSide = 512;
+constexpr int kTile = 160;  // montage tile
+constexpr int kSwatch = 16;
+
+// Picture axes in LPS: columns run along `right`, rows along `down`; `normal` crosses the plane.
+struct ViewAxes {
+  core::Vec3 right;
+  core::Vec3 down;
+  core::Vec3 normal;
+};
+
+ViewAxes view_axes(QaView view) {
+  switch (view) {
+    case QaView::axial:
+      return {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    case QaView::coronal:
+      return {{1, 0, 0}, {0, 0, -1}, {0, 1, 0}};
+    case QaView::sagittal:
+      return {{0, 1, 0}, {0, 0, -1}, {1, 0, 0}};
+  }
+  CAJAL_CHECK(false) << "unknown view";
+  return {};
+}
+
+double dot(const core::Vec3& a, const core::Vec3& b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+// Range of the volume's outer corners (voxel edges) projected on `axis`.
+std::pair<double, double> extent_along(const core::Geometry& grid, const core::Vec3& axis) {
+  double low = INFINITY;
+  double high = -INFINITY;
+  for (int corner = 0; corner < 8; ++corner) {
+    core::Vec3 index{};
+    for (int c = 0; c < 3; ++c) {
+      index[c] = (corner >> c) & 1 ? static_cast<double>(grid.size[c]) - 0.5 : -0.5;
+    }
+    const double t = dot(grid.index_to_physical(index), axis);
+    low = std::min(low, t);
+    high = std::max(high, t);
+  }
+  return {low, high};
+}
+
+// Nearest voxel's linear index, or -1 outside the volume.
+std::int64_t nearest_voxel(const core::Geometry& grid, const core::Vec3& point) {
+  const core::Vec3 index = grid.physical_to_index(point);
+  std::int64_t linear = 0;
+  std::int64_t stride = 1;
+  for (int c = 0; c < 3; ++c) {
+    const auto i = static_cast<std::int64_t>(std::floor(index[c] + 0.5));
+    if (i < 0 || i >= grid.size[c]) {
+      return -1;
+    }
+    linear += i * stride;
+    stride *= grid.size[c];
+  }
+  return linear;
+}
+
+std::uint8_t grey(float value, const QaWindow& window) {
+  const double t = (value - window.low) / std::max(1e-9, window.high - window.low);
+  return static_cast<std::uint8_t>(std::lround(255.0 * std::clamp(t, 0.0, 1.0)));
+}
+
+io::RgbImage scale_into_tile(const io::RgbImage& source, int tile) {
+  io::RgbImage out = io::make_rgb_image(tile, tile);
+  const double scale =
+      std::min(static_cast<double>(tile) / source.width, static_cast<double>(tile) / source.height);
+  const int width = std::max(1, static_cast<int>(source.width * scale));
+  const int height = std::max(1, static_cast<int>(source.height * scale));
+  const int x0 = (tile - width) / 2;
+  const int y0 = (tile - height) / 2;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const int sx = std::min(source.width - 1, static_cast<int>((x + 0.5) / scale));
+      const int sy = std::min(source.height - 1, static_cast<int>((y + 0.5) / scale));
+      std::copy_n(source.at(sx, sy), 3, out.at(x0 + x, y0 + y));
+    }
+  }
+  return out;
+}
+
+void paste(io::RgbImage& target, const io::RgbImage& source, int x0, int y0) {
+  for (int y = 0; y < source.height; ++y) {
+    std::copy_n(source.at(0, y), 3 * source.width, target.at(x0, y0 + y));
+  }
+}
+
+}  // namespace
+
+std::string to_string(QaView view) {
+  switch (view) {
+    case QaView::axial:
+      return "axial";
+    case QaView::coronal:
+      return "coronal";
+    case QaView::sagittal:
+      return "sagittal";
+  }
+  return "?";
+}
+
+io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labels,
+                             const std::vector<LabelName>& names, QaView view,
+                             const core::Vec3& through_mm, const QaWindow& window) {
+  const core::Geometry& grid = image.geometry;
+  CAJAL_CHECK(labels.pixels.size() == image.pixels.size()) << "labels and image differ in size";
+  const ViewAxes axes = view_axes(view);
+  const auto [right_low, right_high] = extent_along(grid, axes.right);
+  const auto [down_low, down_high] = extent_along(grid, axes.down);
+  const double longer = std::max(right_high - right_low, down_high - down_low);
+  const double finest = std::min({grid.spacing[0], grid.spacing[1], grid.spacing[2]});
+  const double pixel_mm =
+      longer / std::clamp(longer / finest, static_cast<double>(kMinSide), double{kMaxSide});
+  const int width = std::max(1, static_cast<int>(std::ceil((right_high - right_low) / pixel_mm)));
+  const int height = std::max(1, static_cast<int>(std::ceil((down_high - down_low) / pixel_mm)));
+  const double depth = dot(through_mm, axes.normal);
+  io::RgbImage picture = io::make_rgb_image(width, height);
+  std::vector<int> label_at(static_cast<std::size_t>(width) * height, -1);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const double u = right_low + (x + 0.5) * pixel_mm;
+      const double v = down_low + (y + 0.5) * pixel_mm;
+      core::Vec3 point{};
+      for (int c = 0; c < 3; ++c) {
+        point[c] = u * axes.right[c] + v * axes.down[c] + depth * axes.normal[c];
+      }
+      const std::int64_t voxel = nearest_voxel(grid, point);
+      if (voxel < 0) {
+        continue;
+      }
+      const std::uint8_t g = grey(image.pixels[voxel], window);
+      std::fill_n(picture.at(x, y), 3, g);
+      label_at[static_cast<std::size_t>(y) * width + x] =
+          static_cast<int>(std::lround(labels.pixels[voxel]));
+    }
+  }
+  std::map<int, std::string> name_of;
+  for (const LabelName& name : names) {
+    name_of[name.label] = name.name;
+  }
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const int label = label_at[static_cast<std::size_t>(y) * width + x];
+      if (label <= 0) {
+        continue;
+      }
+      bool edge = false;
+      for (const auto& [dx, dy] : {std::pair{1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
+        const int nx = x + dx;
+        const int ny = y + dy;
+        edge = edge || nx < 0 || ny < 0 || nx >= width || ny >= height ||
+               label_at[static_cast<std::size_t>(ny) * width + nx] != label;
+      }
+      if (edge) {
+        const io::RgbColor color = structure_color(name_of[label], label);
+        std::copy(color.begin(), color.end(), picture.at(x, y));
+      }
+    }
+  }
+  return picture;
+}
+
+std::vector<std::string> structure_file_stems(const std::vector<LabelName>& names) {
+  std::vector<std::string> stems;
+  std::set<std::string> used;
+  for (const LabelName& name : names) {
+    std::string stem = name.name;
+    for (char& c : stem) {
+      const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+      c = keep ? c : '_';
+    }
+    if (stem.empty() || used.count(stem) > 0) {
+      stem += "_" + std::to_string(name.label);
+    }
+    used.insert(stem);
+    stems.push_back(stem);
+  }
+  return stems;
+}
+
+std::vector<std::string> write_qa_images(const core::Volume& image, const core::Volume& labels,
+                                         const std::vector<LabelName>& names,
+                                         const std::vector<StructureStats>& stats,
+                                         const QaWindow& window, const fs::path& qa_dir) {
+  CAJAL_CHECK(stats.size() == names.size()) << "one StructureStats per name";
+  fs::create_directories(qa_dir);
+  const std::vector<std::string> stems = structure_file_stems(names);
+  const QaView views[] = {QaView::axial, QaView::coronal, QaView::sagittal};
+  std::vector<std::string> written;
+  std::vector<std::pair<io::RgbColor, std::vector<io::RgbImage>>> rows;
+  for (std::size_t s = 0; s < stats.size(); ++s) {
+    if (stats[s].voxel_count == 0) {
+      continue;
+    }
+    std::vector<io::RgbImage> tiles;
+    for (QaView view : views) {
+      const io::RgbImage picture =
+          render_qa_slice(image, labels, names, view, stats[s].centroid_mm, window);
+      const std::string file = stems[s] + "_" + to_string(view) + ".png";
+      io::write_png(picture, qa_dir / file);
+      written.push_back(file);
+      tiles.push_back(scale_into_tile(picture, kTile));
+    }
+    rows.emplace_back(structure_color(names[s].name, names[s].label), std::move(tiles));
+  }
+  if (rows.empty()) {
+    const core::Geometry& g = image.geometry;
+    const core::Vec3 centre = g.index_to_physical({(static_cast<double>(g.size[0]) - 1) / 2,
+                                                   (static_cast<double>(g.size[1]) - 1) / 2,
+                                                   (static_cast<double>(g.size[2]) - 1) / 2});
+    std::vector<io::RgbImage> tiles;
+    for (QaView view : views) {
+      tiles.push_back(
+          scale_into_tile(render_qa_slice(image, labels, names, view, centre, window), kTile));
+    }
+    rows.emplace_back(io::RgbColor{0, 0, 0}, std::move(tiles));
+  }
+  io::RgbImage montage =
+      io::make_rgb_image(kSwatch + 3 * kTile, static_cast<int>(rows.size()) * kTile);
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const int y0 = static_cast<int>(r) * kTile;
+    for (int y = 0; y < kTile; ++y) {
+      for (int x = 0; x < kSwatch - 2; ++x) {
+        std::copy(rows[r].first.begin(), rows[r].first.end(), montage.at(x, y0 + y));
+      }
+    }
+    for (int t = 0; t < 3; ++t) {
+      paste(montage, rows[r].second[t], kSwatch + t * kTile, y0);
+    }
+  }
+  io::write_png(montage, qa_dir / "montage.png");
+  written.push_back("montage.png");
+  return written;
+}
+
+}  // namespace cajal::pipeline

@@ -1,2 +1,23 @@
-// Issue 5: work in progress.
+// Resampling between two grids that share a direction (axis-aligned with each other): trilinear
+// for images, nearest neighbour for labels. Both map each output voxel centre to a continuous
+// index of the input (per axis, since the directions agree) and clamp at the borders.
 #pragma once
+
+#include "core/volume.h"
+
+namespace cajal::pipeline {
+
+// The grid of `geometry` with `spacing` (i, j, k): size max(1, round(size * old / new)) per axis,
+// same direction, centred on the same field of view.
+core::Geometry resampled_grid(const core::Geometry& geometry, const core::Vec3& spacing);
+
+// Trilinear interpolation of `volume` at the voxel centres of `grid`; outside the input the
+// nearest border value is used. Throws Error when the directions differ. Keeps the pixel type.
+core::Volume resample_linear(const core::Volume& volume, const core::Geometry& grid);
+
+// Nearest-neighbour sampling (for label maps): each voxel of `grid` takes the value of the input
+// voxel whose centre is nearest (ties toward the higher index, as ITK rounds); clamped at
+// the borders.
+core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& grid);
+
+}  // namespace cajal::pipeline

@@ -1,1 +1,327 @@
 #include "pipeline/segment.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "io/volume_io.h"
+#include "pipeline/dicom_export.h"
+#include "pipeline/postprocess.h"
+#include "pipeline/preprocess.h"
+#include "pipeline/qa_images.h"
+#include "pipeline/sha256.h"
+
+namespace cajal::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StageClock {
+ public:
+  explicit StageClock(SegmentReport& report) : report_(report) {}
+  void finish(const std::string& stage) {
+    const auto now = std::chrono::steady_clock::now();
+    report_.timings_seconds.emplace_back(stage, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  SegmentReport& report_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+void warn(SegmentReport& report, const std::string& message) {
+  core::log_warning(message);
+  report.warnings.push_back(message);
+}
+
+// The input volume, and its DICOM series when it is one.
+struct ReadInput {
+  core::Volume volume;
+  std::optional<io::DicomSeries> series;
+};
+
+ReadInput read_input(const fs::path& input, const std::string& series_uid) {
+  if (io::classify_input(input) == io::InputKind::dicom_folder) {
+    const io::DicomFolder folder = io::scan_dicom_folder(input);
+    io::warn_skipped(folder);
+    const io::DicomSeries& series = io::choose_series(folder, series_uid);
+    return {io::read_dicom_series(series), series};
+  }
+  return {io::read_volume(input, {series_uid}), std::nullopt};
+}
+
+std::optional<io::DicomSeries> reference_series(const ReadInput& input,
+                                                const SegmentOptions& options) {
+  if (!options.rtstruct && !options.dicom_seg) {
+    return std::nullopt;
+  }
+  if (input.series) {
+    return input.series;
+  }
+  if (options.reference_dicom.empty()) {
+    throw Error("--rtstruct / --dicom-seg", "a DICOM series input or --reference-dicom DIR",
+                "a non-DICOM input without --reference-dicom");
+  }
+  const io::DicomFolder folder = io::scan_dicom_folder(options.reference_dicom);
+  io::warn_skipped(folder);
+  return io::choose_series(folder, options.series_uid);
+}
+
+QaWindow qa_window(const models::RunConfig& run, const core::Volume& image) {
+  const models::Normalization& norm = run.normalization;
+  if (norm.kind == "ct") {
+    return norm.clip_max > norm.clip_min ? QaWindow{norm.clip_min, norm.clip_max} : QaWindow{};
+  }
+  // Other models: the image's 1st to 99th percentile.
+  std::vector<float> values = image.pixels;
+  const auto nth = [&values](double q) {
+    const auto n = static_cast<std::ptrdiff_t>(q * static_cast<double>(values.size() - 1));
+    std::nth_element(values.begin(), values.begin() + n, values.end());
+    return static_cast<double>(values[static_cast<std::size_t>(n)]);
+  };
+  const double low = nth(0.01);
+  const double high = nth(0.99);
+  return high > low ? QaWindow{low, high} : QaWindow{low, low + 1};
+}
+
+void write_masks(const core::Volume& labels, const std::vector<LabelName>& names,
+                 const fs::path& case_dir, SegmentReport& report) {
+  fs::create_directories(case_dir / "masks");
+  const std::vector<std::string> stems = structure_file_stems(names);
+  for (std::size_t s = 0; s < names.size(); ++s) {
+    core::Volume mask = core::make_volume(labels.geometry, core::PixelType::uint8);
+    const auto value = static_cast<float>(names[s].label);
+    for (std::size_t v = 0; v < mask.pixels.size(); ++v) {
+      mask.pixels[v] = labels.pixels[v] == value ? 1.0f : 0.0f;
+    }
+    const std::string file = "masks/" + stems[s] + ".nii.gz";
+    io::write_volume(mask, case_dir / file);
+    report.outputs.push_back(file);
+  }
+}
+
+void export_dicom(const core::Volume& labels, const std::vector<LabelName>& names,
+                  const io::DicomSeries& series, const SegmentOptions& options,
+                  const SegmentModel& model, const fs::path& case_dir, SegmentReport& report) {
+  std::vector<LabelName> present;
+  for (const StructureStats& stats : report.structures) {
+    if (stats.voxel_count > 0) {
+      present.push_back({stats.label, stats.name});
+    }
+  }
+  if (present.empty()) {
+    warn(report, "every structure is empty: no RTSTRUCT or SEG written");
+    return;
+  }
+  DicomExportOptions export_options;
+  if (options.rtstruct) {
+    export_options.rtstruct_path = case_dir / "rtstruct.dcm";
+  }
+  if (options.dicom_seg) {
+    export_options.seg_path = case_dir / "seg.dcm";
+  }
+  export_options.info.software_version = std::string("cajal ") + version();
+  export_options.info.series_description = "cajal segment " + model.provenance.name;
+  DicomExportReport exported = export_labels_to_dicom(labels, names, series, export_options);
+  // Paths relative to the case folder: the folder they were written in is renamed afterwards.
+  for (std::optional<fs::path>* path : {&exported.rtstruct_path, &exported.seg_path}) {
+    if (*path) {
+      *path = (*path)->filename();
+    }
+  }
+  report.dicom_export = to_json(exported);
+  for (const LabelName& empty : exported.empty) {
+    report.warnings.push_back("structure '" + empty.name + "' (label " +
+                              std::to_string(empty.label) +
+                              ") is empty: left out of the RTSTRUCT and SEG");
+  }
+  for (const char* file : {"rtstruct.dcm", "seg.dcm"}) {
+    if (fs::exists(case_dir / file)) {
+      report.outputs.push_back(file);
+    }
+  }
+}
+
+}  // namespace
+
+SegmentModel load_segment_model(const fs::path& model_dir, int threads) {
+  if (model_dir.empty()) {
+    throw Error("the bundled CT model '" + std::string(kBundledModelDir) + "/'",
+                "a model folder (pass --model DIR)",
+                "nothing: the CT organ model is not bundled with cajal yet");
+  }
+  models::Model model = models::Model::load(model_dir);
+  const models::RunConfig& run = model.spec().run;
+  if (run.task != "segmentation" || run.spatial_dims != 3) {
+    throw Error("model '" + model_dir.string() + "'", "a 3D segmentation model",
+                "task " + run.task + ", " + std::to_string(run.spatial_dims) + "D");
+  }
+  ModelProvenance provenance{model_dir.string(), model.card().name, model.card().version,
+                             sha256_file(model_dir / "weights.safetensors")};
+  return {std::move(model), engine::Context(threads), std::move(provenance)};
+}
+
+std::vector<LabelName> model_structures(const models::RunConfig& run) {
+  std::vector<LabelName> names;
+  for (std::size_t c = 1; c < run.labels.size(); ++c) {
+    names.push_back({static_cast<int>(c), run.labels[c]});
+  }
+  return names;
+}
+
+std::vector<std::string> modality_warnings(const models::RunConfig& run,
+                                           const std::string& dicom_modality,
+                                           const core::IntensityRange& range) {
+  std::vector<std::string> warnings;
+  if (run.normalization.kind != "ct") {
+    return warnings;
+  }
+  if (!dicom_modality.empty() && dicom_modality != "CT") {
+    warnings.push_back("the model expects CT but the DICOM Modality is " + dicom_modality);
+  }
+  if (range.min > -500 || range.max < 100) {
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "the model expects CT in HU (about -1024 to above 1000) but the intensities "
+                  "span %g to %g",
+                  static_cast<double>(range.min), static_cast<double>(range.max));
+    warnings.emplace_back(text);
+  }
+  return warnings;
+}
+
+SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs::path& case_dir,
+                           const SegmentOptions& options) {
+  const models::RunConfig& run = model.model.spec().run;
+  SegmentReport report;
+  StageClock clock(report);
+  const ReadInput read = read_input(input, options.series_uid);
+  const core::Volume& image = read.volume;
+  report.input_path = input.string();
+  report.input_kind = io::to_string(io::classify_input(input));
+  report.geometry = image.geometry;
+  report.pixel_type = image.pixel_type;
+  report.intensity_range = core::intensity_range(image);
+  report.pixel_sha256 = pixel_data_sha256(image);
+  if (read.series) {
+    report.dicom = static_cast<const io::DicomSeriesAttributes&>(*read.series);
+  }
+  report.model = model.provenance;
+  report.cajal_version = version();
+  report.threads = model.context.threads();
+  for (const std::string& message : modality_warnings(
+           run, read.series ? read.series->modality : std::string(), report.intensity_range)) {
+    warn(report, message);
+  }
+  const std::optional<io::DicomSeries> series = reference_series(read, options);
+  clock.finish("read");
+
+  PreprocessedImage preprocessed = preprocess(image, run);
+  report.preprocessing = to_json(preprocessed.record);
+  clock.finish("preprocess");
+
+  InferenceResult inferred =
+      infer_labels(model.model, model.context, preprocessed.image, options.inference);
+  report.inference = {{"mode", inferred.report.mode},
+                      {"windows", inferred.report.windows},
+                      {"peak_bytes_planned", inferred.report.peak_bytes_planned},
+                      {"details", inferred.report.details}};
+  clock.finish("inference");
+
+  report.postprocessing = postprocess_labels(inferred.labels, run).details;
+  core::Volume labels = restore_labels(inferred.labels, preprocessed.record);
+  CAJAL_CHECK(labels.geometry.size == image.geometry.size &&
+              core::same_grid(labels.geometry, image.geometry))
+      << "restored labels are not on the input's grid";
+  clock.finish("postprocess");
+
+  const std::vector<LabelName> names = model_structures(run);
+  labels.pixel_type = names.size() > 255 ? core::PixelType::uint16 : core::PixelType::uint8;
+  io::write_volume(labels, case_dir / "labels.nii.gz");
+  report.outputs.push_back("labels.nii.gz");
+  if (options.masks) {
+    write_masks(labels, names, case_dir, report);
+  }
+  report.structures = measure_structures(image, labels, names);
+  for (const StructureStats& stats : report.structures) {
+    if (stats.voxel_count == 0) {
+      warn(report,
+           "structure '" + stats.name + "' (label " + std::to_string(stats.label) + ") is empty");
+    }
+  }
+  if (options.qa) {
+    for (const std::string& file : write_qa_images(image, labels, names, report.structures,
+                                                   qa_window(run, image), case_dir / "qa")) {
+      report.outputs.push_back("qa/" + file);
+    }
+  }
+  if (series) {
+    export_dicom(labels, names, *series, options, model, case_dir, report);
+  }
+  report.outputs.push_back("report.json");
+  clock.finish("write");
+  write_text_atomically(case_dir / "report.json", to_json(report).dump(2) + "\n");
+  return report;
+}
+
+SegmentOutcome run_segment(const SegmentRequest& request) {
+  if (request.inputs.empty() == request.manifest.empty()) {
+    throw Error("cajal segment", "input paths or --manifest FILE (not both)",
+                request.inputs.empty() ? "neither" : "both");
+  }
+  SegmentOutcome outcome;
+  outcome.batch = !request.manifest.empty() || request.inputs.size() > 1;
+  const std::vector<BatchCase> cases = request.manifest.empty() ? cases_from_inputs(request.inputs)
+                                                                : read_manifest(request.manifest);
+  SegmentModel model = load_segment_model(request.options.model_dir, request.options.threads);
+  if (!outcome.batch) {
+    write_folder_atomically(request.outdir, [&](const fs::path& folder) {
+      outcome.report = segment_case(model, cases[0].input, folder, request.options);
+    });
+    return outcome;
+  }
+  outcome.summary =
+      run_batch(cases, request.outdir, [&](const BatchCase& batch_case, const fs::path& folder) {
+        segment_case(model, batch_case.input, folder, request.options);
+      });
+  return outcome;
+}
+
+std::int64_t parse_byte_size(const std::string& text) {
+  const std::string what = "memory size '" + text + "'";
+  const std::string expected = "a number of bytes or a number with K, M, G or T (e.g. 2G)";
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw Error(what, expected, "no number");
+  }
+  std::string unit = text.substr(used);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) {
+    unit.pop_back();
+  }
+  double scale = 1;
+  if (unit.size() > 1 ||
+      (unit.size() == 1 && std::string("KkMmGgTt").find(unit) == std::string::npos)) {
+    throw Error(what, expected, "the unit '" + text.substr(used) + "'");
+  }
+  if (!unit.empty()) {
+    const int power = static_cast<int>(std::string("KMGT").find(
+                          static_cast<char>(std::toupper(static_cast<unsigned char>(unit[0]))))) +
+                      1;
+    scale = std::pow(1024.0, power);
+  }
+  const double bytes = value * scale;
+  if (!(bytes >= 1) || bytes > 9.0e18) {
+    throw Error(what, "a size of at least 1 byte", text);
+  }
+  return static_cast<std::int64_t>(bytes);
+}
+
+}  // namespace cajal::pipeline

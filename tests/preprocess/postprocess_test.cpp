@@ -1,0 +1,105 @@
+#include "pipeline/postprocess.h"
+
+#include <gtest/gtest.h>
+
+namespace cajal::pipeline {
+namespace {
+
+core::Volume empty_labels(core::Index3 size, double spacing = 1.0) {
+  core::Geometry g;
+  g.size = size;
+  g.spacing = {spacing, spacing, spacing};
+  return core::make_volume(g, core::PixelType::uint8);
+}
+
+void set(core::Volume& v, std::int64_t i, std::int64_t j, std::int64_t k, float value) {
+  v.pixels[static_cast<std::size_t>(i + v.geometry.size[0] * (j + v.geometry.size[1] * k))] = value;
+}
+
+void fill_box(core::Volume& v, core::Index3 begin, core::Index3 end, float value) {
+  for (std::int64_t k = begin[2]; k < end[2]; ++k) {
+    for (std::int64_t j = begin[1]; j < end[1]; ++j) {
+      for (std::int64_t i = begin[0]; i < end[0]; ++i) {
+        set(v, i, j, k, value);
+      }
+    }
+  }
+}
+
+std::int64_t count(const core::Volume& v, float value) {
+  return std::count(v.pixels.begin(), v.pixels.end(), value);
+}
+
+models::RunConfig rules(models::LabelPostprocessing rule) {
+  models::RunConfig run;
+  run.labels = {"background", "liver", "kidney"};
+  run.postprocessing = {std::move(rule)};
+  return run;
+}
+
+TEST(Components, CornerNeighboursJoinIn26ConnectivityButNotIn6) {
+  std::vector<std::uint8_t> mask(27, 0);
+  mask[0] = 1;   // (0, 0, 0)
+  mask[13] = 1;  // (1, 1, 1): shares only a corner with (0, 0, 0)
+  mask[26] = 1;  // (2, 2, 2)
+  const auto full = label_components(mask, {3, 3, 3}, Connectivity::full26);
+  EXPECT_EQ(full.sizes, (std::vector<std::int64_t>{3}));
+  const auto face = label_components(mask, {3, 3, 3}, Connectivity::face6);
+  EXPECT_EQ(face.sizes, (std::vector<std::int64_t>{1, 1, 1}));
+  EXPECT_EQ(face.touches_border, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(face.id[13], 2);
+}
+
+TEST(Postprocess, KeepsTheLargestComponentOfALabelOnly) {
+  auto labels = empty_labels({12, 10, 8});
+  fill_box(labels, {1, 1, 1}, {5, 5, 5}, 1);   // 64 voxels
+  fill_box(labels, {8, 1, 1}, {10, 3, 3}, 1);  // 8 voxels: removed
+  fill_box(labels, {8, 6, 4}, {10, 8, 6}, 2);  // another label: untouched
+  const auto report =
+      postprocess_labels(labels, rules({.label = "liver", .keep_largest_component = true}));
+  EXPECT_EQ(count(labels, 1), 64);
+  EXPECT_EQ(count(labels, 2), 8);
+  EXPECT_EQ(report.details.at("liver").at("components"), 2);
+  EXPECT_EQ(report.details.at("liver").at("removed_voxels"), 8);
+}
+
+TEST(Postprocess, FillsEnclosedHolesButNotOpenCavitiesNorOtherLabels) {
+  auto labels = empty_labels({12, 12, 12});
+  fill_box(labels, {1, 1, 1}, {8, 8, 8}, 1);
+  fill_box(labels, {3, 3, 3}, {6, 6, 6}, 0);   // enclosed hole: 27 voxels
+  set(labels, 4, 4, 4, 2);                     // another label inside it: kept
+  fill_box(labels, {9, 1, 1}, {12, 4, 4}, 1);  // a cup open to the border along i
+  set(labels, 10, 2, 2, 0);
+  set(labels, 11, 2, 2, 0);
+  const auto report = postprocess_labels(labels, rules({.label = "liver", .fill_holes = true}));
+  EXPECT_EQ(labels.at(3, 3, 3), 1.0f);
+  EXPECT_EQ(labels.at(4, 4, 4), 2.0f);
+  EXPECT_EQ(labels.at(10, 2, 2), 0.0f);
+  EXPECT_EQ(report.details.at("liver").at("filled_voxels"), 26);
+}
+
+TEST(Postprocess, DiagonalGapDoesNotOpenAHole) {
+  // A hole whose wall has a voxel missing only along a diagonal stays a hole: the background is
+  // 6-connected, so it cannot leave through a corner the 26-connected foreground closes.
+  auto labels = empty_labels({5, 5, 5});
+  fill_box(labels, {0, 0, 0}, {5, 5, 5}, 1);
+  set(labels, 2, 2, 2, 0);
+  fill_box(labels, {3, 3, 3}, {5, 5, 5}, 0);  // open to the border; meets the hole at a corner
+  postprocess_labels(labels, rules({.label = "liver", .fill_holes = true}));
+  EXPECT_EQ(labels.at(2, 2, 2), 1.0f);
+  EXPECT_EQ(labels.at(4, 4, 4), 0.0f);
+}
+
+TEST(Postprocess, DropsComponentsBelowTheMinimumVolumeInCubicMillimetres) {
+  auto labels = empty_labels({10, 10, 10}, 2.0);  // 8 mm3 per voxel
+  fill_box(labels, {0, 0, 0}, {3, 1, 1}, 2);      // 24 mm3: dropped
+  fill_box(labels, {5, 5, 5}, {9, 6, 6}, 2);      // 32 mm3: kept
+  fill_box(labels, {0, 8, 8}, {1, 9, 9}, 1);      // liver, no rule
+  postprocess_labels(labels, rules({.label = "kidney", .min_component_mm3 = 30}));
+  EXPECT_EQ(count(labels, 2), 4);
+  EXPECT_EQ(labels.at(5, 5, 5), 2.0f);
+  EXPECT_EQ(count(labels, 1), 1);
+}
+
+}  // namespace
+}  // namespace cajal::pipeline

@@ -1,0 +1,212 @@
+#include "pipeline/preprocess.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "test_support.h"
+
+namespace cajal::pipeline {
+namespace {
+
+// A CT-like volume: air (-1000) with a box of "body" (40 HU) and one bright voxel (bone), and
+// `table`: a separate slab of 200 HU below it.
+core::Volume body_volume(bool table) {
+  core::Geometry g;
+  g.size = {20, 16, 10};
+  g.spacing = {1.5, 1.5, 2.0};
+  g.origin = {-10, 20, 30};
+  core::Volume v = core::make_volume(g, core::PixelType::int16, -1000.0f);
+  for (std::int64_t k = 3; k < 8; ++k) {
+    for (std::int64_t j = 4; j < 12; ++j) {
+      for (std::int64_t i = 5; i < 15; ++i) {
+        v.pixels[static_cast<std::size_t>(i + 20 * (j + 16 * k))] = 40.0f;
+      }
+    }
+  }
+  if (table) {
+    for (std::int64_t i = 0; i < 20; ++i) {
+      v.pixels[static_cast<std::size_t>(i + 20 * (14 + 16 * 5))] = 200.0f;
+    }
+  }
+  return v;
+}
+
+models::RunConfig ct_run() {
+  models::RunConfig run;
+  run.normalization = {.kind = "ct", .clip_min = -500, .clip_max = 500, .mean = 100, .std = 50};
+  return run;
+}
+
+TEST(Preprocess, CtNormalisationClipsThenScales) {
+  const auto out = preprocess(body_volume(false), ct_run());
+  EXPECT_FLOAT_EQ(out.image.pixels.at(0), (-500.0f - 100.0f) / 50.0f);
+  EXPECT_FLOAT_EQ(out.image.at(5, 4, 3), (40.0f - 100.0f) / 50.0f);
+  EXPECT_EQ(out.image.pixel_type, core::PixelType::float32);
+  ASSERT_EQ(out.record.steps.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<NormalizeStep>(out.record.steps[0]));
+}
+
+TEST(Preprocess, PercentileNormalisationClipsAtTheImagesPercentilesThenZScores) {
+  core::Geometry g;
+  g.size = {101, 1, 1};
+  core::Volume v = core::make_volume(g, core::PixelType::float32);
+  for (int i = 0; i <= 100; ++i) {
+    v.pixels[static_cast<std::size_t>(i)] = static_cast<float>(100 - i);
+  }
+  models::RunConfig run;
+  run.normalization.kind = "percentile";
+  run.normalization.lower_percentile = 2.5;  // numpy.percentile(range(101), 2.5) = 2.5
+  run.normalization.upper_percentile = 90;
+  const auto out = preprocess(v, run);
+  const auto& step = std::get<NormalizeStep>(out.record.steps.at(0));
+  EXPECT_DOUBLE_EQ(step.clip_min, 2.5);
+  EXPECT_DOUBLE_EQ(step.clip_max, 90.0);
+  double sum = 0;
+  double squares = 0;
+  for (const float x : out.image.pixels) {
+    sum += x;
+    squares += static_cast<double>(x) * x;
+  }
+  EXPECT_NEAR(sum / 101, 0.0, 1e-5);
+  EXPECT_NEAR(squares / 101, 1.0, 1e-5);
+  EXPECT_FLOAT_EQ(out.image.pixels[0], static_cast<float>((90.0 - step.mean) / step.std));
+}
+
+TEST(Preprocess, BodyCropKeepsTheLargestComponentWithItsMargin) {
+  models::RunConfig run = ct_run();
+  run.crop = {.kind = "body", .threshold = -500, .margin_mm = 3};  // 2 voxels in plane, 2 in k
+  const auto out = preprocess(body_volume(true), run);
+  ASSERT_EQ(out.record.steps.size(), 2u);
+  const auto& crop = std::get<CropStep>(out.record.steps[0]);
+  EXPECT_EQ(crop.begin, (core::Index3{3, 2, 1}));
+  EXPECT_EQ(crop.end, (core::Index3{17, 14, 10}));  // the table at j = 14 is left out
+  EXPECT_EQ(out.image.geometry.size, (core::Index3{14, 12, 9}));
+  const auto corner = body_volume(true).geometry.index_to_physical({3, 2, 1});
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(out.image.geometry.origin[c], corner[c], 1e-9);
+  }
+}
+
+TEST(Preprocess, PadsAVolumeSmallerThanThePatchAndRestoreRemovesThePadding) {
+  models::RunConfig run = ct_run();
+  run.patch_size = {16, 16, 25};  // (D, H, W): k needs 6 more, i 5 more
+  const auto input = body_volume(false);
+  const auto out = preprocess(input, run);
+  const auto& pad = std::get<PadStep>(out.record.steps.back());
+  EXPECT_EQ(pad.lower, (core::Index3{2, 0, 3}));
+  EXPECT_EQ(pad.upper, (core::Index3{3, 0, 3}));
+  EXPECT_EQ(out.image.geometry.size, (core::Index3{25, 16, 16}));
+  EXPECT_FLOAT_EQ(out.image.at(0, 0, 0), (-500.0f - 100.0f) / 50.0f);
+  core::Volume labels = core::make_volume(out.image.geometry, core::PixelType::uint8);
+  labels.pixels[static_cast<std::size_t>(1 + 25 * (0 + 16 * 3))] = 1;  // padding: dropped
+  labels.pixels[static_cast<std::size_t>(3 + 25 * (0 + 16 * 3))] = 2;  // input voxel (1, 0, 0)
+  const auto restored = restore_labels(labels, out.record);
+  EXPECT_EQ(restored.geometry.size, input.geometry.size);
+  EXPECT_EQ(restored.at(1, 0, 0), 2.0f);
+  EXPECT_EQ(std::count(restored.pixels.begin(), restored.pixels.end(), 1.0f), 0);
+}
+
+// Labels on the input grid, carried to the preprocessed grid by physical position (each output
+// centre is an input centre when no resampling happens), then restored: the same labels wherever
+// the crop kept the voxel.
+TEST(Preprocess, LabelRoundTripIsIdentityWhenSpacingIsAlreadyTheTarget) {
+  const auto input = body_volume(true);
+  models::RunConfig run = ct_run();
+  run.orientation = "RAS";
+  run.target_spacing = {2.0, 1.5, 1.5};
+  run.crop = {.kind = "body", .threshold = -500, .margin_mm = 3};
+  run.patch_size = {12, 8, 8};
+  const auto out = preprocess(input, run);
+  core::Volume truth = core::make_volume(input.geometry, core::PixelType::uint8);
+  for (std::size_t v = 0; v < truth.pixels.size(); ++v) {
+    truth.pixels[v] = input.pixels[v] == 40.0f ? static_cast<float>(1 + v % 3) : 0.0f;
+  }
+  core::Volume labels = core::make_volume(out.image.geometry, core::PixelType::uint8);
+  const auto& g = labels.geometry;
+  for (std::int64_t k = 0; k < g.size[2]; ++k) {
+    for (std::int64_t j = 0; j < g.size[1]; ++j) {
+      for (std::int64_t i = 0; i < g.size[0]; ++i) {
+        const auto p = g.index_to_physical(
+            {static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)});
+        const auto at = input.geometry.physical_to_index(p);
+        bool inside = true;
+        for (int c = 0; c < 3; ++c) {
+          inside =
+              inside && at[c] > -0.5 && at[c] < static_cast<double>(input.geometry.size[c]) - 0.5;
+        }
+        if (inside) {
+          labels.pixels[static_cast<std::size_t>(i + g.size[0] * (j + g.size[1] * k))] =
+              testing::value_at_point(truth, p);
+        }
+      }
+    }
+  }
+  const auto restored = restore_labels(labels, out.record);
+  EXPECT_EQ(restored.pixel_type, core::PixelType::uint8);
+  EXPECT_TRUE(core::same_grid(restored.geometry, input.geometry, 0));
+  EXPECT_EQ(restored.pixels, truth.pixels);
+}
+
+// Through resampling, each input voxel takes the label of the model-grid voxel whose centre is
+// nearest to its own, computed here from physical positions alone.
+TEST(Preprocess, RestoreThroughResamplingTakesTheNearestModelVoxel) {
+  const auto input = body_volume(false);  // 1.5 x 1.5 x 2 mm
+  models::RunConfig run = ct_run();
+  run.orientation = "RAS";
+  run.target_spacing = {2.6, 0.7, 1.1};  // (D, H, W)
+  const auto out = preprocess(input, run);
+  ASSERT_TRUE(std::holds_alternative<ResampleStep>(out.record.steps.back()));
+  const auto& grid = out.image.geometry;
+  EXPECT_NEAR(grid.spacing[0], 1.1, 1e-12);
+  EXPECT_NEAR(grid.spacing[2], 2.6, 1e-12);
+  core::Volume labels = core::make_volume(grid, core::PixelType::uint8);
+  for (std::size_t v = 0; v < labels.pixels.size(); ++v) {
+    labels.pixels[v] = static_cast<float>(v % 7);
+  }
+  const auto restored = restore_labels(labels, out.record);
+  const auto& g = input.geometry;
+  std::size_t n = 0;
+  std::int64_t wrong = 0;
+  for (std::int64_t k = 0; k < g.size[2]; ++k) {
+    for (std::int64_t j = 0; j < g.size[1]; ++j) {
+      for (std::int64_t i = 0; i < g.size[0]; ++i, ++n) {
+        const auto at = grid.physical_to_index(g.index_to_physical(
+            {static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)}));
+        core::Index3 nearest{};
+        for (int c = 0; c < 3; ++c) {
+          nearest[c] =
+              std::clamp<std::int64_t>(std::llround(std::floor(at[c] + 0.5)), 0, grid.size[c] - 1);
+        }
+        wrong += restored.pixels[n] != labels.at(nearest[0], nearest[1], nearest[2]);
+      }
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(Preprocess, RestoreRejectsLabelsOnAnotherGrid) {
+  models::RunConfig run = ct_run();
+  run.orientation = "RAS";
+  const auto out = preprocess(body_volume(false), run);
+  core::Volume labels = core::make_volume(body_volume(false).geometry, core::PixelType::uint8);
+  EXPECT_THROW(restore_labels(labels, out.record), Error);  // the LPS grid, not the RAS one
+}
+
+TEST(Preprocess, RecordListsEveryStepAsJson) {
+  models::RunConfig run = ct_run();
+  run.orientation = "RAS";
+  run.target_spacing = {1.0, 1.0, 1.0};
+  run.crop = {.kind = "body", .threshold = -500, .margin_mm = 3};
+  const auto json = to_json(preprocess(body_volume(true), run).record);
+  std::vector<std::string> names;
+  for (const auto& step : json.at("steps")) {
+    names.push_back(step.at("step"));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"reorient", "crop", "normalize", "resample"}));
+  EXPECT_EQ(json.at("output").at("orientation"), "RAS");
+}
+
+}  // namespace
+}  // namespace cajal::pipeline

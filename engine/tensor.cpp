@@ -32,7 +32,7 @@ Tensor::Tensor(Dims dims, std::vector<float> values) : dims_(std::move(dims)) {
     throw Error("tensor of dims " + to_string(dims_), std::to_string(expected) + " values",
                 std::to_string(values.size()));
   }
-  values_ = std::move(values);
+  values_.assign(values.begin(), values.end());
 }
 
 void Tensor::reshape(Dims dims) {

@@ -1,7 +1,9 @@
 // Tensor: f32 values with dims N C [D] H W, contiguous in that order (PyTorch's layout).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <string>
 #include <vector>
@@ -9,6 +11,24 @@
 namespace cajal::engine {
 
 using Dims = std::vector<std::int64_t>;
+
+// Storage aligned to 64 bytes (a cache line, an AVX-512 vector): oneDNN's jit kernels may use
+// aligned loads and stores (its 2.6 resampling crashes on a destination that std::vector's
+// 16-byte alignment leaves unaligned), and aligned rows are faster anyway.
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{64};
+  AlignedAllocator() = default;
+  template <typename U>
+  explicit AlignedAllocator(const AlignedAllocator<U>& /*other*/) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
+  void deallocate(T* p, std::size_t /*n*/) { ::operator delete(p, kAlignment); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U>& /*other*/) const {
+    return true;
+  }
+};
 
 // "[16,1,3,3,3]"
 std::string to_string(const Dims& dims);
@@ -40,7 +60,7 @@ class Tensor {
 
  private:
   Dims dims_;
-  std::vector<float> values_;
+  std::vector<float, AlignedAllocator<float>> values_;
 };
 
 }  // namespace cajal::engine

@@ -29,26 +29,9 @@ class DnnlUpsample final : public UpsampleLayer {
  public:
   using UpsampleLayer::UpsampleLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
-    if (reinterpret_cast<std::uintptr_t>(dst.data()) % 64 == 0) {
-      detail::run_plain(primitive_, *ctx_, *src[0], dst);
-      return;
-    }
-    // oneDNN 2.6's jit resampling writes large outputs with aligned stores and crashes on a
-    // destination that is not 32-byte aligned, as std::vector's large buffers are not (16). It
-    // writes into an aligned buffer of its own instead, copied out after.
-    if (!staging_) {
-      staging_ = dnnl::memory(detail::plain_desc(dst_dims()), ctx_->engine);
-    }
-    primitive_.execute(ctx_->stream, {{DNNL_ARG_SRC, detail::wrap(*src[0], ctx_->engine)},
-                                      {DNNL_ARG_DST, staging_}});
-    ctx_->stream.wait();
-    const auto* staged = static_cast<const float*>(staging_.get_data_handle());
-    const auto count = dst.size();
-    float* out = dst.data();
-#pragma omp parallel for
-    for (std::int64_t i = 0; i < count; ++i) {
-      out[i] = staged[i];
-    }
+    // Tensors are 64-byte aligned: oneDNN 2.6's jit resampling crashes on a destination that
+    // is not 32-byte aligned (engine/tensor.h).
+    detail::run_plain(primitive_, *ctx_, *src[0], dst);
   }
 
   void backward(const std::vector<const Tensor*>& /*src*/, const Tensor& /*dst*/,
@@ -69,7 +52,6 @@ class DnnlUpsample final : public UpsampleLayer {
   void build(const Context& context) override {
     ctx_ = context.impl();
     backward_ = {};  // prepare() again (other dims or mode) builds it anew
-    staging_ = {};
     const auto prop =
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     const dnnl::resampling_forward::desc desc(prop, algorithm(), detail::plain_desc(src_dims()[0]),
@@ -96,7 +78,6 @@ class DnnlUpsample final : public UpsampleLayer {
   dnnl::resampling_forward::primitive_desc forward_pd_;
   dnnl::primitive primitive_;
   dnnl::primitive backward_;
-  mutable dnnl::memory staging_;  // for destinations oneDNN cannot write (see forward)
 };
 
 }  // namespace

@@ -11,6 +11,7 @@ void add_convert_command(CLI::App& app);
 void add_phantom_command(CLI::App& app);
 void add_labels_to_dicom_command(CLI::App& app);
 void add_evaluate_command(CLI::App& app);
+void add_evaluate_classifier_command(CLI::App& app);
 void add_model_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_segment_command(CLI::App& app);

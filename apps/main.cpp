@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cajal::apps::add_phantom_command(app);
   cajal::apps::add_labels_to_dicom_command(app);
   cajal::apps::add_evaluate_command(app);
+  cajal::apps::add_evaluate_classifier_command(app);
   cajal::apps::add_model_command(app);
   cajal::apps::add_train_command(app);
   cajal::apps::add_segment_command(app);

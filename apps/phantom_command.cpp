@@ -85,6 +85,9 @@ void add_phantom_command(CLI::App& app) {
                    "Stored orientation code (LPS, RAS, LIP, ...) or 'vary'")
       ->capture_default_str();
   command->add_flag("--dicom", options.write_dicom, "Also write each CT as a DICOM series");
+  command->add_flag("--lesions", options.lesions,
+                    "Add benign and malignant lesions to the liver, spleen, kidneys and lungs, "
+                    "with lesions.nii.gz, lesions.json and lesions.csv (docs/phantom.md)");
   command->add_flag("--nifti,!--no-nifti", options.write_nifti,
                     "Write ct.nii.gz (default on; labels are always written)");
   command

@@ -14,6 +14,7 @@
 #include "io/dicom_writer.h"
 #include "io/volume_io.h"
 #include "pipeline/phantom_anatomy.h"
+#include "pipeline/phantom_lesions.h"
 #include "pipeline/phantom_random.h"
 #include "pipeline/phantom_render.h"
 
@@ -100,6 +101,49 @@ nlohmann::ordered_json labels_json(const PhantomCaseSpec& spec) {
                                     {"noise_sigma_hu", spec.noise_sigma},
                                     {"generator", std::string("cajal ") + cajal::version()}};
   return {{"labels", labels}, {"colors", colors}, {"phantom", phantom}};
+}
+
+nlohmann::ordered_json lesions_json(const PhantomCase& phantom) {
+  nlohmann::ordered_json lesions = nlohmann::ordered_json::array();
+  for (const PhantomLesion& lesion : phantom.lesions) {
+    lesions.push_back({{"id", lesion.id},
+                       {"label", lesion.label},
+                       {"organ", lesion.organ},
+                       {"organ_label", lesion.organ_label},
+                       {"centre_mm", lesion.centre},
+                       {"size_mm", lesion.size_mm},
+                       {"semi_axes_mm", lesion.semi_axes},
+                       {"hu", lesion.hu},
+                       {"organ_hu", lesion.organ_hu},
+                       {"margin", lesion.margin},
+                       {"necrotic_core", lesion.necrotic_core},
+                       {"oedema_mm", lesion.oedema_mm},
+                       {"touches_organ_edge", lesion.touches_organ_edge},
+                       {"voxels", lesion.voxels}});
+  }
+  return {{"case_id", phantom.spec.case_id},
+          {"coordinates", "LPS"},
+          {"classes", {"benign", "malignant"}},
+          {"lesions", lesions}};
+}
+
+// The lesions as evaluate-classifier's TRUTH.csv: id (case/lesion_N) and label.
+std::string lesions_csv(const PhantomCase& phantom) {
+  std::string csv = "id,label\n";
+  for (const PhantomLesion& lesion : phantom.lesions) {
+    csv +=
+        phantom.spec.case_id + "/lesion_" + std::to_string(lesion.id) + "," + lesion.label + "\n";
+  }
+  return csv;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) {
+    throw Error("file '" + path.string() + "'", "written", "a write error");
+  }
 }
 
 io::DicomSeriesInfo dicom_info(const PhantomCaseSpec& spec) {
@@ -204,6 +248,7 @@ PhantomCaseSpec make_phantom_case_spec(const PhantomOptions& options, int index)
   }
   direction_of_orientation(spec.orientation);  // validates
   spec.noise_sigma = round_to(rng.uniform(10.0, 20.0), 0.01);
+  spec.lesions = options.lesions;
   spec.grid.size = options.size;
   spec.grid.spacing = {in_plane, in_plane, thickness};
   const core::Vec3 centre{round_to(rng.uniform(-15.0, 15.0), 0.01),
@@ -217,12 +262,32 @@ PhantomCaseSpec make_phantom_case_spec(const PhantomOptions& options, int index)
 }
 
 PhantomCase generate_phantom_case(const PhantomCaseSpec& spec, int threads) {
-  const phantom::Anatomy anatomy =
+  phantom::Anatomy anatomy =
       phantom::make_anatomy(spec.grid, phantom::hash_combine(spec.case_seed, 1));
+  std::vector<phantom::Lesion> lesions;
+  if (spec.lesions) {
+    lesions = phantom::add_lesions(anatomy, spec.grid, phantom::hash_combine(spec.case_seed, 3));
+  }
   const phantom::Rendered rendered = phantom::render(
       anatomy, spec.grid, {spec.noise_sigma, phantom::hash_combine(spec.case_seed, 2), threads});
-  return {spec, reorient(rendered.hu, spec.grid, spec.orientation, core::PixelType::int16),
-          reorient(rendered.labels, spec.grid, spec.orientation, core::PixelType::uint8)};
+  PhantomCase result{spec,
+                     reorient(rendered.hu, spec.grid, spec.orientation, core::PixelType::int16),
+                     reorient(rendered.labels, spec.grid, spec.orientation, core::PixelType::uint8),
+                     {},
+                     std::nullopt};
+  if (spec.lesions) {
+    const std::vector<std::uint8_t> ids = phantom::rasterise_lesions(lesions, spec.grid);
+    for (const phantom::Lesion& lesion : lesions) {
+      result.lesions.push_back(
+          {lesion.id, phantom::lesion_class_name(lesion.lesion_class), lesion.organ,
+           lesion.organ_label, lesion.centre, lesion.semi_axes, lesion.size_mm, lesion.hu,
+           lesion.organ_hu, lesion.margin, lesion.necrotic_core, lesion.oedema_mm,
+           lesion.touches_organ_edge,
+           std::count(ids.begin(), ids.end(), static_cast<std::uint8_t>(lesion.id))});
+    }
+    result.lesion_labels = reorient(ids, spec.grid, spec.orientation, core::PixelType::uint8);
+  }
+  return result;
 }
 
 void write_phantom_case(const PhantomCase& phantom, const PhantomOptions& options) {
@@ -246,6 +311,11 @@ void write_phantom_case(const PhantomCase& phantom, const PhantomOptions& option
     if (!json) {
       throw Error("file '" + (temporary / "labels.json").string() + "'", "written",
                   "a write error");
+    }
+    if (phantom.lesion_labels) {
+      io::write_volume(*phantom.lesion_labels, temporary / "lesions.nii.gz");
+      write_text(temporary / "lesions.json", lesions_json(phantom).dump(2) + "\n");
+      write_text(temporary / "lesions.csv", lesions_csv(phantom));
     }
     if (options.write_dicom) {
       io::write_dicom_series(phantom.ct, dicom_info(phantom.spec), temporary / "dicom");

@@ -39,6 +39,9 @@ struct PhantomOptions {
   std::string orientation = "vary";
   bool write_nifti = true;  // ct.nii.gz; labels.nii.gz and labels.json are always written
   bool write_dicom = false;
+  // Benign and malignant lesions in the liver, spleen, kidneys and lungs, with their ground truth
+  // (lesions.nii.gz, lesions.json, lesions.csv). Off, the case is the same bytes as without it.
+  bool lesions = false;
   int threads = 1;
 };
 
@@ -51,18 +54,40 @@ struct PhantomCaseSpec {
   core::Geometry grid;      // the axial rendering grid: identity direction
   std::string orientation;  // how the volumes are stored
   double noise_sigma = 15.0;
+  bool lesions = false;
+};
+
+// The ground truth of one lesion (docs/phantom.md, "Lesions").
+struct PhantomLesion {
+  int id = 0;         // its value in lesions.nii.gz
+  std::string label;  // "benign" or "malignant"
+  std::string organ;  // TG-263 name, as in labels.json
+  int organ_label = 0;
+  core::Vec3 centre{0, 0, 0};     // mm, LPS
+  core::Vec3 semi_axes{0, 0, 0};  // mm, of the ellipsoidal body
+  double size_mm = 0;             // longest diameter of the body, 5 to 40 mm
+  double hu = 0;                  // before noise and partial volume
+  double organ_hu = 0;
+  std::string margin;  // smooth, lobulated or spiculated
+  bool necrotic_core = false;
+  double oedema_mm = 0;
+  bool touches_organ_edge = false;
+  std::int64_t voxels = 0;  // in lesions.nii.gz
 };
 
 struct PhantomCase {
   PhantomCaseSpec spec;
-  core::Volume ct;      // int16 HU, stored in spec.orientation
-  core::Volume labels;  // uint8, same grid
+  core::Volume ct;                            // int16 HU, stored in spec.orientation
+  core::Volume labels;                        // uint8, same grid
+  std::vector<PhantomLesion> lesions;         // with spec.lesions
+  std::optional<core::Volume> lesion_labels;  // uint8 lesion ids, same grid; with spec.lesions
 };
 
 PhantomCaseSpec make_phantom_case_spec(const PhantomOptions& options, int index);
 PhantomCase generate_phantom_case(const PhantomCaseSpec& spec, int threads = 1);
 
-// Writes DIR/<case_id>/: ct.nii.gz, labels.nii.gz, labels.json and with write_dicom dicom/. The
+// Writes DIR/<case_id>/: ct.nii.gz, labels.nii.gz, labels.json, with write_dicom dicom/ and with
+// lesions lesions.nii.gz, lesions.json and lesions.csv. The
 // case is written in a temporary folder and renamed into place, replacing an older one.
 void write_phantom_case(const PhantomCase& phantom, const PhantomOptions& options);
 

@@ -43,7 +43,7 @@ struct Anatomy {
 
 // A torso placed in the field of view of `grid` (identity direction, LPS), with sizes,
 // positions and HU drawn from `seed`. The anatomy is scaled down to fit small fields of view.
-// TODO(issue 6): lesions inside organs are appended to the structures by a separate step.
+// Lesions (`cajal phantom --lesions`) are appended afterwards by add_lesions (phantom_lesions.h).
 Anatomy make_anatomy(const core::Geometry& grid, std::uint64_t seed);
 
 }  // namespace cajal::pipeline::phantom

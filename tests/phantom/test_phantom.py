@@ -129,12 +129,58 @@ def same_seed_same_bytes(args):
     print(f"ok: {len(da)} files identical for the same seed")
 
 
+def lesions_reproducible_and_inside(args):
+    """--lesions: same bytes for the same seed; the organ labels unchanged by the lesions; each
+    lesion of lesions.json found in lesions.nii.gz at its centre (LPS mm, through nibabel's
+    affine), all its voxels labelled with its organ in labels.nii.gz."""
+    import nibabel as nib
+    import numpy as np
+    a = generate(args, "lesions_a", "--seed", "5", *SMALL, "--orientation", "RAS", "--lesions")
+    b = generate(args, "lesions_b", "--seed", "5", *SMALL, "--orientation", "RAS", "--lesions",
+                 "--threads", "2")
+    plain = generate(args, "lesions_none", "--seed", "5", *SMALL, "--orientation", "RAS")
+    da, db, dp = files_digest(a), files_digest(b), files_digest(plain)
+    it.require(da == db, "--lesions: same seed gave different bytes: " +
+               str([k for k in da if da.get(k) != db.get(k)]))
+    it.require(da["labels.nii.gz"] == dp["labels.nii.gz"],
+               "--lesions changed labels.nii.gz (lesions keep their organ's label)")
+    it.require(da["ct.nii.gz"] != dp["ct.nii.gz"], "--lesions left the CT unchanged")
+    truth = json.load(open(os.path.join(a, "lesions.json")))
+    lesion_img = nib.load(os.path.join(a, "lesions.nii.gz"))
+    ids = np.asarray(lesion_img.dataobj)
+    labels = np.asarray(nib.load(os.path.join(a, "labels.nii.gz")).dataobj)
+    it.require(len(truth["lesions"]) >= 1, "expected at least one lesion, got none")
+    it.require(sorted(set(np.unique(ids).tolist()) - {0}) ==
+               [lesion["id"] for lesion in truth["lesions"]],
+               f"lesion ids in lesions.nii.gz {np.unique(ids).tolist()} and lesions.json differ")
+    csv = open(os.path.join(a, "lesions.csv")).read().splitlines()
+    it.require(csv[0] == "id,label" and len(csv) == len(truth["lesions"]) + 1,
+               f"lesions.csv: expected a header and {len(truth['lesions'])} rows, got {csv}")
+    inverse = np.linalg.inv(lesion_img.affine)
+    for lesion in truth["lesions"]:
+        voxels = ids == lesion["id"]
+        it.require(voxels.sum() == lesion["voxels"],
+                   f"lesion {lesion['id']}: expected {lesion['voxels']} voxels, got {voxels.sum()}")
+        organs = set(np.unique(labels[voxels]).tolist())
+        it.require(organs == {lesion["organ_label"]},
+                   f"lesion {lesion['id']} in {lesion['organ']}: labels under it {organs}")
+        x, y, z = lesion["centre_mm"]
+        index = np.rint(nib.affines.apply_affine(inverse, [-x, -y, z])).astype(int)
+        it.require(ids[tuple(index)] == lesion["id"],
+                   f"lesion {lesion['id']}: centre {lesion['centre_mm']} LPS is voxel "
+                   f"{index.tolist()}, labelled {ids[tuple(index)]}")
+        it.require(5 <= lesion["size_mm"] <= 40 and lesion["label"] in ("benign", "malignant"),
+                   f"lesion {lesion['id']}: size {lesion['size_mm']} mm, class {lesion['label']}")
+    print(f"ok: {len(truth['lesions'])} lesions reproducible and inside their organs")
+
+
 CASES = {
     "DciodvfyReportsNoErrors": dciodvfy_clean,
     "Dcm2niixMatchesPhantomNifti": dcm2niix_matches_nifti,
     "CajalConvertMatchesPhantomNifti": cajal_convert_matches_nifti,
     "SidesAreAnatomicalInPhysicalSpace": sides_are_anatomical,
     "SameSeedGivesSameBytes": same_seed_same_bytes,
+    "LesionsAreReproducibleAndInsideTheirOrgans": lesions_reproducible_and_inside,
 }
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=$root/build-bench
+build=${BUILD:-$root/build-bench}  # BUILD: an existing build folder to reuse
 threads=${THREADS:-2}
 steps=${STEPS:-50}
 export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from typing import List
 
 import torch
 import torch.nn as nn
@@ -25,6 +26,16 @@ class Block(nn.Sequential):
                          conv(cout, cout, 3, padding=1), nn.BatchNorm3d(cout), nn.ReLU())
 
 
+class Up(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.up = nn.ConvTranspose3d(cin, cout, 2, stride=2)
+        self.dec = Block(2 * cout, cout, nn.Conv3d)
+
+    def forward(self, x, skip):
+        return self.dec(torch.cat([self.up(x), skip], 1))
+
+
 class UNet3D(nn.Module):
     def __init__(self, features=(16, 32, 64, 128), classes=2):
         super().__init__()
@@ -33,22 +44,19 @@ class UNet3D(nn.Module):
         for f in features:
             self.enc.append(Block(cin, f, nn.Conv3d))
             cin = f
-        self.up = nn.ModuleList()
-        self.dec = nn.ModuleList()
-        for s in reversed(range(len(features) - 1)):
-            self.up.append(nn.ConvTranspose3d(features[s + 1], features[s], 2, stride=2))
-            self.dec.append(Block(2 * features[s], features[s], nn.Conv3d))
+        self.decoder = nn.ModuleList(
+            [Up(features[s + 1], features[s]) for s in reversed(range(len(features) - 1))])
         self.head = nn.Conv3d(features[0], classes, 1)
 
     def forward(self, x):
-        skips = []
+        skips: List[torch.Tensor] = []
         for i, block in enumerate(self.enc):
             if i > 0:
                 x = F.max_pool3d(x, 2)
             x = block(x)
             skips.append(x)
-        for up, dec, skip in zip(self.up, self.dec, reversed(skips[:-1])):
-            x = dec(torch.cat([up(x), skip], 1))
+        for i, stage in enumerate(self.decoder):
+            x = stage(x, skips[-2 - i])
         return self.head(x)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -257,6 +258,28 @@ def dicom_series_reports_identifiers(args):
         it.require(name in report["outputs"], f"{name} not in outputs")
     it.require(report["dicom_export"]["rtstruct"]["path"] == "rtstruct.dcm",
                f"dicom_export paths {report['dicom_export']['rtstruct']}")
+    # The two files and the report name the same structures; each ROI's contours lie on the
+    # slices the report lists; dciodvfy finds no error in either file (issue 7).
+    exported = report["dicom_export"]["structures"]
+    rt = pydicom.dcmread(os.path.join(out, "rtstruct.dcm"))
+    seg = pydicom.dcmread(os.path.join(out, "seg.dcm"))
+    names = [s["name"] for s in exported]
+    it.require(names, "no structure exported")
+    it.require([r.ROIName for r in rt.StructureSetROISequence] == names,
+               f"RTSTRUCT ROIs {[r.ROIName for r in rt.StructureSetROISequence]} vs {names}")
+    it.require([s.SegmentLabel for s in seg.SegmentSequence] == names,
+               f"SEG segments {[s.SegmentLabel for s in seg.SegmentSequence]} vs {names}")
+    for roi, structure in zip(rt.ROIContourSequence, exported):
+        uids = {c.ContourImageSequence[0].ReferencedSOPInstanceUID for c in roi.ContourSequence}
+        it.require(uids == set(structure["slice_uids"]),
+                   f"{structure['name']}: contour slices differ from the report's")
+    if shutil.which("dciodvfy"):
+        for name in ("rtstruct.dcm", "seg.dcm"):
+            result = subprocess.run(["dciodvfy", "-new", os.path.join(out, name)],
+                                    capture_output=True, text=True)
+            errors = [line for line in (result.stdout + result.stderr).splitlines()
+                      if line.startswith("Error")]
+            it.require(not errors, f"dciodvfy {name}: " + "\n".join(errors))
     # The label map lies on the series' grid, as cajal convert writes the series.
     converted = os.path.join(args.work, "series.nii.gz")
     it.expect_exit(it.run_cajal(args.cajal, "convert", dicom, converted), 0, "cajal convert")

@@ -1,31 +1,23 @@
 """`cajal train` end to end on small data made here: a LeNet-5 on generated IDX files, and a 2D
 U-Net on generated shapes.
 
-    test_train_cli.py --cajal BIN --work DIR CASE
+    test_train_cli.py --cajal BIN --data UNUSED --work DIR CASE   (tests/integration/it_common.py)
 
 CASES: writes_model_folder, resume_is_exact, same_seed_same_bytes, unet_on_shapes,
 bad_config_is_refused. Exits 0 or 1. Run with Debian's /usr/bin/python3 (numpy).
 """
-import argparse
 import csv
 import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 
 import numpy as np
 
-
-class Fail(AssertionError):
-    pass
-
-
-def require(cond, message):
-    """An assertion that stays on under python -O."""
-    if not cond:
-        raise Fail(message)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import it_common as it  # noqa: E402
+from it_common import require  # noqa: E402
 
 
 def write_idx(path, array):
@@ -75,10 +67,8 @@ def lenet_config(folder, **overrides):
 
 
 def run(binary, *args, expect=0):
-    result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=300)
-    require(result.returncode == expect,
-            f"cajal {' '.join(args)}: expected exit code {expect}, got {result.returncode}; "
-            f"stderr: {result.stderr.strip()[-2000:]}")
+    result = it.run_cajal(binary, *args)
+    it.expect_exit(result, expect, f"cajal {' '.join(args)}")
     return result
 
 
@@ -181,25 +171,6 @@ def case_bad_config_is_refused(binary, work):
     require("missing.idx" in err, f"the message should name the missing file, got {err!r}")
 
 
-CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cajal", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("case", choices=sorted(CASES))
-    args = parser.parse_args()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    try:
-        CASES[args.case](args.cajal, args.work)
-    except Fail as e:
-        print(f"FAIL {args.case}: {e}", file=sys.stderr)
-        return 1
-    print(f"ok {args.case}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    it.main({name[len("case_"):]: (lambda fn: lambda args: fn(args.cajal, args.work))(fn)
+             for name, fn in list(globals().items()) if name.startswith("case_")})

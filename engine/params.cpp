@@ -105,6 +105,53 @@ std::string ParamReader::choice(const std::string& key, const std::string& fallb
   fail(key, "one of " + names, value.dump());
 }
 
+bool ParamReader::has(const std::string& key) const {
+  return params_.contains(key);
+}
+
+const nlohmann::json& ParamReader::object(const std::string& key) {
+  read_.insert(key);
+  if (!params_.contains(key)) {
+    fail(key, "a JSON object", "nothing (the key is required)");
+  }
+  const auto& value = params_.at(key);
+  if (!value.is_object()) {
+    fail(key, "a JSON object", value.dump());
+  }
+  return value;
+}
+
+std::string ParamReader::text(const std::string& key, const std::string& fallback) {
+  read_.insert(key);
+  if (!params_.contains(key)) {
+    return fallback;
+  }
+  const auto& value = params_.at(key);
+  if (!value.is_string() || value.get<std::string>().empty()) {
+    fail(key, "a non-empty string", value.dump());
+  }
+  return value.get<std::string>();
+}
+
+std::vector<std::string> ParamReader::texts(const std::string& key) {
+  read_.insert(key);
+  std::vector<std::string> result;
+  if (!params_.contains(key)) {
+    return result;
+  }
+  const auto& value = params_.at(key);
+  if (!value.is_array()) {
+    fail(key, "an array of non-empty strings", value.dump());
+  }
+  for (const auto& item : value) {
+    if (!item.is_string() || item.get<std::string>().empty()) {
+      fail(key, "an array of non-empty strings", value.dump());
+    }
+    result.push_back(item.get<std::string>());
+  }
+  return result;
+}
+
 Dims ParamReader::spatial_array(const std::string& key, std::int64_t min) {
   read_.insert(key);
   const std::string expected =

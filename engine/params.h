@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -30,6 +31,13 @@ class ParamReader {
   Dims spatial_array(const std::string& key, std::int64_t min);
   // One integer for every spatial axis, or an array of `rank` integers.
   Dims spatial(const std::string& key, std::size_t rank, std::int64_t fallback, std::int64_t min);
+
+  // For configs beyond layers (training): whether a key is present; a required JSON object; a
+  // non-empty string; an array of non-empty strings (empty when absent).
+  bool has(const std::string& key) const;
+  const nlohmann::json& object(const std::string& key);
+  std::string text(const std::string& key, const std::string& fallback);
+  std::vector<std::string> texts(const std::string& key);
 
   // Throws if the JSON holds a key that no call above read.
   void finish() const;

@@ -265,22 +265,22 @@ TrainResult train_model(const TrainOptions& options) {
   engine::Context ctx(options.threads > 0 ? options.threads : config.threads);
 
   engine::Net net = make_net(model_doc, engine::NetOptions::for_training());
-  std::vector<engine::Node> init_nodes =
-      models::make_nodes(models::parse_model_spec(model_doc, "model.json"));
-  engine::WeightMap weights = initial_weights(init_nodes, config);
-  if (!config.initial_weights.empty()) {
-    load_transfer_weights(config.initial_weights, weights);
-  }
-  fs::create_directories(config.output);
   Checkpoint state;
+  engine::WeightMap weights;
   if (options.resume) {
     state = read_checkpoint(config.output);
     weights = models::read_safetensors(config.output / "checkpoint" / "weights.safetensors");
+  } else {
+    weights = initial_weights(net.nodes(), config);
+    if (!config.initial_weights.empty()) {
+      load_transfer_weights(config.initial_weights, weights);
+    }
   }
   net.load_weights(weights);
   for (const auto& prefix : config.freeze) {
     net.freeze(prefix);
   }
+  fs::create_directories(config.output);
   net.set_training(true);
   engine::Dims input_dims = samples->image_dims();
   input_dims.insert(input_dims.begin(), config.batch_size);

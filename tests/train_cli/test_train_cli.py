@@ -155,6 +155,34 @@ def case_unet_on_shapes(binary, work):
     run(binary, "model", "inspect", os.path.join(work, "model"), "--input-shape", "1,1,32,32")
 
 
+def read_safetensors(path):
+    """name -> float32 array."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+        data = f.read()
+    header.pop("__metadata__", None)
+    return {name: np.frombuffer(data[e["data_offsets"][0]:e["data_offsets"][1]], dtype="<f4")
+            for name, e in header.items()}
+
+
+def case_transfer_freezes_layers(binary, work):
+    make_idx_data(work)
+    run(binary, "train", lenet_config(work, epochs=1))
+    source = read_safetensors(os.path.join(work, "model", "checkpoint", "weights.safetensors"))
+    run(binary, "train", lenet_config(work, epochs=1, seed=9, output="tuned",
+                                      transfer={"from": "model", "freeze": ["c1", "c3"]}))
+    tuned = read_safetensors(os.path.join(work, "tuned", "checkpoint", "weights.safetensors"))
+    for name in source:
+        same = np.array_equal(source[name], tuned[name])
+        frozen = name.split(".")[0] in ("c1", "c3")
+        require(same == frozen, f"{name}: expected {'the source' if frozen else 'new'} values")
+    bad = lenet_config(work, epochs=1, output="bad", transfer={"from": "model", "freeze": ["c9"]})
+    err = run(binary, "train", bad, expect=1).stderr
+    require("c9" in err, f"a freeze prefix naming no layer should be an error, got {err!r}")
+    require(not os.path.exists(os.path.join(work, "bad")), "nothing should be written")
+
+
 def case_bad_config_is_refused(binary, work):
     make_idx_data(work)
     path = lenet_config(work, epochs=1)

@@ -153,7 +153,7 @@ Sample make_shapes_sample(const TrainDataConfig& config, std::uint64_t seed) {
   for (std::int64_t s = 0; s < shapes; ++s) {
     const auto kind =
         1 + static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(config.classes - 1)));
-    const double r = random.uniform(0.08, 0.2) * static_cast<double>(n);
+    const double r = random.uniform(0.1, 0.25) * static_cast<double>(n);
     const double cx = random.uniform(r, static_cast<double>(n) - r);
     const double cy = random.uniform(r, static_cast<double>(n) - r);
     const double angle = random.uniform(0.0, M_PI);

@@ -77,4 +77,26 @@ Outputs run_both(LayerType type, const nlohmann::json& params, const std::vector
   return out;
 }
 
+std::vector<Node> make_nodes(const std::vector<NodeDef>& defs, Backend backend) {
+  std::vector<Node> nodes;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, backend);
+    layer->load_params(def.params);
+    nodes.push_back({std::move(layer), def.inputs, def.output});
+  }
+  return nodes;
+}
+
+WeightMap weights_for(const std::vector<NodeDef>& defs) {
+  WeightMap weights;
+  std::uint32_t seed = 11;
+  for (const auto& def : defs) {
+    auto layer = create_layer(def.type, def.name, Backend::reference);
+    layer->load_params(def.params);
+    weights.merge(random_weights(*layer, seed));
+    seed += 10;
+  }
+  return weights;
+}
+
 }  // namespace cajal::engine::testing

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/layer.h"
+#include "engine/net.h"
 #include "engine/tensor.h"
 
 namespace cajal::engine::testing {
@@ -19,6 +20,19 @@ Tensor random_tensor(const Dims& dims, std::uint32_t seed, float lo = -1.0f, flo
 double relative_error(const Tensor& got, const Tensor& expected);
 // Random weights for every spec of `layer` (variances positive), named "<layer>.<role>".
 WeightMap random_weights(const Layer& layer, std::uint32_t seed);
+
+// One node of a test graph, before its layer is made.
+struct NodeDef {
+  LayerType type;
+  std::string name;
+  nlohmann::json params;
+  std::vector<std::string> inputs;
+  std::string output;
+};
+// The defs' layers made on `backend` with their params loaded, as a Net's nodes.
+std::vector<Node> make_nodes(const std::vector<NodeDef>& defs, Backend backend);
+// Random weights for every def's layer, a seed of its own each (11, 21, 31, ...).
+WeightMap weights_for(const std::vector<NodeDef>& defs);
 
 struct Outputs {
   Tensor onednn;

@@ -14,13 +14,8 @@
 namespace cajal::engine {
 namespace {
 
-struct NodeDef {
-  LayerType type;
-  std::string name;
-  nlohmann::json params;
-  std::vector<std::string> inputs;
-  std::string output;
-};
+using testing::NodeDef;
+using testing::weights_for;
 
 nlohmann::json conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride) {
   return {{"in_channels", in},
@@ -42,25 +37,8 @@ std::vector<NodeDef> branching() {
 
 const Dims kInput{2, 2, 9, 10};
 
-WeightMap weights_for(const std::vector<NodeDef>& defs) {
-  WeightMap weights;
-  std::uint32_t seed = 11;
-  for (const auto& def : defs) {
-    auto layer = create_layer(def.type, def.name, Backend::reference);
-    layer->load_params(def.params);
-    weights.merge(testing::random_weights(*layer, seed));
-    seed += 10;
-  }
-  return weights;
-}
-
 Net make_training_net(const std::vector<NodeDef>& defs, Backend backend, const WeightMap& weights) {
-  std::vector<Node> nodes;
-  for (const auto& def : defs) {
-    auto layer = create_layer(def.type, def.name, backend);
-    layer->load_params(def.params);
-    nodes.push_back({std::move(layer), def.inputs, def.output});
-  }
+  std::vector<Node> nodes = testing::make_nodes(defs, backend);
   Net net({"x"}, std::move(nodes), {"b", "c"}, NetOptions::for_training());
   net.load_weights(weights);
   net.set_training(true);

@@ -11,22 +11,12 @@
 namespace cajal::engine {
 namespace {
 
-struct NodeDef {
-  LayerType type;
-  std::string name;
-  nlohmann::json params;
-  std::vector<std::string> inputs;
-  std::string output;
-};
+using testing::NodeDef;
+using testing::weights_for;
 
 Net make_net(const std::vector<NodeDef>& defs, Backend backend, NetOptions options = {},
              std::vector<std::string> outputs = {}) {
-  std::vector<Node> nodes;
-  for (const auto& def : defs) {
-    auto layer = create_layer(def.type, def.name, backend);
-    layer->load_params(def.params);
-    nodes.push_back({std::move(layer), def.inputs, def.output});
-  }
+  std::vector<Node> nodes = testing::make_nodes(defs, backend);
   if (outputs.empty()) {
     outputs = {defs.back().output};
   }
@@ -60,18 +50,6 @@ std::vector<NodeDef> residual_block() {
        "head"},
       {LayerType::softmax, "prob", nlohmann::json::object(), {"head"}, "prob"},
   };
-}
-
-WeightMap weights_for(const std::vector<NodeDef>& defs) {
-  WeightMap weights;
-  std::uint32_t seed = 11;
-  for (const auto& def : defs) {
-    auto layer = create_layer(def.type, def.name, Backend::reference);
-    layer->load_params(def.params);
-    weights.merge(testing::random_weights(*layer, seed));
-    seed += 10;
-  }
-  return weights;
 }
 
 Tensor run(Net& net, const WeightMap& weights, const Tensor& input, int threads = 2) {

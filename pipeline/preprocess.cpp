@@ -239,6 +239,32 @@ PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig&
   return result;
 }
 
+core::Volume preprocess_labels(const core::Volume& labels, const PreprocessRecord& record) {
+  if (labels.geometry.size != record.input.size ||
+      !core::same_grid(labels.geometry, record.input)) {
+    throw Error("label map", "the image's grid (size, spacing, origin, direction)", "another grid");
+  }
+  core::Volume current = labels;
+  for (const auto& step : record.steps) {
+    if (const auto* reorient = std::get_if<ReorientStep>(&step)) {
+      current = apply_reorientation(current, *reorient);
+    } else if (const auto* crop = std::get_if<CropStep>(&step)) {
+      current = apply_crop(current, *crop);
+    } else if (const auto* resample = std::get_if<ResampleStep>(&step)) {
+      current = resample_nearest(current, resample->after);
+    } else if (const auto* pad = std::get_if<PadStep>(&step)) {
+      PadStep zero = *pad;
+      zero.value = 0.0f;
+      current = apply_pad(current, zero);
+    }
+  }
+  CAJAL_CHECK(current.geometry.size == record.output.size &&
+              same_grid(current.geometry, record.output))
+      << "preprocessed labels are not on the preprocessed grid";
+  current.geometry = record.output;
+  return current;
+}
+
 core::Volume restore_labels(const core::Volume& labels, const PreprocessRecord& record) {
   if (labels.geometry.size != record.output.size ||
       !core::same_grid(labels.geometry, record.output)) {

@@ -81,6 +81,12 @@ struct PreprocessedImage {
 // configuration it cannot apply (2D target spacing on a volume, several input channels).
 PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig& run);
 
+// A label map on the input's grid taken through the same steps as the image (reorientation, crop,
+// nearest-neighbour resampling, padding with 0; normalisation skipped), so that it lies voxel for
+// voxel on record.output: the training targets of `cajal train`'s volume data. Throws Error when
+// `labels` is not on record.input.
+core::Volume preprocess_labels(const core::Volume& labels, const PreprocessRecord& record);
+
 // A label map on the preprocessed grid back onto the input's own grid (nearest neighbour; voxels
 // outside any crop are background). Result: same size, spacing, origin, direction as the input,
 // pixel_type uint8 (or uint16 when labels exceed 255). Throws Error when `labels` is not on

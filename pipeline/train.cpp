@@ -133,7 +133,7 @@ std::pair<Tensor, Tensor> assemble(const SampleSet& samples,
                                    const TrainConfig& config, bool augment, std::uint64_t seed) {
   std::vector<Sample> batch;
   for (std::size_t j = 0; j < indices.size(); ++j) {
-    batch.push_back(samples.get(indices[j]));
+    batch.push_back(samples.draw(indices[j], train::mix_seed(seed, 1000003ULL + j)));
     if (augment) {
       Tensor* label = config.task == "segmentation" ? &batch.back().target : nullptr;
       train::augment(batch.back().image, label, config.augment,
@@ -258,8 +258,10 @@ TrainResult train_model(const TrainOptions& options) {
   const json model_doc = make_model_doc(config);
   const bool segmentation = config.task == "segmentation";
   const std::string metric_name = segmentation ? "dice" : "accuracy";
-  const auto samples = open_samples(config.data, false);
-  const auto test_samples = open_samples(config.data, true);
+  const models::RunConfig run =
+      models::parse_model_spec(model_doc, config.source.string() + ": run").run;
+  const auto samples = open_samples(config.data, run, false);
+  const auto test_samples = open_samples(config.data, run, true);
   const auto split =
       train::split_train_validation(samples->size(), config.validation_fraction, config.seed);
   engine::Context ctx(options.threads > 0 ? options.threads : config.threads);

@@ -51,7 +51,7 @@ auto parse_section(const json& section, const std::string& where, Parse parse) {
 
 TrainDataConfig parse_data(Section& s, const std::filesystem::path& base) {
   TrainDataConfig c;
-  c.kind = s.choice("type", "idx", {"idx", "shapes2d"});
+  c.kind = s.choice("type", "idx", {"idx", "shapes2d", "volumes", "phantom"});
   if (c.kind == "idx") {
     c.train_images = path_in(s, "train_images", base);
     c.train_labels = path_in(s, "train_labels", base);
@@ -67,6 +67,27 @@ TrainDataConfig parse_data(Section& s, const std::filesystem::path& base) {
     c.mean = number_in(s, "mean", c.mean, -1e6, 1e6);
     c.std = number_in(s, "std", c.std, 1e-12, 1e6);
     c.limit = s.integer("limit", 0, 0);
+  } else if (c.kind == "volumes" || c.kind == "phantom") {
+    if (c.kind == "volumes") {
+      c.cases = path_in(s, "cases", base);
+      if (s.has("test_cases")) {
+        c.test_cases = path_in(s, "test_cases", base);
+      }
+      c.image_name = s.text("image", c.image_name);
+      c.label_name = s.text("label", c.label_name);
+    } else {
+      c.count = s.integer("count", 20, 1);
+      c.test_count = s.integer("test_count", 0, 0);
+      c.min_in_plane_spacing = number_in(s, "min_in_plane_spacing", 1.0, 0.1, 10.0);
+      c.max_in_plane_spacing =
+          number_in(s, "max_in_plane_spacing", 2.0, c.min_in_plane_spacing, 10.0);
+      c.min_slice_thickness = number_in(s, "min_slice_thickness", 1.0, 0.1, 20.0);
+      c.max_slice_thickness = number_in(s, "max_slice_thickness", 5.0, c.min_slice_thickness, 20.0);
+    }
+    c.patches_per_case = s.integer("patches_per_case", c.patches_per_case, 1);
+    c.test_patches_per_case = s.integer("test_patches_per_case", c.test_patches_per_case, 1);
+    c.foreground_fraction = number_in(s, "foreground_fraction", c.foreground_fraction, 0.0, 1.0);
+    c.data_seed = static_cast<std::uint64_t>(s.integer("seed", 1, 0));
   } else {
     c.count = s.integer("count", 1000, 1);
     c.test_count = s.integer("test_count", 100, 0);

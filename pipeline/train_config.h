@@ -39,6 +39,21 @@ struct TrainDataConfig {
   std::int64_t classes = 3;  // labels 0 (background) .. classes - 1
   double noise = 0.1;        // Gaussian noise stddev (signal contrast is 1)
   std::uint64_t data_seed = 1;
+  // volumes (cases read from files) and phantom (cases generated like `cajal phantom`): 3D
+  // segmentation on patches of the run configuration's patch_size, cut from cases preprocessed
+  // as the run configuration says (docs/training.md, "Volumes").
+  std::filesystem::path cases;           // volumes: a folder of case folders, or a CSV image,label
+  std::filesystem::path test_cases;      // volumes: optional, the same
+  std::string image_name = "ct.nii.gz";  // in each case folder
+  std::string label_name = "labels.nii.gz";  // in each case folder
+  std::int64_t patches_per_case = 8;         // training samples per case and epoch
+  std::int64_t test_patches_per_case = 4;
+  double foreground_fraction = 0.33;  // of patches centred on a voxel of a random present label
+  // phantom: count and test_count cases; spacing drawn per case from these ranges (mm)
+  double min_in_plane_spacing = 1.0;
+  double max_in_plane_spacing = 2.0;
+  double min_slice_thickness = 1.0;
+  double max_slice_thickness = 5.0;
 };
 
 struct TrainConfig {

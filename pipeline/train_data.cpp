@@ -174,7 +174,11 @@ Sample make_shapes_sample(const TrainDataConfig& config, std::uint64_t seed) {
   return {Tensor({1, n, n}, std::move(image)), std::move(label)};
 }
 
-std::unique_ptr<SampleSet> open_samples(const TrainDataConfig& config, bool test) {
+std::unique_ptr<SampleSet> open_samples(const TrainDataConfig& config, const models::RunConfig& run,
+                                        bool test) {
+  if (config.kind == "volumes" || config.kind == "phantom") {
+    return open_volume_samples(config, run, test);
+  }
   if (config.kind == "idx") {
     if (test) {
       if (config.test_images.empty()) {

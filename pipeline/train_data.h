@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "engine/tensor.h"
+#include "models/model_spec.h"
 #include "pipeline/train_config.h"
 
 namespace cajal::pipeline {
@@ -21,6 +22,12 @@ class SampleSet {
   virtual ~SampleSet() = default;
   virtual std::int64_t size() const = 0;
   virtual Sample get(std::int64_t index) const = 0;
+  // A training draw of sample `index` from `seed` (the step): sets whose samples are cut at
+  // random from larger images (volumes, phantom) cut a fresh one; the others return get(index).
+  virtual Sample draw(std::int64_t index, std::uint64_t seed) const {
+    (void)seed;
+    return get(index);
+  }
   // The dims of every sample's image and target.
   virtual engine::Dims image_dims() const = 0;
   virtual engine::Dims target_dims() const = 0;
@@ -30,7 +37,14 @@ class SampleSet {
 
 // The training part (test = false) or the test part of the data. Throws cajal::Error for files
 // that do not fit together (counts, label values); returns null for a test part not configured.
-std::unique_ptr<SampleSet> open_samples(const TrainDataConfig& config, bool test);
+// `run` is the trained model's run configuration: volumes and phantom cases are preprocessed as
+// it says and cut into patches of its patch_size.
+std::unique_ptr<SampleSet> open_samples(const TrainDataConfig& config, const models::RunConfig& run,
+                                        bool test);
+
+// volumes / phantom (pipeline/train_volumes.cpp).
+std::unique_ptr<SampleSet> open_volume_samples(const TrainDataConfig& config,
+                                               const models::RunConfig& run, bool test);
 
 // One generated shapes2d sample: filled discs, squares and triangles (labels 1, 2, 3, ...) of
 // random size, position and brightness on a dark background, blurred (Gaussian, sigma 1 pixel)

@@ -4,7 +4,7 @@ U-Net on generated shapes.
     test_train_cli.py --cajal BIN --data UNUSED --work DIR CASE   (tests/integration/it_common.py)
 
 CASES: writes_model_folder, resume_is_exact, same_seed_same_bytes, unet_on_shapes,
-bad_config_is_refused. Exits 0 or 1. Run with Debian's /usr/bin/python3 (numpy).
+unet3d_on_phantoms, volume_data_errors, transfer_freezes_layers, bad_config_is_refused. Exits 0 or 1. Run with Debian's /usr/bin/python3 (numpy).
 """
 import csv
 import json
@@ -153,6 +153,88 @@ def case_unet_on_shapes(binary, work):
     dice = card["metrics"]["test_dice"]
     require(0.0 <= dice <= 1.0, f"test Dice: expected a value in [0, 1], got {dice}")
     run(binary, "model", "inspect", os.path.join(work, "model"), "--input-shape", "1,1,32,32")
+
+
+def phantom_unet_config(folder, **overrides):
+    """A tiny 3D U-Net on cases generated in memory like `cajal phantom`'s, coarse spacing."""
+    labels = ["background", "External", "Lung_L", "Lung_R", "Heart", "Liver", "Spleen",
+              "Kidney_L", "Kidney_R", "Esophagus", "SpinalCord", "Aorta"]
+    config = {
+        "model": {"builder": "unet", "spatial_dims": 3, "out_channels": 12, "features": [4, 8],
+                  "norm": "batch"},
+        "run": {"task": "segmentation", "input_channels": 1, "spatial_dims": 3,
+                "patch_size": [16, 32, 32], "target_spacing": [8.0, 8.0, 8.0],
+                "orientation": "LPS",
+                "normalization": {"kind": "ct", "clip_min": -1000, "clip_max": 1000,
+                                  "mean": 0, "std": 250},
+                "crop": {"kind": "body"}, "labels": labels},
+        "card": {"name": "unet3d-test", "version": "0.0.1", "intended_use": "test"},
+        "data": {"type": "phantom", "count": 2, "test_count": 1, "seed": 4,
+                 "min_in_plane_spacing": 3.0, "max_in_plane_spacing": 4.0,
+                 "min_slice_thickness": 4.0, "max_slice_thickness": 5.0,
+                 "patches_per_case": 4, "test_patches_per_case": 2},
+        "loss": {"type": "dice_cross_entropy"},
+        "optimizer": {"type": "adam", "learning_rate": 0.01},
+        "augment": {"flip_probability": 0.0, "rotate_probability": 0.5},
+        "validation_fraction": 0.25,
+        "epochs": 2,
+        "batch_size": 2,
+        "threads": 1,
+        "output": "model",
+    }
+    config.update(overrides)
+    path = os.path.join(folder, "train.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
+def case_unet3d_on_phantoms(binary, work):
+    """Phantom training data end to end: trains, resumes exactly, and the model folder it writes
+    segments a study from `cajal phantom` through `cajal segment`."""
+    straight = os.path.join(work, "straight")
+    os.makedirs(straight)
+    run(binary, "train", phantom_unet_config(straight))
+    run(binary, "train", phantom_unet_config(work), "--max-epochs", "1")
+    run(binary, "train", phantom_unet_config(work), "--resume")
+    for name in ["checkpoint/weights.safetensors", "checkpoint/optimizer.safetensors"]:
+        a = read_bytes(os.path.join(straight, "model", name))
+        b = read_bytes(os.path.join(work, "model", name))
+        require(a == b, f"{name}: 2 epochs straight and 1 + 1 resumed differ")
+    card = json.load(open(os.path.join(work, "model", "card.json")))
+    dice = card["metrics"]["test_dice"]
+    require(0.0 <= dice <= 1.0, f"test Dice: expected a value in [0, 1], got {dice}")
+    run(binary, "phantom", "-o", os.path.join(work, "ph"), "--count", "1", "--seed", "8",
+        "--size", "64x64x40", "--spacing", "5x8")
+    out = os.path.join(work, "seg")
+    run(binary, "segment", os.path.join(work, "ph", "case_0000", "ct.nii.gz"), "-o", out,
+        "--model", os.path.join(work, "model"), "--no-qa", "--threads", "1")
+    report = json.load(open(os.path.join(out, "report.json")))
+    require([s["name"] for s in report["structures"]] == card_labels(work)[1:],
+            "the report's structures should be the model's labels")
+
+
+def card_labels(work):
+    return json.load(open(os.path.join(work, "model", "model.json")))["run"]["labels"]
+
+
+def case_volume_data_errors(binary, work):
+    """Volume data: a missing folder and a label map beyond the model's labels are refused with
+    what was expected, and nothing is written."""
+    path = phantom_unet_config(work, data={"type": "volumes", "cases": "nowhere"})
+    err = run(binary, "train", path, expect=1).stderr
+    require("nowhere" in err, f"the message should name the missing path, got {err!r}")
+    run(binary, "phantom", "-o", os.path.join(work, "cases"), "--count", "1", "--seed", "3",
+        "--size", "48x48x24", "--spacing", "6x10")
+    config = json.load(open(path))
+    config["data"] = {"type": "volumes", "cases": "cases"}
+    config["run"]["labels"] = config["run"]["labels"][:5]
+    config["model"]["out_channels"] = 5
+    json.dump(config, open(path, "w"))
+    err = run(binary, "train", path, expect=1).stderr
+    require("whole values 0 to 4" in err and "case_0000" in err,
+            f"the message should name the case and the expected labels, got {err!r}")
+    require(not os.path.exists(os.path.join(work, "model")), "nothing should be written")
 
 
 def read_safetensors(path):

@@ -279,7 +279,7 @@ core::Volume restore_labels(const core::Volume& labels, const PreprocessRecord& 
                {0, 0, 0}, pad->before.size);
       current = std::move(inner);
     } else if (const auto* resample = std::get_if<ResampleStep>(&*step)) {
-      current = resample_nearest(current, resample->before);
+      current = resample_labels_linear(current, resample->before);
     } else if (const auto* crop = std::get_if<CropStep>(&*step)) {
       core::Volume outer = core::make_volume(crop->before, labels.pixel_type);
       copy_box(current.pixels, crop->after.size, {0, 0, 0}, outer.pixels, crop->before.size,

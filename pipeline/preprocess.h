@@ -8,7 +8,8 @@
 //   crop       to the body (CT: largest component above a threshold) or the foreground, plus a
 //              margin; index arithmetic only
 //   normalise  ct (clip, then fixed mean/std), zscore, percentile (clip, then z-score)
-//   resample   to the target spacing: trilinear for the image, nearest neighbour for labels
+//   resample   to the target spacing: trilinear for the image; labels coming back by the largest
+//              trilinear weight (resample_labels_linear)
 //   pad        up to the patch size where the image is smaller
 #pragma once
 
@@ -87,10 +88,10 @@ PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig&
 // `labels` is not on record.input.
 core::Volume preprocess_labels(const core::Volume& labels, const PreprocessRecord& record);
 
-// A label map on the preprocessed grid back onto the input's own grid (nearest neighbour; voxels
-// outside any crop are background). Result: same size, spacing, origin, direction as the input,
-// pixel_type uint8 (or uint16 when labels exceed 255). Throws Error when `labels` is not on
-// record.output.
+// A label map on the preprocessed grid back onto the input's own grid (resampling by
+// resample_labels_linear, exact elsewhere; voxels outside any crop are background). Result: same
+// size, spacing, origin, direction as the input, pixel_type uint8 (or uint16 when labels exceed
+// 255). Throws Error when `labels` is not on record.output.
 core::Volume restore_labels(const core::Volume& labels, const PreprocessRecord& record);
 
 // The reorientation alone: the permutation and flips that bring `geometry` closest to the

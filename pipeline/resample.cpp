@@ -125,4 +125,65 @@ core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& 
   return result;
 }
 
+core::Volume resample_labels_linear(const core::Volume& volume, const core::Geometry& grid) {
+  const auto maps = axis_maps(volume.geometry, grid);
+  struct Tap {
+    std::int64_t lo = 0;
+    std::int64_t hi = 0;
+    float w = 0;  // weight of hi
+  };
+  std::array<std::vector<Tap>, 3> taps;
+  for (int c = 0; c < 3; ++c) {
+    const std::int64_t last = volume.geometry.size[c] - 1;
+    for (std::int64_t o = 0; o < grid.size[c]; ++o) {
+      const double x = std::clamp(maps[c].offset + static_cast<double>(o) * maps[c].step, 0.0,
+                                  static_cast<double>(last));
+      const auto base = std::min(static_cast<std::int64_t>(std::floor(x)), last);
+      taps[c].push_back({base, std::min(base + 1, last), static_cast<float>(x - double(base))});
+    }
+  }
+  const auto& in = volume.geometry.size;
+  core::Volume result{grid, volume.pixel_type,
+                      std::vector<float>(static_cast<std::size_t>(grid.voxel_count()))};
+  std::size_t n = 0;
+  for (std::int64_t k = 0; k < grid.size[2]; ++k) {
+    const Tap& tk = taps[2][static_cast<std::size_t>(k)];
+    for (std::int64_t j = 0; j < grid.size[1]; ++j) {
+      const Tap& tj = taps[1][static_cast<std::size_t>(j)];
+      for (std::int64_t i = 0; i < grid.size[0]; ++i, ++n) {
+        const Tap& ti = taps[0][static_cast<std::size_t>(i)];
+        std::array<float, 8> label{};
+        std::array<float, 8> weight{};
+        int corner = 0;
+        for (int dk = 0; dk < 2; ++dk) {
+          for (int dj = 0; dj < 2; ++dj) {
+            for (int di = 0; di < 2; ++di, ++corner) {
+              label[corner] = volume.pixels[index_of(in, di ? ti.hi : ti.lo, dj ? tj.hi : tj.lo,
+                                                     dk ? tk.hi : tk.lo)];
+              weight[corner] =
+                  (di ? ti.w : 1 - ti.w) * (dj ? tj.w : 1 - tj.w) * (dk ? tk.w : 1 - tk.w);
+            }
+          }
+        }
+        float best = label[0];
+        if (std::any_of(label.begin() + 1, label.end(), [&](float v) { return v != best; })) {
+          float best_weight = -1;
+          for (int a = 0; a < 8; ++a) {
+            float sum = 0;
+            for (int b = 0; b < 8; ++b) {
+              sum += label[b] == label[a] ? weight[b] : 0.0f;
+            }
+            if (sum > best_weight || (sum == best_weight && label[a] < best)) {
+              best_weight = sum;
+              best = label[a];
+            }
+          }
+        }
+        result.pixels[n] = best;
+      }
+    }
+  }
+  return result;
+}
+
 }  // namespace cajal::pipeline

@@ -20,4 +20,11 @@ core::Volume resample_linear(const core::Volume& volume, const core::Geometry& g
 // the borders.
 core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& grid);
 
+// Label maps onto a finer grid without the staircase of nearest neighbour: each voxel of `grid`
+// takes the label with the largest trilinear weight among the 8 input voxels around its centre,
+// as if every label's 0/1 mask were interpolated linearly and the largest taken (ties: the lower
+// label). Where all 8 agree this is nearest neighbour's answer; borders are clamped. Keeps the
+// pixel type.
+core::Volume resample_labels_linear(const core::Volume& volume, const core::Geometry& grid);
+
 }  // namespace cajal::pipeline

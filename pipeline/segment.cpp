@@ -149,12 +149,39 @@ void export_dicom(const core::Volume& labels, const std::vector<LabelName>& name
 
 }  // namespace
 
-SegmentModel load_segment_model(const fs::path& model_dir, int threads) {
-  if (model_dir.empty()) {
-    throw Error("the bundled CT model '" + std::string(kBundledModelDir) + "/'",
-                "a model folder (pass --model DIR)",
-                "nothing: the CT organ model is not bundled with cajal yet");
+std::vector<fs::path> bundled_model_candidates() {
+  const fs::path name = fs::path(kBundledModelDir).filename();
+  if (const char* models = std::getenv("CAJAL_MODELS"); models != nullptr) {
+    return {fs::path(models) / name};
   }
+  std::vector<fs::path> candidates;
+  std::error_code error;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    candidates.push_back(
+        (exe.parent_path() / ".." / "share" / "cajal" / "models" / name).lexically_normal());
+  }
+#ifdef CAJAL_SOURCE_DIR
+  candidates.push_back(fs::path(CAJAL_SOURCE_DIR) / kBundledModelDir);
+#endif
+  return candidates;
+}
+
+fs::path find_bundled_model() {
+  const auto candidates = bundled_model_candidates();
+  std::string looked;
+  for (const auto& dir : candidates) {
+    if (fs::is_regular_file(dir / "model.json")) {
+      return dir;
+    }
+    looked += (looked.empty() ? "" : ", ") + dir.string();
+  }
+  throw Error("the bundled CT model '" + std::string(kBundledModelDir) + "/'",
+              "a model folder (or pass --model DIR)", "none found at " + looked);
+}
+
+SegmentModel load_segment_model(const fs::path& requested_dir, int threads) {
+  const fs::path model_dir = requested_dir.empty() ? find_bundled_model() : requested_dir;
   models::Model model = models::Model::load(model_dir);
   const models::RunConfig& run = model.spec().run;
   if (run.task != "segmentation" || run.spatial_dims != 3) {

@@ -17,8 +17,15 @@
 
 namespace cajal::pipeline {
 
-// Where `cajal segment` without --model looks for its CT organ model.
+// The CT organ model `cajal segment` runs without --model.
 inline constexpr const char* kBundledModelDir = "models/ct-organs";
+
+// Where the bundled model is looked for, in order: $CAJAL_MODELS/ct-organs when CAJAL_MODELS is
+// set (and nowhere else then); <folder of the cajal binary>/../share/cajal/models/ct-organs (an
+// installed cajal, the Docker image); the source tree's models/ct-organs (a build in a checkout).
+std::vector<std::filesystem::path> bundled_model_candidates();
+// The first candidate holding a model.json, or Error listing the places looked at.
+std::filesystem::path find_bundled_model();
 
 struct SegmentOptions {
   std::filesystem::path model_dir;  // empty: the bundled CT model

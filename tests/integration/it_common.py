@@ -91,11 +91,22 @@ def run(cmd, timeout=300, check=True):
     return proc
 
 
-def run_cajal(cajal, *args, timeout=300):
-    """Runs cajal and logs the call, the exit code and both streams for CTest's output."""
+def run_cajal(cajal, *args, timeout=300, env=None):
+    """Runs cajal and logs the call, the exit code and both streams for CTest's output. `env`:
+    variables set (or, with the value None, removed) for this call only."""
     cmd = [cajal, *[str(a) for a in args]]
-    print("$", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    call_env = None
+    if env:
+        call_env = dict(os.environ)
+        for key, value in env.items():
+            if value is None:
+                call_env.pop(key, None)
+            else:
+                call_env[key] = value
+        print("$", " ".join(f"{k}={v}" for k, v in env.items()), " ".join(cmd), flush=True)
+    else:
+        print("$", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=call_env)
     print(f"  exit {proc.returncode}")
     if proc.stdout.strip():
         print("  stdout:", proc.stdout.strip()[:3000].replace("\n", "\n          "))

@@ -3,6 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
 #include "core/error.h"
 
 namespace cajal::pipeline {
@@ -50,13 +55,33 @@ TEST(Segment, NamesStructuresAfterTheModelsLabels) {
   EXPECT_EQ(names[1].label, 2);
 }
 
-TEST(Segment, WithoutAModelNamesTheBundledPathAndSaysItIsNotBundled) {
+// Without --model: CAJAL_MODELS, when set, is the only place looked at; otherwise the installed
+// share folder beside the binary, then the source tree. A missing model names where it looked.
+TEST(Segment, BundledModelIsLookedForInCajalModelsThenBesideTheBinaryThenTheSourceTree) {
+  const char* saved = std::getenv("CAJAL_MODELS");
+  const std::string saved_value = saved != nullptr ? saved : "";
+  unsetenv("CAJAL_MODELS");
+  const auto candidates = bundled_model_candidates();
+  ASSERT_EQ(candidates.size(), 2u);
+  EXPECT_EQ(candidates[0].filename(), "ct-organs");
+  EXPECT_EQ(candidates[0].parent_path().parent_path().parent_path().filename(), "share");
+  EXPECT_EQ(candidates[1], std::filesystem::path(CAJAL_SOURCE_DIR) / "models" / "ct-organs");
+
+  const auto empty = std::filesystem::temp_directory_path() / "cajal_no_models_here";
+  std::filesystem::create_directories(empty);
+  setenv("CAJAL_MODELS", empty.c_str(), 1);
+  EXPECT_EQ(bundled_model_candidates(), std::vector<std::filesystem::path>{empty / "ct-organs"});
   try {
     load_segment_model({}, 1);
-    FAIL() << "expected an error";
+    ADD_FAILURE() << "expected an error";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("models/ct-organs/"));
-    EXPECT_THAT(e.what(), HasSubstr("not bundled"));
+    EXPECT_THAT(e.what(), HasSubstr((empty / "ct-organs").string()));
+  }
+  if (saved != nullptr) {
+    setenv("CAJAL_MODELS", saved_value.c_str(), 1);
+  } else {
+    unsetenv("CAJAL_MODELS");
   }
 }
 

@@ -228,11 +228,25 @@ def wrong_shape_model_is_refused(args):
         it.require("tensor 'enc.weight': expected shape [4,1,3,3,3], got [4,1,3,3,2]"
                    in proc.stderr, "stderr should name the tensor and both shapes")
         it.require(not os.path.exists(outputs[1]), f"{outputs[1]} was created")
-    proc = it.run_cajal(args.cajal, "segment", ct, "-o", os.path.join(args.work, "out"))
-    it.expect_exit(proc, 1, "cajal segment without --model")
-    it.require("models/ct-organs/" in proc.stderr and "not bundled" in proc.stderr,
-               "without --model: stderr should name models/ct-organs/ and say not bundled")
+    # Without --model, CAJAL_MODELS names the only folder looked in for ct-organs/.
+    empty = os.path.join(args.work, "no_models")
+    os.makedirs(empty)
+    proc = it.run_cajal(args.cajal, "segment", ct, "-o", os.path.join(args.work, "out"),
+                        env={"CAJAL_MODELS": empty})
+    it.expect_exit(proc, 1, "cajal segment without --model and no bundled model")
+    it.require("models/ct-organs/" in proc.stderr and os.path.join(empty, "ct-organs")
+               in proc.stderr, "stderr should name models/ct-organs/ and where it looked")
     it.require(not os.path.exists(os.path.join(args.work, "out")), "out was created")
+    bundled = os.path.join(args.work, "models")
+    shutil.copytree(MODEL, os.path.join(bundled, "ct-organs"))
+    proc = it.run_cajal(args.cajal, "segment", ct, "-o", os.path.join(args.work, "bundled"),
+                        env={"CAJAL_MODELS": bundled})
+    it.expect_exit(proc, 0, "cajal segment with the model found through CAJAL_MODELS")
+    with open(os.path.join(args.work, "bundled", "report.json")) as f:
+        report = json.load(f)
+    it.require(report["model"]["path"] == os.path.join(bundled, "ct-organs"),
+               f"report's model path: {report['model'].get('path')}")
+    shutil.rmtree(os.path.join(args.work, "bundled"))
     no_temporaries(args.work)
 
 

@@ -15,5 +15,6 @@ void add_evaluate_classifier_command(CLI::App& app);
 void add_model_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_segment_command(CLI::App& app);
+void add_classify_command(CLI::App& app);
 
 }  // namespace cajal::apps

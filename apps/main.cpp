@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   cajal::apps::add_model_command(app);
   cajal::apps::add_train_command(app);
   cajal::apps::add_segment_command(app);
+  cajal::apps::add_classify_command(app);
   try {
     app.parse(argc, argv);
     return 0;

@@ -24,6 +24,16 @@ RgbImage make_rgb_image(int width, int height) {
   return image;
 }
 
+void draw_text(RgbImage& image, const std::string& text, int x, int y, int height,
+               const std::array<std::uint8_t, 3>& colour) {
+  cv::Mat mat(image.height, image.width, CV_8UC3, image.pixels.data());  // channels stay R G B
+  const double scale = cv::getFontScaleFromHeight(cv::FONT_HERSHEY_SIMPLEX, height, 1);
+  cv::putText(mat, text, {x, y}, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0), 3,
+              cv::LINE_AA);
+  cv::putText(mat, text, {x, y}, cv::FONT_HERSHEY_SIMPLEX, scale,
+              cv::Scalar(colour[0], colour[1], colour[2]), 1, cv::LINE_AA);
+}
+
 void write_png(const RgbImage& image, const fs::path& path) {
   if (image.width <= 0 || image.height <= 0 ||
       image.pixels.size() != 3 * static_cast<std::size_t>(image.width) * image.height) {

@@ -2,8 +2,10 @@
 // place, with fixed settings so the same pixels always give the same bytes.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace cajal::io {
@@ -20,6 +22,11 @@ struct RgbImage {
 };
 
 RgbImage make_rgb_image(int width, int height);
+
+// Writes ASCII `text` in OpenCV's Hershey simplex font, the left end of its baseline at (x, y),
+// `height` pixels tall, in `colour` (R, G, B) over a black outline so it reads on any background.
+void draw_text(RgbImage& image, const std::string& text, int x, int y, int height,
+               const std::array<std::uint8_t, 3>& colour);
 
 // Writes an 8-bit RGB PNG (zlib level 6, no metadata). Throws Error when the image is empty or
 // its pixel count does not match, or the file cannot be written.

@@ -51,7 +51,7 @@ auto parse_section(const json& section, const std::string& where, Parse parse) {
 
 TrainDataConfig parse_data(Section& s, const std::filesystem::path& base) {
   TrainDataConfig c;
-  c.kind = s.choice("type", "idx", {"idx", "shapes2d", "volumes", "phantom"});
+  c.kind = s.choice("type", "idx", {"idx", "shapes2d", "volumes", "phantom", "lesions"});
   if (c.kind == "idx") {
     c.train_images = path_in(s, "train_images", base);
     c.train_labels = path_in(s, "train_labels", base);
@@ -87,6 +87,14 @@ TrainDataConfig parse_data(Section& s, const std::filesystem::path& base) {
     c.patches_per_case = s.integer("patches_per_case", c.patches_per_case, 1);
     c.test_patches_per_case = s.integer("test_patches_per_case", c.test_patches_per_case, 1);
     c.foreground_fraction = number_in(s, "foreground_fraction", c.foreground_fraction, 0.0, 1.0);
+    c.data_seed = static_cast<std::uint64_t>(s.integer("seed", 1, 0));
+  } else if (c.kind == "lesions") {
+    c.count = s.integer("count", 20, 1);
+    c.test_count = s.integer("test_count", 0, 0);
+    c.lesion_grid = s.spatial("size", 3, 96, 16);
+    c.lesion_in_plane_spacing = number_in(s, "in_plane_spacing", 2.0, 0.1, 10.0);
+    c.lesion_slice_thickness = number_in(s, "slice_thickness", 3.0, 0.1, 20.0);
+    c.lesion_margin_mm = number_in(s, "margin_mm", 5.0, 0.0, 100.0);
     c.data_seed = static_cast<std::uint64_t>(s.integer("seed", 1, 0));
   } else {
     c.count = s.integer("count", 1000, 1);

@@ -54,6 +54,13 @@ struct TrainDataConfig {
   double max_in_plane_spacing = 2.0;
   double min_slice_thickness = 1.0;
   double max_slice_thickness = 5.0;
+  // lesions: count and test_count phantom cases with lesions on a grid of lesion_grid voxels
+  // (x, y, z) at these spacings; every lesion one classification sample, cut as `cajal classify
+  // --roi` cuts it (docs/classify.md, "Training data").
+  std::vector<std::int64_t> lesion_grid{96, 96, 96};
+  double lesion_in_plane_spacing = 2.0;
+  double lesion_slice_thickness = 3.0;
+  double lesion_margin_mm = 5.0;
 };
 
 struct TrainConfig {

@@ -179,6 +179,9 @@ std::unique_ptr<SampleSet> open_samples(const TrainDataConfig& config, const mod
   if (config.kind == "volumes" || config.kind == "phantom") {
     return open_volume_samples(config, run, test);
   }
+  if (config.kind == "lesions") {
+    return open_lesion_samples(config, run, test);
+  }
   if (config.kind == "idx") {
     if (test) {
       if (config.test_images.empty()) {

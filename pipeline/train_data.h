@@ -46,6 +46,11 @@ std::unique_ptr<SampleSet> open_samples(const TrainDataConfig& config, const mod
 std::unique_ptr<SampleSet> open_volume_samples(const TrainDataConfig& config,
                                                const models::RunConfig& run, bool test);
 
+// lesions (pipeline/train_lesions.cpp): every lesion of generated phantom cases, cut as
+// `cajal classify --roi` cuts it; the target is its class index in run.labels.
+std::unique_ptr<SampleSet> open_lesion_samples(const TrainDataConfig& config,
+                                               const models::RunConfig& run, bool test);
+
 // One generated shapes2d sample: filled discs, squares and triangles (labels 1, 2, 3, ...) of
 // random size, position and brightness on a dark background, blurred (Gaussian, sigma 1 pixel)
 // and with Gaussian noise; a pure function of (config, index).

@@ -80,10 +80,14 @@ RUN set -eu; \
     done; \
     du -sh /runtime
 
-# The samples, readable by the image's user whatever their modes in the tree (COPY keeps modes).
-RUN mkdir -p /samples/opt/cajal \
+# The samples and the bundled CT model (where `cajal segment` without --model looks for it:
+# <bin>/../share/cajal/models/ct-organs), readable by the image's user whatever their modes in
+# the tree (COPY keeps modes). Only the files a model folder needs, not its training log.
+RUN mkdir -p /samples/opt/cajal /samples/usr/local/share/cajal/models/ct-organs \
  && cp -R sample_data /samples/opt/cajal/sample_data \
- && chmod -R u=rwX,go=rX /samples/opt/cajal/sample_data
+ && cp models/ct-organs/model.json models/ct-organs/weights.safetensors \
+       models/ct-organs/card.json /samples/usr/local/share/cajal/models/ct-organs/ \
+ && chmod -R u=rwX,go=rX /samples/opt/cajal/sample_data /samples/usr/local/share/cajal
 
 # ---- runtime stage: the base image, the binary, its libraries, the samples ---------------------
 FROM debian:bookworm-slim

@@ -9,8 +9,9 @@
 #   3. makes debian:bookworm-slim with debootstrap when it is not present and cannot be pulled
 #      (the recipe in ../shared/docker-offline.md; the image stays cached on this machine);
 #   4. builds the image (default cajal:dev) with `docker build --network host --force-rm`;
-#   5. runs `cajal --help`, `cajal --version` and `cajal info` on every sample in sample_data/
-#      inside it, as its non-root user, with no network;
+#   5. runs `cajal --help`, `cajal --version` and `cajal info` on every sample in sample_data/,
+#      and `cajal segment` on sample_data/ct with the bundled CT model, inside it, as its
+#      non-root user, with no network;
 #   6. prints the image size;
 #   7. removes the image and its build stage unless --keep.
 #
@@ -19,7 +20,8 @@
 #
 # Environment: CAJAL_DOCKER_JOBS (compile jobs in the image build, default 2),
 # CAJAL_DOCKER_BUILD_TIMEOUT (seconds, default 3600), CAJAL_DOCKER_SAMPLES (space-separated paths
-# under sample_data/ to run `cajal info` on; default: every volume file and folder in it).
+# under sample_data/ to run `cajal info` on, and no `cajal segment`; default: every volume file
+# and folder in it).
 set -euo pipefail
 
 readonly BASE_IMAGE=debian:bookworm-slim
@@ -383,6 +385,11 @@ for s in "${samples[@]}"; do
   run_check "cajal info /opt/cajal/sample_data/$s" info "/opt/cajal/sample_data/$s"
 done
 done_ "run (${#samples[@]} samples)"
+# The main job with the bundled CT model, as README's first command runs it outside Docker.
+if [ -z "${CAJAL_DOCKER_SAMPLES:-}" ]; then
+  run_check "cajal segment /opt/cajal/sample_data/ct (bundled CT model)" \
+    segment /opt/cajal/sample_data/ct -o /home/cajal/out --threads 2
+fi
 
 # --- 6. size -----------------------------------------------------------------------------------
 size=$(docker_ image inspect -f '{{.Size}}' "$tag") || die "cannot inspect $tag"

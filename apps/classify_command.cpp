@@ -4,6 +4,7 @@
 #include <memory>
 #include <sstream>
 
+#include "apps/batch_summary.h"
 #include "apps/commands.h"
 #include "core/error.h"
 #include "pipeline/classify.h"
@@ -141,18 +142,7 @@ void add_classify_command(CLI::App& app) {
     if (!outcome.batch) {
       return;
     }
-    const pipeline::BatchSummary& summary = outcome.summary;
-    std::cout << summary.cases.size() << " cases, " << summary.failed
-              << " failed; summary: " << args->outdir << "/summary.csv\n";
-    for (const pipeline::CaseResult& c : summary.cases) {
-      std::cout << "  " << c.id << ": " << c.status << (c.error.empty() ? "" : ": " + c.error)
-                << "\n";
-    }
-    if (summary.failed > 0) {
-      throw Error("cajal classify batch", "every case to succeed",
-                  std::to_string(summary.failed) + " of " + std::to_string(summary.cases.size()) +
-                      " failed (see " + args->outdir + "/summary.csv)");
-    }
+    report_batch(outcome.summary, args->outdir, "cajal classify");
   });
 }
 

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include "apps/batch_summary.h"
 #include "apps/commands.h"
 #include "core/error.h"
 #include "pipeline/segment.h"
@@ -87,18 +88,7 @@ void add_segment_command(CLI::App& app) {
       print_report(*outcome.report, args->outdir);
       return;
     }
-    const pipeline::BatchSummary& summary = outcome.summary;
-    std::cout << summary.cases.size() << " cases, " << summary.failed
-              << " failed; summary: " << args->outdir << "/summary.csv\n";
-    for (const pipeline::CaseResult& c : summary.cases) {
-      std::cout << "  " << c.id << ": " << c.status << (c.error.empty() ? "" : ": " + c.error)
-                << "\n";
-    }
-    if (summary.failed > 0) {
-      throw Error("cajal segment batch", "every case to succeed",
-                  std::to_string(summary.failed) + " of " + std::to_string(summary.cases.size()) +
-                      " failed (see " + args->outdir + "/summary.csv)");
-    }
+    report_batch(outcome.summary, args->outdir, "cajal segment");
   });
 }
 

@@ -141,7 +141,7 @@ bool is_valid_case_id(const std::string& id) {
          id.find_first_of("/\\") == std::string::npos;
 }
 
-std::vector<BatchCase> read_manifest(const fs::path& manifest) {
+std::vector<BatchCase> read_manifest(const fs::path& manifest, bool roi_column) {
   std::ifstream in(manifest, std::ios::binary);
   if (!in) {
     throw Error("manifest '" + manifest.string() + "'", "a readable CSV file",
@@ -151,18 +151,29 @@ std::vector<BatchCase> read_manifest(const fs::path& manifest) {
   text << in.rdbuf();
   const std::string source = "manifest '" + manifest.string() + "'";
   const std::vector<CsvRecord> records = parse_csv(text.str(), source);
-  if (records.empty() || records[0].fields.size() != 2 || trim(records[0].fields[0]) != "id" ||
-      trim(records[0].fields[1]) != "path") {
-    throw Error(source + " line 1", "the header 'id,path'",
+  const bool header_ok =
+      !records.empty() && records[0].fields.size() >= 2 && trim(records[0].fields[0]) == "id" &&
+      trim(records[0].fields[1]) == "path" &&
+      (records[0].fields.size() == 2 ||
+       (roi_column && records[0].fields.size() == 3 && trim(records[0].fields[2]) == "roi"));
+  if (!header_ok) {
+    throw Error(source + " line 1",
+                roi_column ? "the header 'id,path' or 'id,path,roi'" : "the header 'id,path'",
                 records.empty() ? "an empty file" : "another first row");
   }
+  const std::size_t columns = records[0].fields.size();
+  const auto resolve = [&manifest](const std::string& path) {
+    return path.empty() || fs::path(path).is_absolute() ? fs::path(path)
+                                                        : manifest.parent_path() / path;
+  };
   std::vector<BatchCase> cases;
   std::set<std::string> seen;
   for (std::size_t r = 1; r < records.size(); ++r) {
     const CsvRecord& record = records[r];
     const std::string where = source + " line " + std::to_string(record.line);
-    if (record.fields.size() != 2) {
-      throw Error(where, "2 fields (id,path)", std::to_string(record.fields.size()));
+    if (record.fields.size() != columns) {
+      throw Error(where, columns == 2 ? "2 fields (id,path)" : "3 fields (id,path,roi)",
+                  std::to_string(record.fields.size()));
     }
     const std::string id = trim(record.fields[0]);
     const std::string path = trim(record.fields[1]);
@@ -175,9 +186,8 @@ std::vector<BatchCase> read_manifest(const fs::path& manifest) {
     if (!seen.insert(id).second) {
       throw Error(where + ": id", "an id not used before", "'" + id + "' again");
     }
-    const fs::path input =
-        fs::path(path).is_absolute() ? fs::path(path) : manifest.parent_path() / path;
-    cases.push_back({id, input});
+    cases.push_back(
+        {id, resolve(path), columns == 3 ? resolve(trim(record.fields[2])) : fs::path()});
   }
   if (cases.empty()) {
     throw Error(source, "at least one case after the header", "none");

@@ -15,13 +15,17 @@ namespace cajal::pipeline {
 struct BatchCase {
   std::string id;  // the case's folder name under OUTDIR
   std::filesystem::path input;
+  std::filesystem::path roi = {};  // `cajal classify`'s mask for the case; may be empty
 };
 
 // Reads a manifest: a CSV file with the header `id,path` and one case a row (RFC 4180 quoting;
 // blank lines ignored; a relative path is relative to the manifest's folder). Throws Error
 // naming the file and line of the first bad row: wrong field count, empty id or path, an id that
 // is not a plain folder name, or a repeated id.
-std::vector<BatchCase> read_manifest(const std::filesystem::path& manifest);
+// With `roi_column`, the header may also be `id,path,roi` (`cajal classify`: a mask per case,
+// the cell may be empty; relative to the manifest's folder too).
+std::vector<BatchCase> read_manifest(const std::filesystem::path& manifest,
+                                     bool roi_column = false);
 
 // Cases for input paths given on the command line: the id is the file name without its volume
 // extension (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd, .dcm) or the folder's name; repeated ids

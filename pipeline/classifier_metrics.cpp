@@ -86,6 +86,16 @@ std::vector<ReliabilityBin> reliability_bins(const ClassifierData& data, int bin
 
 }  // namespace
 
+double expected_calibration_error(const std::vector<std::vector<double>>& probabilities,
+                                  const std::vector<int>& truth, int bins) {
+  ClassifierData data;
+  data.truth = truth;
+  data.probabilities = probabilities;
+  double ece = 0;
+  reliability_bins(data, bins, ece);
+  return ece;
+}
+
 RocCurve compute_roc_curve(const std::vector<bool>& positive, const std::vector<double>& score) {
   if (positive.size() != score.size()) {
     throw Error("ROC curve inputs", "as many scores as labels",

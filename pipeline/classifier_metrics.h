@@ -72,6 +72,11 @@ struct ClassifierMetrics {
 
 inline constexpr int default_calibration_bins = 15;
 
+// ClassifierMetrics::expected_calibration_error alone, from probabilities [case][class] and true
+// class indices, over `bins` equal-width bins. Throws Error when bins < 1.
+double expected_calibration_error(const std::vector<std::vector<double>>& probabilities,
+                                  const std::vector<int>& truth, int bins);
+
 // Throws Error when the data is empty or inconsistent (lengths, class indices out of range).
 ClassifierMetrics compute_classifier_metrics(const ClassifierData& data,
                                              int calibration_bins = default_calibration_bins);

@@ -14,6 +14,9 @@
 #include "core/version.h"
 #include "io/png_image.h"
 #include "io/volume_io.h"
+#include "pipeline/case_input.h"
+#include "pipeline/classifier_metrics.h"
+#include "pipeline/csv.h"
 #include "pipeline/sha256.h"
 
 namespace cajal::pipeline {
@@ -21,35 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-class StageClock {
- public:
-  explicit StageClock(std::vector<std::pair<std::string, double>>& timings) : timings_(timings) {}
-  void finish(const std::string& stage) {
-    const auto now = std::chrono::steady_clock::now();
-    timings_.emplace_back(stage, std::chrono::duration<double>(now - last_).count());
-    last_ = now;
-  }
-
- private:
-  std::vector<std::pair<std::string, double>>& timings_;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-};
-
-struct ReadInput {
-  core::Volume volume;
-  std::optional<io::DicomSeries> series;
-};
-
-ReadInput read_input(const fs::path& input) {
-  if (io::classify_input(input) == io::InputKind::dicom_folder) {
-    const io::DicomFolder folder = io::scan_dicom_folder(input);
-    io::warn_skipped(folder);
-    const io::DicomSeries& series = io::choose_series(folder, "");
-    return {io::read_dicom_series(series), series};
-  }
-  return {io::read_volume(input), std::nullopt};
-}
 
 // The report's "input" block, as `cajal segment` writes it.
 json describe_input(const fs::path& path, const ReadInput& read) {
@@ -66,7 +40,7 @@ json describe_input(const fs::path& path, const ReadInput& read) {
   return to_json(described)["input"];
 }
 
-std::vector<Region> case_regions(const ReadInput& read, const ClassifyCase& c,
+std::vector<Region> case_regions(const ReadInput& read, const BatchCase& c,
                                  const ClassifyOptions& options, const models::RunConfig& run) {
   if (!c.roi.empty()) {
     const core::Volume mask = io::read_volume(c.roi);
@@ -127,7 +101,7 @@ void write_case(const ClassifiedCase& c, const ClassifyModel& model, bool png,
     for (std::size_t r = 0; r < c.regions.size(); ++r) {
       io::RgbImage picture = crop_picture(c.crops[r]);
       const std::vector<double> p = softmax(c.logits[r], model.temperature);
-      const auto top = static_cast<std::size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+      const auto top = static_cast<std::size_t>(argmax(p));
       char text[160];
       std::snprintf(text, sizeof text, "%s %.2f", model.model.spec().run.labels[top].c_str(),
                     p[top]);
@@ -139,30 +113,33 @@ void write_case(const ClassifiedCase& c, const ClassifyModel& model, bool png,
                         classify_report(c, model, model.temperature).dump(2) + "\n");
 }
 
-// TRUTH.csv: `id,label` rows after a header; labels must be class names of the model.
+// TRUTH.csv: `id,label` rows after an optional header row starting with `id` (evaluate-classifier's
+// CSV rules); labels must be class names of the model.
 std::map<std::string, int> read_truth(const fs::path& path, const models::RunConfig& run) {
-  std::ifstream file(path);
+  std::ifstream file(path, std::ios::binary);
   if (!file) {
     throw Error("truth file '" + path.string() + "'", "a readable CSV of id,label", "no such file");
   }
+  std::stringstream text;
+  text << file.rdbuf();
+  const CsvTable table = parse_csv(text.str(), path.string());
   std::map<std::string, int> truth;
-  std::string line;
-  for (int row = 1; std::getline(file, line); ++row) {
-    if (!line.empty() && line.back() == '\r') {
-      line.pop_back();
-    }
-    if (line.empty() || (row == 1 && line.rfind("id,", 0) == 0)) {
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const std::vector<std::string>& row = table.rows[r];
+    if (r == 0 && !row.empty() && row[0] == "id") {
       continue;
     }
-    const auto comma = line.find(',');
-    const std::string id = line.substr(0, comma);
-    const std::string label = comma == std::string::npos ? "" : line.substr(comma + 1);
-    const auto found = std::find(run.labels.begin(), run.labels.end(), label);
+    const auto found = row.size() == 2 ? std::find(run.labels.begin(), run.labels.end(), row[1])
+                                       : run.labels.end();
     if (found == run.labels.end()) {
-      throw Error("'" + path.string() + "' row " + std::to_string(row),
-                  "id,label with a class of the model", "'" + line + "'");
+      std::string cells;
+      for (const std::string& cell : row) {
+        cells += (cells.empty() ? "" : ",") + cell;
+      }
+      throw Error(csv_location(path.string(), table.lines[r]), "id,label with a class of the model",
+                  "'" + cells + "'");
     }
-    truth[id] = static_cast<int>(found - run.labels.begin());
+    truth[row[0]] = static_cast<int>(found - run.labels.begin());
   }
   return truth;
 }
@@ -285,13 +262,13 @@ std::vector<double> softmax(const std::vector<float>& logits, double temperature
   return p;
 }
 
-ClassifiedCase classify_case(ClassifyModel& model, const ClassifyCase& c,
+ClassifiedCase classify_case(ClassifyModel& model, const BatchCase& c,
                              const ClassifyOptions& options) {
   const models::RunConfig& run = model.model.spec().run;
   ClassifiedCase result;
   result.id = c.id;
   StageClock clock(result.timings_seconds);
-  const ReadInput read = read_input(c.input);
+  const ReadInput read = read_input(c.input, "");
   result.input = describe_input(c.input, read);
   clock.finish("read");
   result.regions = case_regions(read, c, options, run);
@@ -389,51 +366,6 @@ std::string predictions_csv(const std::vector<const ClassifiedCase*>& cases,
   return out.str();
 }
 
-std::vector<ClassifyCase> read_classify_manifest(const fs::path& manifest) {
-  std::ifstream file(manifest);
-  std::string header;
-  std::getline(file, header);
-  if (!header.empty() && header.back() == '\r') {
-    header.pop_back();
-  }
-  std::vector<ClassifyCase> cases;
-  if (header != "id,path,roi") {
-    for (const BatchCase& c : read_manifest(manifest)) {
-      cases.push_back({c.id, c.input, {}});
-    }
-    return cases;
-  }
-  const auto resolve = [&manifest](const std::string& text) {
-    const fs::path p(text);
-    return text.empty() || p.is_absolute() ? p : (manifest.parent_path() / p).lexically_normal();
-  };
-  std::string line;
-  for (int row = 2; std::getline(file, line); ++row) {
-    if (!line.empty() && line.back() == '\r') {
-      line.pop_back();
-    }
-    if (line.empty()) {
-      continue;
-    }
-    std::vector<std::string> fields;
-    std::stringstream cells(line);
-    for (std::string cell; std::getline(cells, cell, ',');) {
-      fields.push_back(cell);
-    }
-    if (fields.size() == 2 && line.back() == ',') {
-      fields.emplace_back();
-    }
-    const bool repeated = std::any_of(cases.begin(), cases.end(),
-                                      [&](const ClassifyCase& c) { return c.id == fields[0]; });
-    if (fields.size() != 3 || !is_valid_case_id(fields[0]) || fields[1].empty() || repeated) {
-      throw Error("manifest '" + manifest.string() + "' line " + std::to_string(row),
-                  "id,path,roi (roi may be empty) with an id not used before", "'" + line + "'");
-    }
-    cases.push_back({fields[0], resolve(fields[1]), resolve(fields[2])});
-  }
-  return cases;
-}
-
 double mean_nll(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels,
                 double temperature) {
   double sum = 0;
@@ -446,23 +378,11 @@ double mean_nll(const std::vector<std::vector<float>>& logits, const std::vector
 
 double expected_calibration_error(const std::vector<std::vector<float>>& logits,
                                   const std::vector<int>& labels, double temperature, int bins) {
-  std::vector<double> confidence(static_cast<std::size_t>(bins));
-  std::vector<double> correct(static_cast<std::size_t>(bins));
-  std::vector<double> count(static_cast<std::size_t>(bins));
-  for (std::size_t s = 0; s < logits.size(); ++s) {
-    const std::vector<double> p = softmax(logits[s], temperature);
-    const int top = argmax(p);
-    const double conf = p[static_cast<std::size_t>(top)];
-    const auto bin = static_cast<std::size_t>(std::min(bins - 1, static_cast<int>(conf * bins)));
-    confidence[bin] += conf;
-    correct[bin] += top == labels[s] ? 1 : 0;
-    count[bin] += 1;
+  std::vector<std::vector<double>> probabilities;
+  for (const auto& row : logits) {
+    probabilities.push_back(softmax(row, temperature));
   }
-  double ece = 0;
-  for (std::size_t b = 0; b < count.size(); ++b) {
-    ece += std::abs(correct[b] - confidence[b]);
-  }
-  return ece / static_cast<double>(logits.size());
+  return expected_calibration_error(probabilities, labels, bins);
 }
 
 CalibrationFit fit_temperature(const std::vector<std::vector<float>>& logits,
@@ -513,13 +433,12 @@ ClassifyOutcome run_classify(const ClassifyRequest& request) {
     throw Error("--roi", "one input (a batch gives each case's mask in the manifest's roi column)",
                 "a batch");
   }
-  std::vector<ClassifyCase> cases;
+  std::vector<BatchCase> cases = request.manifest.empty() ? cases_from_inputs(request.inputs)
+                                                          : read_manifest(request.manifest, true);
   if (request.manifest.empty()) {
-    for (const BatchCase& c : cases_from_inputs(request.inputs)) {
-      cases.push_back({c.id, c.input, options.roi});
+    for (BatchCase& c : cases) {
+      c.roi = options.roi;
     }
-  } else {
-    cases = read_classify_manifest(request.manifest);
   }
   ClassifyModel model = load_classify_model(options.model_dir, options.threads);
   const models::RunConfig& run = model.model.spec().run;
@@ -554,14 +473,12 @@ ClassifyOutcome run_classify(const ClassifyRequest& request) {
     });
     return outcome;
   }
-  std::vector<BatchCase> batch;
   std::map<std::string, std::size_t> index;
-  for (const ClassifyCase& c : cases) {
-    index[c.id] = batch.size();
-    batch.push_back({c.id, c.input});
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    index[cases[i].id] = i;
   }
   outcome.summary =
-      run_batch(batch, request.outdir, [&](const BatchCase& c, const fs::path& folder) {
+      run_batch(cases, request.outdir, [&](const BatchCase& c, const fs::path& folder) {
         const std::size_t i = index.at(c.id);
         if (errors[i]) {
           std::rethrow_exception(errors[i]);

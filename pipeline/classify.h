@@ -69,14 +69,8 @@ struct ClassifiedCase {
   std::vector<std::pair<std::string, double>> timings_seconds;
 };
 
-struct ClassifyCase {
-  std::string id;
-  std::filesystem::path input;
-  std::filesystem::path roi;  // may be empty
-};
-
 // Reads the input (and its mask), cuts the regions and runs the network; writes nothing.
-ClassifiedCase classify_case(ClassifyModel& model, const ClassifyCase& c,
+ClassifiedCase classify_case(ClassifyModel& model, const BatchCase& c,
                              const ClassifyOptions& options);
 
 // report.json of a classified case at `temperature`.
@@ -86,10 +80,6 @@ nlohmann::json classify_report(const ClassifiedCase& c, const ClassifyModel& mod
 // The rows of predictions.csv (header included) for these cases.
 std::string predictions_csv(const std::vector<const ClassifiedCase*>& cases,
                             const models::RunConfig& run, double temperature);
-
-// A manifest for classify: `id,path` (read_manifest's format) or `id,path,roi` (header required,
-// no quoting; a relative path is relative to the manifest's folder).
-std::vector<ClassifyCase> read_classify_manifest(const std::filesystem::path& manifest);
 
 // Temperature scaling (Guo et al. 2017).
 struct CalibrationFit {

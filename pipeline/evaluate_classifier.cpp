@@ -18,23 +18,6 @@ namespace fs = std::filesystem;
 
 constexpr double kSumTolerance = 1e-3;
 
-std::string trim(const std::string& text) {
-  const auto begin = text.find_first_not_of(" \t");
-  if (begin == std::string::npos) {
-    return "";
-  }
-  return text.substr(begin, text.find_last_not_of(" \t") - begin + 1);
-}
-
-std::string where(const std::string& source, int line) {
-  return "'" + source + "' line " + std::to_string(line);
-}
-
-std::string quoted(const std::string& text) {
-  constexpr std::size_t kMax = 40;
-  return "'" + (text.size() > kMax ? text.substr(0, kMax) + "..." : text) + "'";
-}
-
 // A table's header: column name -> index, every required name present and no name twice.
 std::map<std::string, std::size_t> read_header(const CsvTable& table, const std::string& source,
                                                const std::vector<std::string>& required) {
@@ -45,13 +28,14 @@ std::map<std::string, std::size_t> read_header(const CsvTable& table, const std:
   const std::vector<std::string>& header = table.rows[0];
   for (std::size_t c = 0; c < header.size(); ++c) {
     if (!columns.emplace(header[c], c).second) {
-      throw Error(where(source, table.lines[0]) + ": column " + quoted(header[c]),
+      throw Error(csv_location(source, table.lines[0]) + ": column " + quoted_cell(header[c]),
                   "each column once", "it twice");
     }
   }
   for (const std::string& name : required) {
     if (columns.count(name) == 0) {
-      throw Error(where(source, table.lines[0]) + ": header", "a column '" + name + "'", "none");
+      throw Error(csv_location(source, table.lines[0]) + ": header", "a column '" + name + "'",
+                  "none");
     }
   }
   return columns;
@@ -59,7 +43,7 @@ std::map<std::string, std::size_t> read_header(const CsvTable& table, const std:
 
 void check_width(const CsvTable& table, std::size_t row, const std::string& source) {
   if (table.rows[row].size() != table.rows[0].size()) {
-    throw Error(where(source, table.lines[row]),
+    throw Error(csv_location(source, table.lines[row]),
                 std::to_string(table.rows[0].size()) + " cells as in the header",
                 std::to_string(table.rows[row].size()));
   }
@@ -70,7 +54,7 @@ double parse_probability(const std::string& text, const std::string& context) {
   const char* end = text.data() + text.size();
   const auto [ptr, error] = std::from_chars(text.data(), end, value);
   if (text.empty() || error != std::errc() || ptr != end || !std::isfinite(value)) {
-    throw Error(context, "a number in [0, 1]", quoted(text));
+    throw Error(context, "a number in [0, 1]", quoted_cell(text));
   }
   if (value < 0 || value > 1) {
     throw Error(context, "a number in [0, 1]", text);
@@ -111,78 +95,6 @@ std::string format_fixed(double value, int digits) {
 
 }  // namespace
 
-CsvTable parse_csv(const std::string& text, const std::string& source) {
-  CsvTable table;
-  std::size_t i = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
-  int line = 1;
-  std::vector<std::string> row;
-  int row_line = 1;
-  std::string cell;
-  bool cell_quoted = false;
-  auto end_cell = [&] {
-    row.push_back(cell_quoted ? cell : trim(cell));
-    cell.clear();
-    cell_quoted = false;
-  };
-  auto end_row = [&] {
-    end_cell();
-    if (!(row.size() == 1 && row[0].empty())) {
-      table.rows.push_back(std::move(row));
-      table.lines.push_back(row_line);
-    }
-    row.clear();
-  };
-  while (i < text.size()) {
-    const char c = text[i];
-    if (c == '"' && trim(cell).empty() && !cell_quoted) {
-      // A quoted cell: up to the closing quote, "" standing for one quote.
-      const int opening_line = line;
-      cell.clear();
-      cell_quoted = true;
-      ++i;
-      while (true) {
-        if (i >= text.size()) {
-          throw Error(where(source, opening_line), "a closing quote", "the end of the file");
-        }
-        if (text[i] == '"') {
-          if (i + 1 < text.size() && text[i + 1] == '"') {
-            cell += '"';
-            i += 2;
-            continue;
-          }
-          ++i;
-          break;
-        }
-        line += text[i] == '\n' ? 1 : 0;
-        cell += text[i++];
-      }
-      while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) {
-        ++i;
-      }
-      if (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
-        throw Error(where(source, line), "a comma or the end of the line after a quoted cell",
-                    quoted(std::string(1, text[i])));
-      }
-      continue;
-    }
-    if (c == ',') {
-      end_cell();
-    } else if (c == '\n' || c == '\r') {
-      end_row();
-      i += (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ? 1 : 0;
-      ++line;
-      row_line = line;
-    } else if (cell_quoted) {
-      throw Error(where(source, line), "a comma after a quoted cell", quoted(std::string(1, c)));
-    } else {
-      cell += c;
-    }
-    ++i;
-  }
-  end_row();
-  return table;
-}
-
 ClassifierData read_classifier_data(const std::string& predictions_csv,
                                     const std::string& predictions_source,
                                     const std::string& truth_csv, const std::string& truth_source) {
@@ -199,7 +111,7 @@ ClassifierData read_classifier_data(const std::string& predictions_csv,
     if (name.rfind("p_", 0) == 0) {
       const std::string class_name = name.substr(2);
       if (class_name.empty()) {
-        throw Error(where(predictions_source, predictions.lines[0]) + ": column 'p_'",
+        throw Error(csv_location(predictions_source, predictions.lines[0]) + ": column 'p_'",
                     "p_<class name>", "no class name");
       }
       class_index.emplace(class_name, static_cast<int>(data.classes.size()));
@@ -208,7 +120,7 @@ ClassifierData read_classifier_data(const std::string& predictions_csv,
     }
   }
   if (data.classes.size() < 2) {
-    throw Error(where(predictions_source, predictions.lines[0]) + ": header",
+    throw Error(csv_location(predictions_source, predictions.lines[0]) + ": header",
                 "a p_<class> column for each of at least two classes",
                 std::to_string(data.classes.size()));
   }
@@ -216,7 +128,7 @@ ClassifierData read_classifier_data(const std::string& predictions_csv,
   std::map<std::string, std::pair<int, int>> truth_by_id;  // id -> (class, line)
   for (std::size_t r = 1; r < truth.rows.size(); ++r) {
     check_width(truth, r, truth_source);
-    const std::string context = where(truth_source, truth.lines[r]);
+    const std::string context = csv_location(truth_source, truth.lines[r]);
     const std::string& id = truth.rows[r][truth_columns.at("id")];
     const std::string& label = truth.rows[r][truth_columns.at("label")];
     if (id.empty()) {
@@ -225,10 +137,10 @@ ClassifierData read_classifier_data(const std::string& predictions_csv,
     const auto known = class_index.find(label);
     if (known == class_index.end()) {
       throw Error(context + ": label", "one of the classes of the p_<class> columns",
-                  quoted(label));
+                  quoted_cell(label));
     }
     if (!truth_by_id.emplace(id, std::make_pair(known->second, truth.lines[r])).second) {
-      throw Error(context + ": id " + quoted(id), "each id once", "it again");
+      throw Error(context + ": id " + quoted_cell(id), "each id once", "it again");
     }
   }
 
@@ -236,24 +148,24 @@ ClassifierData read_classifier_data(const std::string& predictions_csv,
   for (std::size_t r = 1; r < predictions.rows.size(); ++r) {
     check_width(predictions, r, predictions_source);
     const std::vector<std::string>& row = predictions.rows[r];
-    const std::string context = where(predictions_source, predictions.lines[r]);
+    const std::string context = csv_location(predictions_source, predictions.lines[r]);
     const std::string& id = row[pred_columns.at("id")];
     if (id.empty()) {
       throw Error(context + ": id", "a non-empty id", "an empty cell");
     }
     if (!seen.emplace(id, predictions.lines[r]).second) {
-      throw Error(context + ": id " + quoted(id), "each id once", "it again");
+      throw Error(context + ": id " + quoted_cell(id), "each id once", "it again");
     }
     const auto found = truth_by_id.find(id);
     if (found == truth_by_id.end()) {
-      throw Error(context + ": id " + quoted(id), "an id listed in '" + truth_source + "'",
+      throw Error(context + ": id " + quoted_cell(id), "an id listed in '" + truth_source + "'",
                   "an id it does not list");
     }
     const std::string& predicted = row[pred_columns.at("predicted")];
     const auto predicted_class = class_index.find(predicted);
     if (predicted_class == class_index.end()) {
       throw Error(context + ": predicted", "one of the classes of the p_<class> columns",
-                  quoted(predicted));
+                  quoted_cell(predicted));
     }
     std::vector<double> p;
     double sum = 0;
@@ -271,7 +183,7 @@ ClassifierData read_classifier_data(const std::string& predictions_csv,
   }
   for (const auto& [id, entry] : truth_by_id) {
     if (seen.count(id) == 0) {
-      throw Error(where(truth_source, entry.second) + ": id " + quoted(id),
+      throw Error(csv_location(truth_source, entry.second) + ": id " + quoted_cell(id),
                   "a prediction for it in '" + predictions_source + "'", "none");
     }
   }

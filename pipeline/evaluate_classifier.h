@@ -10,19 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/classifier_metrics.h"
+#include "pipeline/csv.h"
 
 namespace cajal::pipeline {
-
-// The cells of a CSV file, one row per non-empty line (RFC 4180 quoting, a UTF-8 BOM and CRLF
-// accepted). `lines` holds the 1-based line where each row starts, for messages.
-struct CsvTable {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<int> lines;
-};
-
-// Throws Error naming `source` and the line on an unterminated quote or text after a closing
-// quote.
-CsvTable parse_csv(const std::string& text, const std::string& source);
 
 // Predictions: header `id,predicted,p_<class>...` (columns in any order, extra columns
 // ignored); truth: `id,label`. Throws Error (file, line, what, expected, got) on a missing

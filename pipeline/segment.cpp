@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "io/volume_io.h"
+#include "pipeline/case_input.h"
 #include "pipeline/dicom_export.h"
 #include "pipeline/postprocess.h"
 #include "pipeline/preprocess.h"
@@ -20,39 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class StageClock {
- public:
-  explicit StageClock(SegmentReport& report) : report_(report) {}
-  void finish(const std::string& stage) {
-    const auto now = std::chrono::steady_clock::now();
-    report_.timings_seconds.emplace_back(stage, std::chrono::duration<double>(now - last_).count());
-    last_ = now;
-  }
-
- private:
-  SegmentReport& report_;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-};
-
 void warn(SegmentReport& report, const std::string& message) {
   core::log_warning(message);
   report.warnings.push_back(message);
-}
-
-// The input volume, and its DICOM series when it is one.
-struct ReadInput {
-  core::Volume volume;
-  std::optional<io::DicomSeries> series;
-};
-
-ReadInput read_input(const fs::path& input, const std::string& series_uid) {
-  if (io::classify_input(input) == io::InputKind::dicom_folder) {
-    const io::DicomFolder folder = io::scan_dicom_folder(input);
-    io::warn_skipped(folder);
-    const io::DicomSeries& series = io::choose_series(folder, series_uid);
-    return {io::read_dicom_series(series), series};
-  }
-  return {io::read_volume(input, {series_uid}), std::nullopt};
 }
 
 std::optional<io::DicomSeries> reference_series(const ReadInput& input,
@@ -226,7 +197,7 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
                            const SegmentOptions& options) {
   const models::RunConfig& run = model.model.spec().run;
   SegmentReport report;
-  StageClock clock(report);
+  StageClock clock(report.timings_seconds);
   const ReadInput read = read_input(input, options.series_uid);
   const core::Volume& image = read.volume;
   report.input_path = input.string();

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "engine/train/random.h"
 #include "io/volume_io.h"
+#include "pipeline/csv.h"
 #include "pipeline/phantom.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/train_data.h"
@@ -103,32 +104,29 @@ std::vector<std::pair<fs::path, fs::path>> list_cases(const fs::path& where,
     }
     return cases;
   }
-  std::ifstream file(where);
+  std::ifstream file(where, std::ios::binary);
   if (!file) {
     throw Error("training cases '" + where.string() + "'",
                 "a folder of case folders or a readable CSV of image,label", "neither");
   }
-  std::string line;
-  std::int64_t row = 0;
-  while (std::getline(file, line)) {
-    ++row;
-    if (!line.empty() && line.back() == '\r') {
-      line.pop_back();
-    }
-    if (line.empty() || (row == 1 && line.rfind("image", 0) == 0)) {
+  std::stringstream text;
+  text << file.rdbuf();
+  const CsvTable table = parse_csv(text.str(), where.string());
+  const fs::path base = where.parent_path();
+  auto resolve = [&](const std::string& cell) {
+    const fs::path p(cell);
+    return p.is_absolute() ? p : (base / p).lexically_normal();
+  };
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const std::vector<std::string>& row = table.rows[r];
+    if (r == 0 && !row.empty() && row[0].rfind("image", 0) == 0) {
       continue;
     }
-    const auto comma = line.find(',');
-    if (comma == std::string::npos || line.find(',', comma + 1) != std::string::npos) {
-      throw Error("'" + where.string() + "' row " + std::to_string(row), "image,label",
-                  "'" + line + "'");
+    if (row.size() != 2) {
+      throw Error(csv_location(where.string(), table.lines[r]), "image,label",
+                  std::to_string(row.size()) + " cells");
     }
-    const fs::path base = where.parent_path();
-    auto resolve = [&](const std::string& text) {
-      const fs::path p(text);
-      return p.is_absolute() ? p : (base / p).lexically_normal();
-    };
-    cases.emplace_back(resolve(line.substr(0, comma)), resolve(line.substr(comma + 1)));
+    cases.emplace_back(resolve(row[0]), resolve(row[1]));
   }
   if (cases.empty()) {
     throw Error("training cases '" + where.string() + "'", "at least one image,label row", "none");

@@ -1,5 +1,7 @@
 #include "engine/net.h"
 
+#include "engine/detail/dnnl_util.h"
+
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -203,7 +205,12 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
       busy[best] = false;  // nothing reads it
     }
   }
-  arena_.assign(capacity.size(), Tensor());
+  // The bridges' scratch was sized for the previous dims.
+  ctx.impl()->bridge_in.release();
+  ctx.impl()->bridge_out.release();
+  // A fresh arena: assigning over the old one would keep each slot's capacity.
+  arena_.clear();
+  arena_.resize(capacity.size());
   for (std::size_t s = 0; s < capacity.size(); ++s) {
     arena_[s].reserve(capacity[s]);
   }

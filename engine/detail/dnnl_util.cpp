@@ -83,13 +83,21 @@ void run_plain(const dnnl::primitive& primitive, const ContextImpl& ctx, const T
 }
 
 Bridge::Bridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
-               const dnnl::engine& engine)
-    : plain_(plain) {
+               const dnnl::engine& engine, const SharedScratch* shared)
+    : plain_(plain), shared_(shared) {
   if (plain != wanted) {
-    buffer_ = dnnl::memory(wanted, engine);
+    buffer_ = shared_ != nullptr ? dnnl::memory(wanted, engine, DNNL_MEMORY_NONE)
+                                 : dnnl::memory(wanted, engine);
     to_wanted_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain, engine, wanted));
     to_plain_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, wanted, engine, plain));
   }
+}
+
+const dnnl::memory& Bridge::bound() const {
+  if (buffer_ && shared_ != nullptr) {
+    buffer_.set_data_handle(shared_->get(buffer_.get_desc().get_size()));
+  }
+  return buffer_;
 }
 
 dnnl::memory Bridge::in(const Tensor& src, const ContextImpl& ctx) const {
@@ -97,7 +105,7 @@ dnnl::memory Bridge::in(const Tensor& src, const ContextImpl& ctx) const {
   if (!buffer_) {
     return user;
   }
-  to_wanted_.execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, buffer_}});
+  to_wanted_.execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, bound()}});
   return buffer_;
 }
 
@@ -110,7 +118,7 @@ dnnl::memory Bridge::held(const Tensor& src, const ContextImpl& ctx) const {
 
 dnnl::memory Bridge::out(Tensor& dst, const ContextImpl& ctx) const {
   if (buffer_) {
-    return buffer_;
+    return bound();
   }
   return dnnl::memory(plain_, ctx.engine, dst.data());
 }

@@ -11,10 +11,31 @@
 
 namespace cajal::engine::detail {
 
+// Memory that the layout bridges of every layer share in inference, where layers run one at a
+// time: grows to the largest request.
+class SharedScratch {
+ public:
+  void* get(std::size_t bytes) const {
+    const std::size_t floats = (bytes + sizeof(float) - 1) / sizeof(float);
+    if (buffer_.size() < floats) {
+      release();
+      buffer_.resize(floats);
+    }
+    return buffer_.data();
+  }
+  // Gives the memory back (a prepare() for other dims); the next get() allocates again.
+  void release() const { std::vector<float, AlignedAllocator<float>>().swap(buffer_); }
+
+ private:
+  mutable std::vector<float, AlignedAllocator<float>> buffer_;
+};
+
 struct ContextImpl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   mutable dnnl::stream stream{engine};
   int threads = 1;
+  SharedScratch bridge_in;   // inference: the inputs reordered into a primitive's layout
+  SharedScratch bridge_out;  // and its outputs before the reorder back
 };
 
 // oneDNN's eltwise algorithm, alpha and beta for an activation layer type.
@@ -43,8 +64,10 @@ dnnl::memory reorder_once(const dnnl::memory::desc& from, const float* data,
 class Bridge {
  public:
   Bridge() = default;
+  // With `shared`, the reordered copy lives in that scratch (bound at each use) rather than in
+  // memory of its own.
   Bridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
-         const dnnl::engine& engine);
+         const dnnl::engine& engine, const SharedScratch* shared = nullptr);
   // Memory the primitive reads: the user's data, or the reordered copy.
   dnnl::memory in(const Tensor& src, const ContextImpl& ctx) const;
   // What in(src) returned last, without reordering again (for a backward primitive that reads
@@ -57,8 +80,11 @@ class Bridge {
   void out_done(Tensor& dst, const ContextImpl& ctx) const;
 
  private:
+  // Binds the shared scratch to buffer_ (when there is one); returns buffer_.
+  const dnnl::memory& bound() const;
   dnnl::memory::desc plain_;
   dnnl::memory buffer_;  // empty when the layouts match
+  const SharedScratch* shared_ = nullptr;
   dnnl::reorder to_wanted_;
   dnnl::reorder to_plain_;
 };

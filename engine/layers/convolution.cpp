@@ -382,8 +382,11 @@ class DnnlConvolution final : public ConvolutionLayer {
     const typename Kinds::Forward::desc desc(prop, Kinds::algorithm, g.src, g.weights, g.bias,
                                              g.dst, g.stride, g.dilation, g.padding, g.padding);
     const typename Kinds::Forward::primitive_desc pd(desc, attr, engine);
-    src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), pd.src_desc(), engine);
-    dst_ = detail::Bridge(detail::plain_desc(dst_dims()), pd.dst_desc(), engine);
+    // In inference no layer reads another's reordered copies: they share the context's scratch.
+    src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), pd.src_desc(), engine,
+                          training() ? nullptr : &ctx_->bridge_in);
+    dst_ = detail::Bridge(detail::plain_desc(dst_dims()), pd.dst_desc(), engine,
+                          training() ? nullptr : &ctx_->bridge_out);
     weights_ = detail::WeightBridge(g.plain_weights, pd.weights_desc(), engine);
     const auto plain_bias = detail::plain_desc({params().out_channels});
     if (params().bias) {

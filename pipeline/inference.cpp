@@ -43,26 +43,33 @@ std::int64_t run_slabs(detail::Session& s, const Block& padded, const Extent& im
       prepared = box;
     }
     const std::int64_t voxels = box[0] * box[1] * box[2];
-    sum.assign(static_cast<std::size_t>(s.channels * voxels), 0.0f);
     engine::Tensor input({1, 1, box[0], box[1], box[2]});
+    // Without TTA the probabilities are read straight from the network's output: the summed
+    // buffer (as large as that output) would hold 0 + 1 * p, the same values.
+    const bool summed = s.flips.size() > 1;
+    sum.assign(summed ? static_cast<std::size_t>(s.channels * voxels) : 0, 0.0f);
+    engine::Tensor out;
     for (const auto& flip : s.flips) {
+      out = engine::Tensor();
       detail::read_box(padded, {first, 0, 0}, box, flip, input.data());
       auto outputs = s.model.net().forward({{s.model.net().inputs().front(), input}});
-      auto& out = outputs.at(s.model.net().outputs().front());
+      out = std::move(outputs.at(s.model.net().outputs().front()));
+      outputs.clear();
       detail::to_probabilities(out.data(), s.channels, voxels, s.ends_in_probabilities);
       detail::flip_channels(out.data(), s.channels, box, flip);
       const float share = 1.0f / static_cast<float>(s.flips.size());
-      for (std::int64_t v = 0; v < s.channels * voxels; ++v) {
+      for (std::int64_t v = 0; summed && v < s.channels * voxels; ++v) {
         sum[static_cast<std::size_t>(v)] += share * out.data()[v];
       }
       ++passes;
     }
+    const float* probabilities = summed ? sum.data() : out.data();
     for (std::int64_t d = begin; d < std::min(end, image[0]); ++d) {
       for (std::int64_t h = 0; h < image[1]; ++h) {
         for (std::int64_t w = 0; w < image[2]; ++w) {
           const auto v = ((d - first) * box[1] + h) * box[2] + w;
           labels[static_cast<std::size_t>((d * image[1] + h) * image[2] + w)] =
-              detail::argmax(sum.data() + v, s.channels, voxels);
+              detail::argmax(probabilities + v, s.channels, voxels);
         }
       }
     }
@@ -114,7 +121,8 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
     throw Error("model run configuration: patch_size", "a patch size (the network is not local)",
                 "none");
   }
-  detail::prepare_and_measure(model, ctx, 1, locality.local ? locality.total_stride : patch);
+  const Extent smallest = locality.local ? locality.total_stride : patch;
+  detail::prepare_and_measure(model, ctx, 1, smallest);
   session.channels = model.net().blob_dims(model.net().outputs().front()).at(1);
   const auto expected_channels = run.labels.size() == 2 && session.channels == 1
                                      ? 1
@@ -196,6 +204,9 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
     }
     report.windows = detail::run_windows(session, block, pad_value, options, held, report, labels);
   }
+  // The network's buffers were sized for the whole image (or its slabs or windows): prepared
+  // again at the smallest extent, they are given back before postprocessing and writing.
+  detail::prepare_and_measure(model, ctx, 1, smallest);
   report.mode = mode;
   report.details["why"] = why;
   result.labels = core::Volume{g, core::PixelType::uint8, std::move(labels)};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 
 #include "core/error.h"
 
@@ -147,6 +148,56 @@ Components label_components(const std::vector<std::uint8_t>& mask, const core::I
     }
   }
   return result;
+}
+
+std::optional<ComponentBox> largest_component_box(std::vector<std::uint8_t>& mask,
+                                                  const core::Index3& size,
+                                                  Connectivity connectivity) {
+  const std::int64_t count = size[0] * size[1] * size[2];
+  CAJAL_CHECK(static_cast<std::int64_t>(mask.size()) == count)
+      << "mask of " << mask.size() << " voxels for a grid of " << count;
+  constexpr std::uint8_t kVisited = 2;
+  const auto offsets = neighbour_offsets(connectivity);
+  std::optional<ComponentBox> largest;
+  std::deque<std::int64_t> queue;
+  for (std::int64_t seed = 0; seed < count; ++seed) {
+    auto& seed_mark = mask[static_cast<std::size_t>(seed)];
+    if (seed_mark == 0 || seed_mark == kVisited) {
+      continue;
+    }
+    seed_mark = kVisited;
+    queue.push_back(seed);
+    ComponentBox box;
+    box.low = {size[0], size[1], size[2]};
+    box.high = {-1, -1, -1};
+    while (!queue.empty()) {
+      const std::int64_t v = queue.front();
+      queue.pop_front();
+      ++box.voxels;
+      const core::Index3 index{v % size[0], (v / size[0]) % size[1], v / (size[0] * size[1])};
+      for (int c = 0; c < 3; ++c) {
+        box.low[c] = std::min(box.low[c], index[c]);
+        box.high[c] = std::max(box.high[c], index[c]);
+      }
+      for (const auto& o : offsets) {
+        const std::int64_t ni = index[0] + o.di;
+        const std::int64_t nj = index[1] + o.dj;
+        const std::int64_t nk = index[2] + o.dk;
+        if (ni < 0 || nj < 0 || nk < 0 || ni >= size[0] || nj >= size[1] || nk >= size[2]) {
+          continue;
+        }
+        auto& mark = mask[static_cast<std::size_t>(ni + size[0] * (nj + size[1] * nk))];
+        if (mark != 0 && mark != kVisited) {
+          mark = kVisited;
+          queue.push_back(ni + size[0] * (nj + size[1] * nk));
+        }
+      }
+    }
+    if (!largest || box.voxels > largest->voxels) {
+      largest = box;
+    }
+  }
+  return largest;
 }
 
 PostprocessReport postprocess_labels(core::Volume& labels, const models::RunConfig& run) {

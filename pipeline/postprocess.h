@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -38,5 +39,20 @@ struct Components {
 // Connected components of the voxels where mask != 0 (mask indexed as Volume pixels).
 Components label_components(const std::vector<std::uint8_t>& mask, const core::Index3& size,
                             Connectivity connectivity);
+
+// The largest connected component of the voxels where mask != 0: its voxel count and inclusive
+// index box. Ties go to the component whose first voxel (in pixel order) comes first, as
+// label_components numbers them.
+struct ComponentBox {
+  std::int64_t voxels = 0;
+  core::Index3 low{};
+  core::Index3 high{};
+};
+// The same answer as label_components and a scan of its ids, holding no id per voxel: `mask` is
+// used for the visited marks (left with 0 and 2 in place of 0 and non-zero) and the queue holds a
+// front of the component, not all of it. Nothing when the mask is empty.
+std::optional<ComponentBox> largest_component_box(std::vector<std::uint8_t>& mask,
+                                                  const core::Index3& size,
+                                                  Connectivity connectivity);
 
 }  // namespace cajal::pipeline

@@ -42,6 +42,8 @@ void copy_box(const std::vector<float>& src, const Index3& src_size, const Index
 }
 
 // The crop of `volume` for `crop`; none when nothing is found or the box is the whole volume.
+// The body's largest component is found on a byte mask without a per-voxel component id (the
+// input grid is the largest the pipeline sees).
 std::optional<CropStep> plan_crop(const core::Volume& volume, const models::Crop& crop) {
   const auto& g = volume.geometry;
   std::vector<std::uint8_t> mask(volume.pixels.size());
@@ -49,29 +51,27 @@ std::optional<CropStep> plan_crop(const core::Volume& volume, const models::Crop
   for (std::size_t v = 0; v < mask.size(); ++v) {
     mask[v] = crop.kind == "body" ? volume.pixels[v] > threshold : volume.pixels[v] != 0.0f;
   }
-  std::int32_t keep = -1;  // every component (foreground), or the largest one (body)
-  std::vector<std::int32_t> id;
-  if (crop.kind == "body") {
-    auto components = label_components(mask, g.size, Connectivity::full26);
-    if (components.sizes.empty()) {
-      return std::nullopt;
-    }
-    keep = static_cast<std::int32_t>(
-        std::max_element(components.sizes.begin(), components.sizes.end()) -
-        components.sizes.begin() + 1);
-    id = std::move(components.id);
-  }
   Index3 lo{g.size};
   Index3 hi{-1, -1, -1};
-  std::size_t v = 0;
-  for (std::int64_t k = 0; k < g.size[2]; ++k) {
-    for (std::int64_t j = 0; j < g.size[1]; ++j) {
-      for (std::int64_t i = 0; i < g.size[0]; ++i, ++v) {
-        if (keep < 0 ? mask[v] != 0 : id[v] == keep) {
-          const Index3 index{i, j, k};
-          for (int c = 0; c < 3; ++c) {
-            lo[c] = std::min(lo[c], index[c]);
-            hi[c] = std::max(hi[c], index[c]);
+  if (crop.kind == "body") {
+    const std::optional<ComponentBox> body =
+        largest_component_box(mask, g.size, Connectivity::full26);
+    if (!body) {
+      return std::nullopt;
+    }
+    lo = body->low;
+    hi = body->high;
+  } else {
+    std::size_t v = 0;
+    for (std::int64_t k = 0; k < g.size[2]; ++k) {
+      for (std::int64_t j = 0; j < g.size[1]; ++j) {
+        for (std::int64_t i = 0; i < g.size[0]; ++i, ++v) {
+          if (mask[v] != 0) {
+            const Index3 index{i, j, k};
+            for (int c = 0; c < 3; ++c) {
+              lo[c] = std::min(lo[c], index[c]);
+              hi[c] = std::max(hi[c], index[c]);
+            }
           }
         }
       }
@@ -195,22 +195,32 @@ PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig&
                 std::to_string(run.spatial_dims) + "D, " + std::to_string(run.input_channels) +
                     " channel(s)");
   }
-  PreprocessedImage result{input, {input.geometry, input.geometry, {}}};
-  core::Volume& image = result.image;
+  // Each step reads the previous one's volume (the input itself at first, never copied whole)
+  // and the previous volume is freed as soon as the next exists.
+  PreprocessedImage result{{}, {input.geometry, input.geometry, {}}};
+  const core::Volume* current = &input;
+  const auto replace = [&](core::Volume next) {
+    result.image = std::move(next);
+    current = &result.image;
+  };
   auto& steps = result.record.steps;
   if (!run.orientation.empty()) {
-    auto step = plan_reorientation(image.geometry, run.orientation);
+    auto step = plan_reorientation(current->geometry, run.orientation);
     if (step.source_axis != std::array<int, 3>{0, 1, 2} || step.flip != std::array<bool, 3>{}) {
-      image = apply_reorientation(image, step);
+      replace(apply_reorientation(*current, step));
       steps.emplace_back(std::move(step));
     }
   }
   if (run.crop.kind != "none") {
-    if (auto step = plan_crop(image, run.crop)) {
-      image = apply_crop(image, *step);
+    if (auto step = plan_crop(*current, run.crop)) {
+      replace(apply_crop(*current, *step));
       steps.emplace_back(std::move(*step));
     }
   }
+  if (current == &input) {
+    result.image = input;  // nothing changed the grid: the image to normalise is a copy
+  }
+  core::Volume& image = result.image;
   if (run.normalization.kind != "none") {
     steps.emplace_back(normalize(image, run.normalization));
   }

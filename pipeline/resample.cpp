@@ -90,9 +90,11 @@ core::Geometry resampled_grid(const core::Geometry& geometry, const core::Vec3& 
 core::Volume resample_linear(const core::Volume& volume, const core::Geometry& grid) {
   const auto maps = axis_maps(volume.geometry, grid);
   core::Index3 size = volume.geometry.size;
-  std::vector<float> pixels = volume.pixels;
+  // The first pass reads the input itself; each pass's source is freed once the next exists.
+  std::vector<float> pixels;
   for (int axis = 0; axis < 3; ++axis) {
-    pixels = linear_pass(pixels, size, axis, grid.size[axis], maps[axis]);
+    pixels =
+        linear_pass(axis == 0 ? volume.pixels : pixels, size, axis, grid.size[axis], maps[axis]);
     size[axis] = grid.size[axis];
   }
   return {grid, volume.pixel_type, std::move(pixels)};

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <optional>
+#include <random>
+
 namespace cajal::pipeline {
 namespace {
 
@@ -48,6 +52,76 @@ TEST(Components, CornerNeighboursJoinIn26ConnectivityButNotIn6) {
   EXPECT_EQ(face.sizes, (std::vector<std::int64_t>{1, 1, 1}));
   EXPECT_EQ(face.touches_border, (std::vector<bool>{true, false, true}));
   EXPECT_EQ(face.id[13], 2);
+}
+
+// What the body crop did before largest_component_box: label every component, take the first
+// of the largest, scan the ids for its box.
+std::optional<ComponentBox> largest_box_from_ids(const std::vector<std::uint8_t>& mask,
+                                                 const core::Index3& size,
+                                                 Connectivity connectivity) {
+  const auto components = label_components(mask, size, connectivity);
+  if (components.sizes.empty()) {
+    return std::nullopt;
+  }
+  const auto keep =
+      static_cast<std::int32_t>(std::max_element(components.sizes.begin(), components.sizes.end()) -
+                                components.sizes.begin() + 1);
+  ComponentBox box{0, size, {-1, -1, -1}};
+  std::size_t v = 0;
+  for (std::int64_t k = 0; k < size[2]; ++k) {
+    for (std::int64_t j = 0; j < size[1]; ++j) {
+      for (std::int64_t i = 0; i < size[0]; ++i, ++v) {
+        if (components.id[v] == keep) {
+          ++box.voxels;
+          const core::Index3 index{i, j, k};
+          for (int c = 0; c < 3; ++c) {
+            box.low[c] = std::min(box.low[c], index[c]);
+            box.high[c] = std::max(box.high[c], index[c]);
+          }
+        }
+      }
+    }
+  }
+  return box;
+}
+
+TEST(Components, LargestBoxWithoutIdsMatchesTheLabelledComponentsOnRandomMasks) {
+  std::mt19937 random(7);
+  const core::Index3 size{11, 9, 7};
+  int multi_component = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    // Sparse masks break into many pieces (ties of size included), dense ones into few.
+    std::bernoulli_distribution on(0.1 + 0.5 * (trial % 6) / 5.0);
+    std::vector<std::uint8_t> mask(static_cast<std::size_t>(size[0] * size[1] * size[2]));
+    for (auto& m : mask) {
+      m = on(random) ? 1 : 0;
+    }
+    for (const Connectivity connectivity : {Connectivity::full26, Connectivity::face6}) {
+      const auto expected = largest_box_from_ids(mask, size, connectivity);
+      multi_component += label_components(mask, size, connectivity).sizes.size() > 1;
+      std::vector<std::uint8_t> marks = mask;
+      const auto box = largest_component_box(marks, size, connectivity);
+      ASSERT_EQ(box.has_value(), expected.has_value()) << trial;
+      if (expected) {
+        EXPECT_EQ(box->voxels, expected->voxels) << trial;
+        EXPECT_EQ(box->low, expected->low) << trial;
+        EXPECT_EQ(box->high, expected->high) << trial;
+      }
+    }
+  }
+  EXPECT_GT(multi_component, 60);
+  std::vector<std::uint8_t> none(8, 0);
+  EXPECT_FALSE(largest_component_box(none, {2, 2, 2}, Connectivity::full26));
+}
+
+TEST(Components, LargestBoxTakesTheFirstOfEquallyLargeComponents) {
+  std::vector<std::uint8_t> mask(5 * 1 * 1, 0);
+  mask[0] = 1;  // (0, 0, 0)
+  mask[3] = 1;  // (3, 0, 0): as large, found later
+  const auto box = largest_component_box(mask, {5, 1, 1}, Connectivity::full26);
+  ASSERT_TRUE(box);
+  EXPECT_EQ(box->voxels, 1);
+  EXPECT_EQ(box->low, (core::Index3{0, 0, 0}));
 }
 
 TEST(Postprocess, KeepsTheLargestComponentOfALabelOnly) {

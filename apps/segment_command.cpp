@@ -48,8 +48,8 @@ void add_segment_command(CLI::App& app) {
   command->add_option("-o,--output", args->outdir, "Output folder (one subfolder per batch case)")
       ->required();
   command->add_option("--model", args->model,
-                      std::string("Model folder (default: the bundled CT model, ") +
-                          pipeline::kBundledModelDir + "/)");
+                      std::string("Model folder (default: the bundled CT model, models/") +
+                          pipeline::kBundledSegmentModel + "/)");
   command->add_option("--series", options.series_uid,
                       "SeriesInstanceUID when a DICOM folder holds several series");
   command->add_option("--overlap", options.inference.overlap, "Sliding-window overlap in [0, 1)")

@@ -1,6 +1,7 @@
 #include "pipeline/segment.h"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -60,12 +61,62 @@ QaWindow qa_window(const models::RunConfig& run, const core::Volume& image) {
   return high > low ? QaWindow{low, high} : QaWindow{low, low + 1};
 }
 
+// The input's pixels as 16-bit integers while the network runs, when they hold every value
+// exactly (8- and 16-bit integer inputs, CT among them): half the bytes of the float pixels.
+class PackedPixels {
+ public:
+  // Takes the pixels out of `volume` (left empty) when every one comes back bit for bit, else
+  // leaves it as it is.
+  explicit PackedPixels(core::Volume& volume) {
+    using core::PixelType;
+    const PixelType type = volume.pixel_type;
+    if (type != PixelType::int8 && type != PixelType::uint8 && type != PixelType::int16 &&
+        type != PixelType::uint16) {
+      return;
+    }
+    offset_ = type == PixelType::uint16 ? 32768.0f : 0.0f;
+    values_.resize(volume.pixels.size());
+    for (std::size_t v = 0; v < values_.size(); ++v) {
+      const float value = volume.pixels[v];
+      if (!(value - offset_ >= -32768.0f && value - offset_ <= 32767.0f)) {
+        std::vector<std::int16_t>().swap(values_);
+        return;
+      }
+      values_[v] = static_cast<std::int16_t>(value - offset_);
+      if (std::bit_cast<std::uint32_t>(static_cast<float>(values_[v]) + offset_) !=
+          std::bit_cast<std::uint32_t>(value)) {
+        std::vector<std::int16_t>().swap(values_);
+        return;
+      }
+    }
+    std::vector<float>().swap(volume.pixels);
+    packed_ = true;
+  }
+  // Puts the pixels back into `volume`.
+  void unpack(core::Volume& volume) {
+    if (!packed_) {
+      return;
+    }
+    volume.pixels.resize(values_.size());
+    for (std::size_t v = 0; v < values_.size(); ++v) {
+      volume.pixels[v] = static_cast<float>(values_[v]) + offset_;
+    }
+    std::vector<std::int16_t>().swap(values_);
+    packed_ = false;
+  }
+
+ private:
+  std::vector<std::int16_t> values_;
+  float offset_ = 0;
+  bool packed_ = false;
+};
+
 void write_masks(const core::Volume& labels, const std::vector<LabelName>& names,
                  const fs::path& case_dir, SegmentReport& report) {
   fs::create_directories(case_dir / "masks");
   const std::vector<std::string> stems = structure_file_stems(names);
+  core::Volume mask = core::make_volume(labels.geometry, core::PixelType::uint8);
   for (std::size_t s = 0; s < names.size(); ++s) {
-    core::Volume mask = core::make_volume(labels.geometry, core::PixelType::uint8);
     const auto value = static_cast<float>(names[s].label);
     for (std::size_t v = 0; v < mask.pixels.size(); ++v) {
       mask.pixels[v] = labels.pixels[v] == value ? 1.0f : 0.0f;
@@ -120,39 +171,9 @@ void export_dicom(const core::Volume& labels, const std::vector<LabelName>& name
 
 }  // namespace
 
-std::vector<fs::path> bundled_model_candidates() {
-  const fs::path name = fs::path(kBundledModelDir).filename();
-  if (const char* models = std::getenv("CAJAL_MODELS"); models != nullptr) {
-    return {fs::path(models) / name};
-  }
-  std::vector<fs::path> candidates;
-  std::error_code error;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
-  if (!error) {
-    candidates.push_back(
-        (exe.parent_path() / ".." / "share" / "cajal" / "models" / name).lexically_normal());
-  }
-#ifdef CAJAL_SOURCE_DIR
-  candidates.push_back(fs::path(CAJAL_SOURCE_DIR) / kBundledModelDir);
-#endif
-  return candidates;
-}
-
-fs::path find_bundled_model() {
-  const auto candidates = bundled_model_candidates();
-  std::string looked;
-  for (const auto& dir : candidates) {
-    if (fs::is_regular_file(dir / "model.json")) {
-      return dir;
-    }
-    looked += (looked.empty() ? "" : ", ") + dir.string();
-  }
-  throw Error("the bundled CT model '" + std::string(kBundledModelDir) + "/'",
-              "a model folder (or pass --model DIR)", "none found at " + looked);
-}
-
 SegmentModel load_segment_model(const fs::path& requested_dir, int threads) {
-  const fs::path model_dir = requested_dir.empty() ? find_bundled_model() : requested_dir;
+  const fs::path model_dir =
+      requested_dir.empty() ? find_bundled_model(kBundledSegmentModel, "CT model") : requested_dir;
   models::Model model = models::Model::load(model_dir);
   const models::RunConfig& run = model.spec().run;
   if (run.task != "segmentation" || run.spatial_dims != 3) {
@@ -198,8 +219,8 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   const models::RunConfig& run = model.model.spec().run;
   SegmentReport report;
   StageClock clock(report.timings_seconds);
-  const ReadInput read = read_input(input, options.series_uid);
-  const core::Volume& image = read.volume;
+  ReadInput read = read_input(input, options.series_uid);
+  core::Volume& image = read.volume;
   report.input_path = input.string();
   report.input_kind = io::to_string(io::classify_input(input));
   report.geometry = image.geometry;
@@ -221,6 +242,7 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
 
   PreprocessedImage preprocessed = preprocess(image, run);
   report.preprocessing = to_json(preprocessed.record);
+  PackedPixels packed(image);
   clock.finish("preprocess");
 
   InferenceResult inferred =
@@ -229,10 +251,13 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
                       {"windows", inferred.report.windows},
                       {"peak_bytes_planned", inferred.report.peak_bytes_planned},
                       {"details", inferred.report.details}};
+  preprocessed.image = core::Volume();
   clock.finish("inference");
 
   report.postprocessing = postprocess_labels(inferred.labels, run).details;
   core::Volume labels = restore_labels(inferred.labels, preprocessed.record);
+  inferred.labels = core::Volume();
+  packed.unpack(image);
   CAJAL_CHECK(labels.geometry.size == image.geometry.size &&
               core::same_grid(labels.geometry, image.geometry))
       << "restored labels are not on the input's grid";

@@ -12,23 +12,14 @@
 #include "engine/context.h"
 #include "models/model.h"
 #include "pipeline/batch.h"
+#include "pipeline/bundled_model.h"
 #include "pipeline/inference.h"
 #include "pipeline/segment_report.h"
 
 namespace cajal::pipeline {
 
-// The CT organ model `cajal segment` runs without --model.
-inline constexpr const char* kBundledModelDir = "models/ct-organs";
-
-// Where the bundled model is looked for, in order: $CAJAL_MODELS/ct-organs when CAJAL_MODELS is
-// set (and nowhere else then); <folder of the cajal binary>/../share/cajal/models/ct-organs (an
-// installed cajal, the Docker image); the source tree's models/ct-organs (a build in a checkout).
-std::vector<std::filesystem::path> bundled_model_candidates();
-// The first candidate holding a model.json, or Error listing the places looked at.
-std::filesystem::path find_bundled_model();
-
 struct SegmentOptions {
-  std::filesystem::path model_dir;  // empty: the bundled CT model
+  std::filesystem::path model_dir;  // empty: the bundled CT model (kBundledSegmentModel)
   std::string series_uid;           // a DICOM input's series (or the reference series)
   InferenceOptions inference;
   int threads = 0;  // <= 0: all cores
@@ -47,9 +38,9 @@ struct SegmentModel {
   ModelProvenance provenance;
 };
 
-// Loads and checks the model folder (an empty path: the bundled model, which is not bundled yet:
-// Error). Throws the engine's Error when its spec and weights disagree, and Error when it is not
-// a 3D segmentation model.
+// Loads and checks the model folder (an empty path: the bundled CT model, found as
+// find_bundled_model says, or Error naming the places looked at). Throws the engine's Error when
+// its spec and weights disagree, and Error when it is not a 3D segmentation model.
 SegmentModel load_segment_model(const std::filesystem::path& model_dir, int threads);
 
 // The structures of the model: label c >= 1 named run.labels[c].

@@ -3,12 +3,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "io/volume_io.h"
 
 namespace cajal::pipeline {
 namespace {
@@ -61,7 +65,7 @@ TEST(Segment, BundledModelIsLookedForInCajalModelsThenBesideTheBinaryThenTheSour
   const char* saved = std::getenv("CAJAL_MODELS");
   const std::string saved_value = saved != nullptr ? saved : "";
   unsetenv("CAJAL_MODELS");
-  const auto candidates = bundled_model_candidates();
+  const auto candidates = bundled_model_candidates(kBundledSegmentModel);
   ASSERT_EQ(candidates.size(), 2u);
   EXPECT_EQ(candidates[0].filename(), "ct-organs");
   EXPECT_EQ(candidates[0].parent_path().parent_path().parent_path().filename(), "share");
@@ -70,7 +74,8 @@ TEST(Segment, BundledModelIsLookedForInCajalModelsThenBesideTheBinaryThenTheSour
   const auto empty = std::filesystem::temp_directory_path() / "cajal_no_models_here";
   std::filesystem::create_directories(empty);
   setenv("CAJAL_MODELS", empty.c_str(), 1);
-  EXPECT_EQ(bundled_model_candidates(), std::vector<std::filesystem::path>{empty / "ct-organs"});
+  EXPECT_EQ(bundled_model_candidates(kBundledSegmentModel),
+            std::vector<std::filesystem::path>{empty / "ct-organs"});
   try {
     load_segment_model({}, 1);
     ADD_FAILURE() << "expected an error";
@@ -83,6 +88,66 @@ TEST(Segment, BundledModelIsLookedForInCajalModelsThenBesideTheBinaryThenTheSour
   } else {
     unsetenv("CAJAL_MODELS");
   }
+}
+
+// The input's pixels are held as 16-bit integers while the network runs (segment.cpp): an int16
+// input and its float32 copy (the same values, not packed) give the same label map, masks, QA
+// pictures and structure statistics.
+TEST(Segment, Int16InputGivesTheSameOutputsAsItsFloat32Copy) {
+  namespace fs = std::filesystem;
+  core::Geometry grid;
+  grid.size = {40, 36, 16};
+  grid.spacing = {2.0, 2.0, 2.5};
+  grid.origin = {-40, -36, 0};
+  core::Volume ct = core::make_volume(grid, core::PixelType::int16, -1000.0f);
+  std::uint32_t state = 12345;
+  for (std::int64_t k = 2; k < 14; ++k) {
+    for (std::int64_t j = 6; j < 30; ++j) {
+      for (std::int64_t i = 5; i < 35; ++i) {
+        state = state * 1664525u + 1013904223u;
+        const bool dense = (i - 20) * (i - 20) + (j - 18) * (j - 18) < 40;
+        ct.pixels[static_cast<std::size_t>(i + 40 * (j + 36 * k))] =
+            static_cast<float>((dense ? 60 : 0) + static_cast<int>(state >> 27));
+      }
+    }
+  }
+  const fs::path dir = fs::temp_directory_path() / "cajal_segment_packed_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  core::Volume as_float = ct;
+  as_float.pixel_type = core::PixelType::float32;
+  io::write_volume(ct, dir / "int16.nii.gz");
+  io::write_volume(as_float, dir / "float32.nii.gz");
+
+  SegmentModel model = load_segment_model(fs::path(CAJAL_SOURCE_DIR) / "models" / "ct-organs", 1);
+  SegmentOptions options;
+  options.masks = true;
+  std::vector<SegmentReport> reports;
+  for (const char* name : {"int16", "float32"}) {
+    fs::create_directories(dir / name);
+    reports.push_back(
+        segment_case(model, dir / (std::string(name) + ".nii.gz"), dir / name, options));
+  }
+  EXPECT_EQ(reports[0].pixel_type, core::PixelType::int16);
+  EXPECT_EQ(reports[1].pixel_type, core::PixelType::float32);
+  ASSERT_EQ(reports[0].outputs, reports[1].outputs);
+  const auto bytes = [](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const std::string& file : reports[0].outputs) {
+    if (file != "report.json") {
+      EXPECT_EQ(bytes(dir / "int16" / file), bytes(dir / "float32" / file)) << file;
+    }
+  }
+  ASSERT_EQ(reports[0].structures.size(), reports[1].structures.size());
+  std::int64_t labelled = 0;
+  for (std::size_t s = 0; s < reports[0].structures.size(); ++s) {
+    EXPECT_EQ(to_json(reports[0].structures[s]), to_json(reports[1].structures[s]));
+    labelled += reports[0].structures[s].voxel_count;
+  }
+  EXPECT_GT(labelled, 0);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -22,20 +22,11 @@ all_cases=(lenet5_b256 resnet18_224 unet2d_512 monai_unet3d_96 plain_unet3d_96 m
            plain_unet3d_128)
 [ $# -gt 0 ] && cases=("$@") || cases=("${all_cases[@]}")
 
-# PyTorch's fastest BLAS here: OpenBLAS (OpenMP build). Debian's alternatives already point
-# libblas.so.3 there on this machine; the path makes it so whatever they say. No
-# OPENBLAS_CORETYPE: SkylakeX kills the process with SIGILL on this AVX2-only EPYC, and the
-# autodetected kernels (Haswell) are as fast as a forced Zen.
-export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-unset OPENBLAS_CORETYPE
-export OMP_NUM_THREADS=$threads
+source "$root/bench/common.sh"
+bench_env "$threads"
 
 echo "== build (build-bench/, engine_bench and peak_flops)" >&2
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAJAL_BUILD_BENCH=ON \
-        -DCAJAL_BUILD_TESTS=OFF >&2
-fi
-cmake --build "$build" -j2 --target engine_bench peak_flops >&2
+bench_build "$root" "$build" engine_bench peak_flops
 
 echo "== onnxruntime-node (bench/engine/node/node_modules)" >&2
 if [ ! -d "$here/node/node_modules/onnxruntime-node" ]; then

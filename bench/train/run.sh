@@ -11,15 +11,9 @@ root=$(cd "$here/../.." && pwd)
 build=${BUILD:-$root/build-bench}  # BUILD: an existing build folder to reuse
 threads=${THREADS:-2}
 steps=${STEPS:-50}
-export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-unset OPENBLAS_CORETYPE
-export OMP_NUM_THREADS=$threads
-
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAJAL_BUILD_BENCH=ON \
-        -DCAJAL_BUILD_TESTS=OFF >&2
-fi
-cmake --build "$build" -j2 --target train_bench >&2
+source "$root/bench/common.sh"
+bench_env "$threads"
+bench_build "$root" "$build" train_bench
 
 results=$(mktemp)
 measure() {  # command... -> its JSON line with "peak_rss_mib" added

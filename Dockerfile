@@ -80,13 +80,17 @@ RUN set -eu; \
     done; \
     du -sh /runtime
 
-# The samples and the bundled CT model (where `cajal segment` without --model looks for it:
-# <bin>/../share/cajal/models/ct-organs), readable by the image's user whatever their modes in
-# the tree (COPY keeps modes). Only the files a model folder needs, not its training log.
+# The samples and the bundled models (where `cajal segment` and `cajal classify` without --model
+# look for them: <bin>/../share/cajal/models/<name>), readable by the image's user whatever their
+# modes in the tree (COPY keeps modes). Only the files a model folder needs, not its training log.
 RUN mkdir -p /samples/opt/cajal /samples/usr/local/share/cajal/models/ct-organs \
+             /samples/usr/local/share/cajal/models/lesion-classifier \
  && cp -R sample_data /samples/opt/cajal/sample_data \
  && cp models/ct-organs/model.json models/ct-organs/weights.safetensors \
        models/ct-organs/card.json /samples/usr/local/share/cajal/models/ct-organs/ \
+ && cp models/lesion-classifier/model.json models/lesion-classifier/weights.safetensors \
+       models/lesion-classifier/card.json models/lesion-classifier/calibration.json \
+       /samples/usr/local/share/cajal/models/lesion-classifier/ \
  && chmod -R u=rwX,go=rX /samples/opt/cajal/sample_data /samples/usr/local/share/cajal
 
 # ---- runtime stage: the base image, the binary, its libraries, the samples ---------------------

@@ -91,7 +91,7 @@ void add_classify_command(CLI::App& app) {
   command->add_option("-o,--output", args->outdir, "Output folder (one subfolder per batch case)")
       ->required();
   command->add_option("--model", args->model,
-                      "Classifier model folder (required: no classifier is bundled yet)");
+                      "Classifier model folder (default: the bundled lesion classifier)");
   command->add_option("--roi", args->roi, "A mask on the input's grid: one region per lesion");
   command
       ->add_option("--label", args->label,

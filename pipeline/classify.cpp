@@ -14,6 +14,7 @@
 #include "core/version.h"
 #include "io/png_image.h"
 #include "io/volume_io.h"
+#include "pipeline/bundled_model.h"
 #include "pipeline/case_input.h"
 #include "pipeline/classifier_metrics.h"
 #include "pipeline/csv.h"
@@ -199,10 +200,10 @@ double read_temperature(const fs::path& model_dir) {
   return doc["temperature"].get<double>();
 }
 
-ClassifyModel load_classify_model(const fs::path& dir, int threads) {
-  if (dir.empty()) {
-    throw Error("cajal classify", "--model DIR (no classifier is bundled yet)", "no --model");
-  }
+ClassifyModel load_classify_model(const fs::path& requested_dir, int threads) {
+  const fs::path dir = requested_dir.empty()
+                           ? find_bundled_model(kBundledClassifyModel, "lesion classifier")
+                           : requested_dir;
   models::Model model = models::Model::load(dir);
   const models::RunConfig& run = model.spec().run;
   if (run.task != "classification" || run.labels.size() < 2 || run.input_channels != 1) {

@@ -34,8 +34,8 @@ struct ClassifyModel {
 };
 
 // Loads and checks the model folder: task "classification", at least two labels, a patch_size
-// and target_spacing of spatial_dims numbers. Error otherwise (and when no folder is given: no
-// classifier is bundled yet).
+// and target_spacing of spatial_dims numbers. Error otherwise. An empty `dir` is the bundled
+// lesion classifier (pipeline/bundled_model.h).
 ClassifyModel load_classify_model(const std::filesystem::path& dir, int threads);
 
 // The temperature in <dir>/calibration.json ({"temperature": T > 0, ...}), or 1 without the file.
@@ -49,7 +49,7 @@ std::vector<std::vector<float>> run_classifier(ClassifyModel& model,
 std::vector<double> softmax(const std::vector<float>& logits, double temperature);
 
 struct ClassifyOptions {
-  std::filesystem::path model_dir;
+  std::filesystem::path model_dir;   // empty: the bundled lesion classifier
   int threads = 0;                   // <= 0: all cores
   std::filesystem::path roi;         // a mask on the input's grid (one input)
   MaskRegionOptions mask;            // --label, --margin

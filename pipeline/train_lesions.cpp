@@ -4,6 +4,7 @@
 // index of its class ("benign", "malignant") in run.labels.
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,10 @@ PhantomOptions lesion_phantom_options(const TrainDataConfig& config, std::uint64
   return options;
 }
 
+int render_threads() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 class LesionSamples final : public SampleSet {
  public:
   LesionSamples(const TrainDataConfig& config, const models::RunConfig& run, bool test)
@@ -46,7 +51,8 @@ class LesionSamples final : public SampleSet {
     const PhantomOptions options = lesion_phantom_options(config, test ? 2 : 1);
     const int count = static_cast<int>(test ? config.test_count : config.count);
     for (int index = 0; index < count; ++index) {
-      add_case(generate_phantom_case(make_phantom_case_spec(options, index), 1),
+      // Rendering threads never change a case's bytes (phantom.h), so all cores render.
+      add_case(generate_phantom_case(make_phantom_case_spec(options, index), render_threads()),
                config.lesion_margin_mm);
       if ((index + 1) % 10 == 0 || index + 1 == count) {
         core::log_info(std::string(test ? "test " : "") +

@@ -389,6 +389,10 @@ done_ "run (${#samples[@]} samples)"
 if [ -z "${CAJAL_DOCKER_SAMPLES:-}" ]; then
   run_check "cajal segment /opt/cajal/sample_data/ct (bundled CT model)" \
     segment /opt/cajal/sample_data/ct -o /home/cajal/out --threads 2
+  # The bundled lesion classifier, on a 20 mm box of the same study.
+  run_check "cajal classify /opt/cajal/sample_data/ct --center (bundled lesion classifier)" \
+    classify /opt/cajal/sample_data/ct --center 0,0,0 --size 20 -o /home/cajal/classified \
+    --threads 2 --no-png
 fi
 
 # --- 6. size -----------------------------------------------------------------------------------

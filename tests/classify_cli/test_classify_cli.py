@@ -5,7 +5,7 @@
 (tests/integration/it_common.py)
 
 CASES: lesions_end_to_end, batch_isolates_failure, calibrate_stores_temperature,
-mask_on_other_grid_is_refused. Exits 0 or 1. Run with Debian's /usr/bin/python3 (numpy, nibabel).
+mask_on_other_grid_is_refused, bundled_classifier_separates_lesions (no --model). Exits 0 or 1. Run with Debian's /usr/bin/python3 (numpy, nibabel).
 """
 import csv
 import json
@@ -194,6 +194,44 @@ def case_mask_on_other_grid_is_refused(binary, work):
     require(all(w in result.stderr for w in want),
             f"the message should name both grids: {result.stderr}")
     require(not os.path.exists(out), "a refused run left an output folder")
+
+
+# The bundled classifier's floor on the lesions of BUNDLED_CASES phantoms it never saw (its card:
+# models/lesion-classifier/README.md has the figures on 500 held-out lesions).
+BUNDLED_CASES = 16
+BUNDLED_AUC_FLOOR = 0.9
+
+
+def case_bundled_classifier_separates_lesions(binary, work):
+    cases = os.path.join(work, "ph")
+    run(binary, "phantom", "-o", cases, "--count", str(BUNDLED_CASES), "--seed", "6101",
+        "--size", "256x256x120", "--spacing", "1.0x1.5", "--lesions", "--threads", "2")
+    rows, truth = [], {}
+    for case in sorted(c for c in os.listdir(cases) if c.startswith("case_")):
+        folder = os.path.join(cases, case)
+        rows.append((case, os.path.join(folder, "ct.nii.gz"),
+                     os.path.join(folder, "lesions.nii.gz")))
+        truth.update({r["id"]: r["label"] for r in read_csv(os.path.join(folder, "lesions.csv"))})
+    manifest = os.path.join(work, "manifest.csv")
+    write_manifest(manifest, rows)
+    out = os.path.join(work, "out")
+    run(binary, "classify", "--manifest", manifest, "-o", out, "--no-png", "--threads", "2")
+    report = json.load(open(os.path.join(out, rows[0][0], "report.json")))
+    require(report["model"]["name"] == "lesion-classifier",
+            f"without --model: expected the bundled lesion-classifier, got {report['model']}")
+    predictions = read_csv(os.path.join(out, "predictions.csv"))
+    require(sorted(p["id"] for p in predictions) == sorted(truth),
+            f"regions: expected the {len(truth)} lesions, got {len(predictions)}")
+    truth_csv = os.path.join(work, "truth.csv")
+    with open(truth_csv, "w") as f:
+        f.write("id,label\n" + "".join(f"{i},{label}\n" for i, label in truth.items()))
+    evaluation = json.loads(run(binary, "evaluate-classifier",
+                                os.path.join(out, "predictions.csv"), truth_csv).stdout)
+    auc = evaluation["macro_auc"]
+    print(f"bundled classifier: ROC AUC {auc:.3f} on {len(predictions)} lesions")
+    require(auc >= BUNDLED_AUC_FLOOR,
+            f"ROC AUC on {len(predictions)} unseen lesions: expected >= {BUNDLED_AUC_FLOOR}, "
+            f"got {auc:.3f}")
 
 
 if __name__ == "__main__":

@@ -55,25 +55,18 @@ def make_cases(args, folder, count, seed):
     return manifest, truth, lesions
 
 
-def auc(scores, positives):
-    """ROC AUC of scores for positives (Mann-Whitney, ties counted half); None without both."""
-    pos = [s for s, p in zip(scores, positives) if p]
-    neg = [s for s, p in zip(scores, positives) if not p]
-    if not pos or not neg:
-        return None
-    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
-    return wins / (len(pos) * len(neg))
-
-
-def breakdown(cases_dir, predictions_csv):
-    """AUC and accuracy of the test lesions by size (RECIST diameter) and by organ."""
+def breakdown(cajal, cases_dir, predictions_csv):
+    """AUC and accuracy of the test lesions by size (RECIST diameter), organ and edge contact,
+    each group scored by `cajal evaluate-classifier` on its own rows."""
     truth = {}
     for case in sorted(os.listdir(cases_dir)):
         path = os.path.join(cases_dir, case, "lesions.json")
         if case.startswith("case_") and os.path.exists(path):
             for lesion in json.load(open(path))["lesions"]:
                 truth[f"{case}/lesion_{lesion['id']}"] = lesion
-    rows = list(csv.DictReader(open(predictions_csv)))
+    with open(predictions_csv, newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = reader.fieldnames, list(reader)
     groups = {}
     for row in rows:
         lesion = truth[row["id"]]
@@ -81,12 +74,22 @@ def breakdown(cases_dir, predictions_csv):
         bin_name = "5-10 mm" if size < 10 else ("10-20 mm" if size < 20 else "20-40 mm")
         for key in (f"size {bin_name}", f"organ {lesion['organ']}",
                     "touching organ edge" if lesion["touches_organ_edge"] else "inside organ"):
-            groups.setdefault(key, []).append((float(row["p_malignant"]),
-                                               lesion["label"] == "malignant",
-                                               row["predicted"] == lesion["label"]))
-    return {key: {"lesions": len(v), "auc": auc([a for a, _, _ in v], [b for _, b, _ in v]),
-                  "accuracy": sum(c for _, _, c in v) / len(v)}
-            for key, v in sorted(groups.items())}
+            groups.setdefault(key, []).append(row)
+    folder = os.path.join(cases_dir, "groups")
+    os.makedirs(folder, exist_ok=True)
+    result = {}
+    for n, (key, members) in enumerate(sorted(groups.items())):
+        predictions, labels = os.path.join(folder, f"{n}.csv"), os.path.join(folder, f"{n}.truth.csv")
+        with open(predictions, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(members)
+        with open(labels, "w") as f:
+            f.write("id,label\n" + "".join(f"{r['id']},{truth[r['id']]['label']}\n" for r in members))
+        scores = json.loads(run([cajal, "evaluate-classifier", predictions, labels]).stdout)
+        result[key] = {"lesions": len(members), "auc": scores.get("macro_auc"),
+                       "accuracy": scores["accuracy"]}
+    return result
 
 
 def main():
@@ -130,7 +133,7 @@ def main():
         summary["test"][key] = result.get(key)
     summary["test"]["auc"] = {c["class"]: c.get("auc") for c in result["per_class"]}
     summary["test"]["sensitivity"] = {c["class"]: c.get("sensitivity") for c in result["per_class"]}
-    summary["test"]["groups"] = breakdown(os.path.join(args.work, "test"),
+    summary["test"]["groups"] = breakdown(args.cajal, os.path.join(args.work, "test"),
                                           os.path.join(out, "predictions.csv"))
     with open(os.path.join(args.work, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

@@ -150,6 +150,9 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
       arena_[i].reserve(element_count(blob_dims_[node.output]));
       output_slot_.push_back(i);
     }
+    release_after_.assign(nodes_.size(), {});
+    planned_bytes_ = resident_bytes();
+    peak_bytes_ = planned_bytes_;
     prepared_ = true;
     return;
   }
@@ -167,15 +170,38 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   std::vector<bool> busy;
   std::map<std::string, std::size_t> slot_of;
   output_slot_.assign(nodes_.size(), 0);
+  // Per node: the blob it writes, the last node that reads that blob (itself when none does), and
+  // the bytes its layout copies (SharedScratch's policy) and its primitive's scratchpad hold while
+  // it runs.
+  std::vector<std::int64_t> written(nodes_.size());
+  std::vector<std::size_t> live_until(nodes_.size());
+  std::vector<std::int64_t> scratch_bytes(nodes_.size());
+  auto& bridge_in = ctx.impl()->bridge_in;
+  auto& bridge_out = ctx.impl()->bridge_out;
+  const auto& scratchpad = ctx.impl()->scratchpad;
+  std::size_t held_in = 0;
+  std::size_t held_out = 0;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     auto& node = nodes_[i];
     std::vector<Dims> src;
     for (const auto& input : node.inputs) {
       src.push_back(blob_dims_.at(input));
     }
+    bridge_in.take_planned();
+    bridge_out.take_planned();
+    scratchpad.take_planned();
     const Dims dst = node.layer->prepare(ctx, src);
+    for (auto [scratch, held] :
+         {std::pair{&bridge_in, &held_in}, std::pair{&bridge_out, &held_out}}) {
+      if (const std::size_t request = scratch->take_planned(); request > 0) {
+        *held = detail::SharedScratch::held_after(*held, request);
+      }
+    }
+    scratch_bytes[i] = static_cast<std::int64_t>(held_in + held_out + scratchpad.take_planned());
     blob_dims_[node.output] = dst;
     const auto need = element_count(dst);
+    written[i] = need;
+    live_until[i] = last_read.contains(node.output) ? last_read.at(node.output) : i;
     std::size_t best = capacity.size();
     for (std::size_t s = 0; s < capacity.size(); ++s) {
       if (busy[s]) {
@@ -205,9 +231,34 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
       busy[best] = false;  // nothing reads it
     }
   }
+  constexpr auto kFloat = static_cast<std::int64_t>(sizeof(float));
+  const auto released = [&](std::size_t slot) {
+    return capacity[slot] * kFloat >= options_.release_bytes;
+  };
+  // Freed after the last reader (the writer, when nothing reads the blob); graph outputs never.
+  release_after_.assign(nodes_.size(), {});
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (released(output_slot_[i]) && live_until[i] != std::numeric_limits<std::size_t>::max()) {
+      release_after_[live_until[i]].push_back(output_slot_[i]);
+    }
+  }
+  planned_bytes_ = 0;
+  std::int64_t kept = 0;  // slots under release_bytes: resident for the whole pass
+  for (std::size_t s = 0; s < capacity.size(); ++s) {
+    planned_bytes_ += capacity[s] * kFloat;
+    kept += released(s) ? 0 : capacity[s] * kFloat;
+  }
+  peak_bytes_ = 0;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    std::int64_t live = kept + scratch_bytes[i];
+    for (std::size_t b = 0; b <= i; ++b) {
+      live += released(output_slot_[b]) && live_until[b] >= i ? written[b] * kFloat : 0;
+    }
+    peak_bytes_ = std::max(peak_bytes_, live);
+  }
   // The bridges' scratch was sized for the previous dims.
-  ctx.impl()->bridge_in.release();
-  ctx.impl()->bridge_out.release();
+  bridge_in.release();
+  bridge_out.release();
   // A fresh arena: assigning over the old one would keep each slot's capacity.
   arena_.clear();
   arena_.resize(capacity.size());
@@ -248,10 +299,19 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
     dst.reshape(blob_dims_.at(node.output));
     node.layer->forward(src, dst);
     blobs[node.output] = &dst;
+    for (const std::size_t slot : training_ ? std::vector<std::size_t>() : release_after_[i]) {
+      arena_[slot] = Tensor();
+    }
   }
   std::map<std::string, Tensor> result;
   for (const auto& output : outputs_) {
-    result[output] = *blobs.at(output);
+    const auto writer = std::find_if(nodes_.begin(), nodes_.end(),
+                                     [&](const Node& node) { return node.output == output; });
+    if (training_ || result.contains(output) || writer == nodes_.end()) {
+      result[output] = *blobs.at(output);  // kept for backward(), or a graph input
+    } else {
+      result[output] = std::move(arena_[output_slot_[writer - nodes_.begin()]]);
+    }
   }
   if (training_) {
     blobs_ = std::move(blobs);
@@ -275,6 +335,10 @@ std::int64_t Net::flops() const {
 }
 
 std::int64_t Net::activation_bytes() const {
+  return planned_bytes_;
+}
+
+std::int64_t Net::resident_bytes() const {
   std::int64_t total = 0;
   for (const auto& slot : arena_) {
     total += slot.capacity() * static_cast<std::int64_t>(sizeof(float));

@@ -31,6 +31,10 @@ struct NetOptions {
   // At load_weights: an activation, or an add of a residual, right after a convolution becomes
   // its post-op.
   bool fuse_post_ops = true;
+  // In inference, an activation buffer planned at this many bytes or more is freed after the
+  // last layer that reads its blob and allocated again when next written, so only the buffers of
+  // live blobs are resident; smaller ones are kept for the next forward() (windows of a patch).
+  std::int64_t release_bytes = std::int64_t{16} << 20;
   // Neither folds nor fuses: every layer keeps its own weights and backward pass.
   static NetOptions for_training() { return {.fold_batch_norm = false, .fuse_post_ops = false}; }
 };
@@ -47,7 +51,8 @@ class Net {
   void load_weights(const WeightMap& weights);
   // Builds every layer for these input dims and plans the activation buffers.
   void prepare(const Context& ctx, const std::map<std::string, Dims>& input_dims);
-  // Inputs must have the dims given to prepare(). Returns the output blobs.
+  // Inputs must have the dims given to prepare(). Returns the output blobs; in inference they are
+  // moved out of the activation buffers, not copied (the next forward() allocates them again).
   std::map<std::string, Tensor> forward(const std::map<std::string, Tensor>& inputs);
 
   const std::vector<std::string>& inputs() const { return inputs_; }
@@ -62,6 +67,14 @@ class Net {
   std::int64_t flops() const;
   // Bytes of the activation buffers prepare() planned (graph inputs not included).
   std::int64_t activation_bytes() const;
+  // After prepare(): the most bytes a forward() holds at once, over its layers: the buffers of
+  // the blobs live at that layer (each buffer under release_bytes counted whole, for the whole
+  // pass), the outputs, and the convolutions' shared layout copies. Graph inputs not included.
+  // In training, activation_bytes().
+  std::int64_t peak_bytes() const { return peak_bytes_; }
+  // Bytes the activation buffers hold now (after a forward() in inference, those under
+  // release_bytes).
+  std::int64_t resident_bytes() const;
 
   // Training (issue 4). Call before prepare() (switching a prepared Net needs prepare() again).
   // Throws unless the Net was built with NetOptions::for_training(). Every layer trains (batch
@@ -107,7 +120,11 @@ class Net {
   std::map<std::string, const Tensor*> blobs_;
   std::map<std::string, Dims> blob_dims_;
   std::vector<std::size_t> output_slot_;  // per node
+  // Inference: per node, the slots freed after it runs (release_bytes or more, blob dead).
+  std::vector<std::vector<std::size_t>> release_after_;
   std::vector<Tensor> arena_;
+  std::int64_t planned_bytes_ = 0;
+  std::int64_t peak_bytes_ = 0;
 };
 
 }  // namespace cajal::engine

@@ -1,6 +1,8 @@
 #include "engine/detail/dnnl_util.h"
 
 #include <algorithm>
+#include <memory>
+#include <new>
 
 #include "core/error.h"
 
@@ -82,12 +84,29 @@ void run_plain(const dnnl::primitive& primitive, const ContextImpl& ctx, const T
   ctx.stream.wait();
 }
 
+void Scratchpad::execute(const dnnl::primitive& primitive, const dnnl::memory::desc& desc,
+                         std::unordered_map<int, dnnl::memory> args, const ContextImpl& ctx) {
+  // Not value-initialised: the primitive writes before it reads.
+  const auto free_aligned = [](void* p) { ::operator delete (p, std::align_val_t{64}); };
+  const std::size_t bytes = desc.get_size();
+  const std::unique_ptr<void, decltype(free_aligned)> buffer(
+      bytes > 0 ? ::operator new (bytes, std::align_val_t{64}) : nullptr, free_aligned);
+  if (buffer) {
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(desc, ctx.engine, buffer.get()));
+  }
+  primitive.execute(ctx.stream, args);
+  ctx.stream.wait();
+}
+
 Bridge::Bridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
                const dnnl::engine& engine, const SharedScratch* shared)
     : plain_(plain), shared_(shared) {
   if (plain != wanted) {
     buffer_ = shared_ != nullptr ? dnnl::memory(wanted, engine, DNNL_MEMORY_NONE)
                                  : dnnl::memory(wanted, engine);
+    if (shared_ != nullptr) {
+      shared_->plan(wanted.get_size());
+    }
     to_wanted_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain, engine, wanted));
     to_plain_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, wanted, engine, plain));
   }

@@ -3,8 +3,10 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "engine/layer_type.h"
 #include "engine/tensor.h"
@@ -12,22 +14,57 @@
 namespace cajal::engine::detail {
 
 // Memory that the layout bridges of every layer share in inference, where layers run one at a
-// time: grows to the largest request.
+// time. It grows to a layer's request; a large one (kShrinkBytes or more) is allocated again at
+// the size asked for when a layer asks for half of it or less, so a small layer late in a net does
+// not keep the largest layer's copy resident.
 class SharedScratch {
  public:
+  static constexpr std::size_t kShrinkBytes = std::size_t{16} << 20;
+  // The bytes held after a request of `request` bytes when `held` are held (the policy of get()).
+  static std::size_t held_after(std::size_t held, std::size_t request) {
+    const std::size_t wanted = (request + sizeof(float) - 1) / sizeof(float) * sizeof(float);
+    const bool shrink = held >= kShrinkBytes && 2 * wanted <= held;
+    return held < wanted || shrink ? wanted : held;
+  }
   void* get(std::size_t bytes) const {
-    const std::size_t floats = (bytes + sizeof(float) - 1) / sizeof(float);
-    if (buffer_.size() < floats) {
+    const std::size_t held = buffer_.size() * sizeof(float);
+    const std::size_t next = held_after(held, bytes);
+    if (next != held) {
       release();
-      buffer_.resize(floats);
+      buffer_.resize(next / sizeof(float));
     }
     return buffer_.data();
   }
   // Gives the memory back (a prepare() for other dims); the next get() allocates again.
   void release() const { std::vector<float, AlignedAllocator<float>>().swap(buffer_); }
+  // In prepare(): a layer's bridge will ask for `bytes` (Net::peak_bytes adds them up per layer).
+  void plan(std::size_t bytes) const { planned_ = std::max(planned_, bytes); }
+  // The largest plan() since the last call, and forgets it.
+  std::size_t take_planned() const { return std::exchange(planned_, 0); }
 
  private:
   mutable std::vector<float, AlignedAllocator<float>> buffer_;
+  mutable std::size_t planned_ = 0;
+};
+
+struct ContextImpl;
+
+// The scratchpad an inference primitive asks for (oneDNN's user mode: a gemm-based transposed
+// convolution's column buffer is as large as an activation), allocated for one execution and
+// freed after it. oneDNN's library mode keeps one buffer as large as the largest scratchpad of any
+// primitive alive, resident for the whole process.
+class Scratchpad {
+ public:
+  // Runs `primitive` with `args` and, when `desc` asks for memory, a scratchpad for that run;
+  // waits for it to finish.
+  static void execute(const dnnl::primitive& primitive, const dnnl::memory::desc& desc,
+                      std::unordered_map<int, dnnl::memory> args, const ContextImpl& ctx);
+  // In prepare(): a primitive will ask for `bytes` (Net::peak_bytes counts them per layer).
+  void plan(std::size_t bytes) const { planned_ = std::max(planned_, bytes); }
+  std::size_t take_planned() const { return std::exchange(planned_, 0); }
+
+ private:
+  mutable std::size_t planned_ = 0;
 };
 
 struct ContextImpl {
@@ -36,6 +73,7 @@ struct ContextImpl {
   int threads = 1;
   SharedScratch bridge_in;   // inference: the inputs reordered into a primitive's layout
   SharedScratch bridge_out;  // and its outputs before the reorder back
+  Scratchpad scratchpad;     // inference: primitives' own scratch memory
 };
 
 // oneDNN's eltwise algorithm, alpha and beta for an activation layer type.

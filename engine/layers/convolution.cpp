@@ -258,7 +258,7 @@ class DnnlConvolution final : public ConvolutionLayer {
     if (params().bias) {
       args.emplace(DNNL_ARG_BIAS, bias_.memory());
     }
-    primitive_.execute(ctx.stream, args);
+    detail::Scratchpad::execute(primitive_, scratchpad_, std::move(args), ctx);
     dst_.out_done(dst, ctx);
     ctx.stream.wait();
   }
@@ -377,6 +377,10 @@ class DnnlConvolution final : public ConvolutionLayer {
       ops.append_eltwise(1.0f, alg, alpha, beta);
     }
     attr.set_post_ops(ops);
+    if (!training()) {
+      // Memory of its own for each run, freed after it (detail::Scratchpad).
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    }
     const auto prop =
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     const typename Kinds::Forward::desc desc(prop, Kinds::algorithm, g.src, g.weights, g.bias,
@@ -393,6 +397,8 @@ class DnnlConvolution final : public ConvolutionLayer {
       bias_ = detail::WeightBridge(plain_bias, pd.bias_desc(), engine);
     }
     primitive_ = typename Kinds::Forward(pd);
+    scratchpad_ = training() ? dnnl::memory::desc() : pd.scratchpad_desc();
+    ctx_->scratchpad.plan(scratchpad_.get_size());
     if (!training()) {
       return;
     }
@@ -433,6 +439,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   detail::WeightBridge weights_;
   detail::WeightBridge bias_;
   dnnl::primitive primitive_;
+  dnnl::memory::desc scratchpad_;  // inference: what primitive_ asks for at each run
   // Training only.
   detail::Bridge data_diff_dst_;
   detail::Bridge data_diff_src_;

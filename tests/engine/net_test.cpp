@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
+#include "engine/detail/dnnl_util.h"
 #include "engine/layer_type.h"
 #include "tests/engine/layer_harness.h"
 
@@ -173,6 +175,51 @@ TEST(Net, KeepsABatchNormWhoseInputIsAlsoAnOutput) {
   auto net = make_net(defs, Backend::onednn, {}, {"c", "bn"});
   net.load_weights(weights_for(defs));
   EXPECT_EQ(net.nodes().size(), 2u);
+}
+
+// x [1,1,16,16] -> a (tanh, 256 floats) -> p (pool, 64) -> u (upsample, 256) -> c = [a, u] (512)
+// -> t (tanh, 512): the planner's slots hold 512 + 512 + 256 floats, while at most 1024 are live
+// (a, u and c at the concat; c and t at the last tanh).
+std::vector<NodeDef> small_u() {
+  const auto none = nlohmann::json::object();
+  return {
+      {LayerType::tanh, "a", none, {"x"}, "a"},
+      {LayerType::max_pool, "p", {{"kernel_size", {2, 2}}}, {"a"}, "p"},
+      {LayerType::upsample, "u", {{"scale_factor", {2, 2}}}, {"p"}, "u"},
+      {LayerType::concat, "c", none, {"a", "u"}, "c"},
+      {LayerType::tanh, "t", none, {"c"}, "t"},
+  };
+}
+
+TEST(Net, FreesBuffersAfterTheirLastReaderAndMovesTheOutputOut) {
+  const auto input = testing::random_tensor({1, 1, 16, 16}, 5);
+  auto kept = make_net(small_u(), Backend::onednn,
+                       {.release_bytes = std::numeric_limits<std::int64_t>::max()});
+  auto freed = make_net(small_u(), Backend::onednn, {.release_bytes = 0});
+  const auto a = run(kept, {}, input);
+  const auto b = run(freed, {}, input);
+  EXPECT_EQ(kept.activation_bytes(), 1280 * 4);
+  EXPECT_EQ(freed.activation_bytes(), 1280 * 4);
+  EXPECT_EQ(kept.peak_bytes(), 1280 * 4);
+  EXPECT_EQ(freed.peak_bytes(), 1024 * 4);
+  // The output's buffer went out with it; the others stay (kept) or were freed.
+  EXPECT_EQ(kept.resident_bytes(), (512 + 256) * 4);
+  EXPECT_EQ(freed.resident_bytes(), 0);
+  ASSERT_EQ(a.dims(), (Dims{1, 2, 16, 16}));
+  ASSERT_EQ(b.dims(), a.dims());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()), 0);
+  const auto again = freed.forward({{"x", input}}).at("t");
+  EXPECT_EQ(std::memcmp(a.data(), again.data(), sizeof(float) * a.size()), 0);
+}
+
+TEST(Net, SharedScratchShrinksOnlyWhenLargeAndAskedForHalfOrLess) {
+  using detail::SharedScratch;
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  EXPECT_EQ(SharedScratch::held_after(0, 10), 12u);  // whole floats
+  EXPECT_EQ(SharedScratch::held_after(8 * mib, 20 * mib), 20 * mib);
+  EXPECT_EQ(SharedScratch::held_after(64 * mib, 32 * mib), 32 * mib);
+  EXPECT_EQ(SharedScratch::held_after(64 * mib, 33 * mib), 64 * mib);
+  EXPECT_EQ(SharedScratch::held_after(8 * mib, 1 * mib), 8 * mib);
 }
 
 }  // namespace

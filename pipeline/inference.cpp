@@ -28,8 +28,9 @@ float minimum(const std::vector<float>& values) {
 
 // Whole and slab modes: the network over slabs of `padded` along D, cores of `core` planes from
 // 0 with `halo` planes either side; labels of the image's voxels (the first `image` of each axis).
-std::int64_t run_slabs(detail::Session& s, const Block& padded, const Extent& image,
-                       std::int64_t core, std::int64_t halo, std::vector<float>& labels) {
+// `padded` is freed once the last slab is read from it.
+std::int64_t run_slabs(detail::Session& s, Block padded, const Extent& image, std::int64_t core,
+                       std::int64_t halo, std::vector<std::uint8_t>& labels) {
   std::int64_t passes = 0;
   Extent prepared{0, 0, 0};
   std::vector<float> sum;
@@ -52,6 +53,9 @@ std::int64_t run_slabs(detail::Session& s, const Block& padded, const Extent& im
     for (const auto& flip : s.flips) {
       out = engine::Tensor();
       detail::read_box(padded, {first, 0, 0}, box, flip, input.data());
+      if (end >= image[0] && flip == s.flips.back()) {
+        std::vector<float>().swap(padded.values);
+      }
       auto outputs = s.model.net().forward({{s.model.net().inputs().front(), input}});
       out = std::move(outputs.at(s.model.net().outputs().front()));
       outputs.clear();
@@ -105,7 +109,7 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
   }
   const auto& g = image.geometry;
   const Extent size{g.size[2], g.size[1], g.size[0]};
-  const Block block{size, image.pixels};
+  Block block{size, image.pixels};
   const float pad_value = minimum(image.pixels);
   const auto locality = analyse_locality(model.spec());
   const auto last_type = model.spec().layers.back().type;
@@ -138,8 +142,10 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
   report.details["locality"] = to_json(locality);
   report.details["tta_flips"] = session.flips.size();
   const std::int64_t voxels = g.voxel_count();
-  const std::int64_t held = 2 * voxels * kFloat;  // the image and the labels
-  std::vector<float> labels(static_cast<std::size_t>(voxels), 0.0f);
+  // The caller's, the image and the labels (one byte each until inference ends).
+  const std::int64_t held = options.held_bytes + voxels * kFloat + voxels;
+  report.details["held_bytes"] = held;
+  std::vector<std::uint8_t> labels(static_cast<std::size_t>(voxels), 0);
 
   std::string mode = options.mode;
   std::string why = "asked for";
@@ -152,15 +158,16 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
     const std::int64_t plane = padded_size[1] * padded_size[2];
     const std::int64_t halo =
         (locality.receptive_radius[0] + stride[0] - 1) / stride[0] * stride[0];
-    DepthCost cost{0, 0, stride[0], 2 * stride[0]};
-    cost.at_a =
-        detail::prepare_and_measure(model, ctx, 1, {cost.a, padded_size[1], padded_size[2]});
-    cost.at_b =
-        detail::prepare_and_measure(model, ctx, 1, {cost.b, padded_size[1], padded_size[2]});
     const std::int64_t fixed = held + padded_size[0] * plane * kFloat;
-    // The forward pass, and the summed probabilities of the whole padded image.
-    const std::int64_t whole_bytes =
-        fixed + cost(padded_size[0]) + session.channels * padded_size[0] * plane * kFloat;
+    // With TTA, the summed probabilities of a slab (or the whole padded image) come on top.
+    const std::int64_t sum_per_plane =
+        session.flips.size() > 1 ? session.channels * plane * kFloat : 0;
+    const auto slab_bytes = [&](std::int64_t depth) {
+      return fixed +
+             detail::prepare_and_measure(model, ctx, 1, {depth, padded_size[1], padded_size[2]}) +
+             sum_per_plane * depth;
+    };
+    const std::int64_t whole_bytes = slab_bytes(padded_size[0]);
     report.details["whole_bytes_planned"] = whole_bytes;
     std::int64_t core = padded_size[0];
     if (mode == "auto") {
@@ -169,13 +176,24 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
                             : "whole volume exceeds the memory limit";
     }
     if (mode == "slab") {
-      // The slab's own float buffer of summed probabilities comes on top of the forward pass.
+      // A first guess from a forward pass's bytes at two small depths (linear for a fully
+      // convolutional network at depths aligned to its stride), then checked at the slab's depth.
+      DepthCost cost{slab_bytes(stride[0]), slab_bytes(2 * stride[0]), stride[0], 2 * stride[0]};
       const std::int64_t per_plane =
-          (cost.at_b - cost.at_a) / (cost.b - cost.a) + session.channels * plane * kFloat;
-      const std::int64_t room = options.memory_limit_bytes - fixed - cost(0);
-      core = options.slab_core_depth > 0
-                 ? round_up({options.slab_core_depth, 1, 1}, {stride[0], 1, 1})[0]
-                 : (room / std::max<std::int64_t>(per_plane, 1) - 2 * halo) / stride[0] * stride[0];
+          std::max<std::int64_t>((cost.at_b - cost.at_a) / (cost.b - cost.a), 1);
+      const auto slab_depth = [&](std::int64_t c) {
+        return std::min(c + 2 * halo, padded_size[0]);
+      };
+      if (options.slab_core_depth > 0) {
+        core = round_up({options.slab_core_depth, 1, 1}, {stride[0], 1, 1})[0];
+      } else {
+        core =
+            ((options.memory_limit_bytes - cost(0)) / per_plane - 2 * halo) / stride[0] * stride[0];
+        core = std::min(core, padded_size[0]);
+        while (core >= stride[0] && slab_bytes(slab_depth(core)) > options.memory_limit_bytes) {
+          core -= stride[0];
+        }
+      }
       core = std::min(core, padded_size[0]);
       if (core < stride[0] && options.mode == "auto") {
         mode = "window";
@@ -184,15 +202,16 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
         core = std::max(core, stride[0]);
         report.details["slab_core_depth"] = core;
         report.details["slab_halo"] = halo;
-        report.peak_bytes_planned = fixed + cost(std::min(core + 2 * halo, padded_size[0])) +
-                                    session.channels * (core + 2 * halo) * plane * kFloat;
+        report.peak_bytes_planned = slab_bytes(slab_depth(core));
       }
     } else {
       report.peak_bytes_planned = whole_bytes;
     }
     if (mode != "window") {
-      const Block padded = detail::pad_block(block, padded_size, {0, 0, 0}, pad_value);
-      report.windows = run_slabs(session, padded, size, core, mode == "whole" ? 0 : halo, labels);
+      Block padded = detail::pad_block(block, padded_size, {0, 0, 0}, pad_value);
+      std::vector<float>().swap(block.values);
+      report.windows =
+          run_slabs(session, std::move(padded), size, core, mode == "whole" ? 0 : halo, labels);
     }
   } else if (mode == "auto") {
     why = "the network is not local: " + locality.reason;
@@ -202,14 +221,16 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
     if (patch[0] == 0) {
       throw Error("inference mode 'window'", "a patch_size in the run configuration", "none");
     }
-    report.windows = detail::run_windows(session, block, pad_value, options, held, report, labels);
+    report.windows =
+        detail::run_windows(session, std::move(block), pad_value, options, held, report, labels);
   }
   // The network's buffers were sized for the whole image (or its slabs or windows): prepared
   // again at the smallest extent, they are given back before postprocessing and writing.
   detail::prepare_and_measure(model, ctx, 1, smallest);
   report.mode = mode;
   report.details["why"] = why;
-  result.labels = core::Volume{g, core::PixelType::uint8, std::move(labels)};
+  result.labels =
+      core::Volume{g, core::PixelType::uint8, std::vector<float>(labels.begin(), labels.end())};
   return result;
 }
 

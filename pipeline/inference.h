@@ -27,12 +27,15 @@
 namespace cajal::pipeline {
 
 struct InferenceOptions {
-  double overlap = 0.5;                         // sliding-window overlap, [0, 1)
-  bool tta = false;                             // mirroring test-time augmentation (8 flips)
-  std::int64_t memory_limit_bytes = 2LL << 30;  // --memory-limit
-  std::string mode = "auto";                    // auto | window | slab | whole
-  std::int64_t max_batch = 4;                   // windows per forward pass, at most
-  std::int64_t slab_core_depth = 0;             // slab mode: core depth; 0: largest that fits
+  double overlap = 0.5;  // sliding-window overlap, [0, 1)
+  bool tta = false;      // mirroring test-time augmentation (8 flips)
+  // --memory-limit: what the process may hold while inference runs, counting `held_bytes`, the
+  // preprocessed image, the label map, the padded copy of the image and the network's peak.
+  std::int64_t memory_limit_bytes = 2LL << 30;
+  std::int64_t held_bytes = 0;  // held by the caller meanwhile (its volumes, the program itself)
+  std::string mode = "auto";    // auto | window | slab | whole
+  std::int64_t max_batch = 4;   // windows per forward pass, at most
+  std::int64_t slab_core_depth = 0;  // slab mode: core depth; 0: largest that fits
 };
 
 struct InferenceReport {     // for report.json

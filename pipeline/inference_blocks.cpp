@@ -104,9 +104,7 @@ std::int64_t prepare_and_measure(models::Model& model, const engine::Context& ct
   auto& net = model.net();
   const engine::Dims dims{batch, 1, size[0], size[1], size[2]};
   net.prepare(ctx, {{net.inputs().front(), dims}});
-  const auto& out = net.blob_dims(net.outputs().front());
-  return net.activation_bytes() + (engine::element_count(dims) + engine::element_count(out)) *
-                                      static_cast<std::int64_t>(sizeof(float));
+  return net.peak_bytes() + engine::element_count(dims) * static_cast<std::int64_t>(sizeof(float));
 }
 
 }  // namespace cajal::pipeline::detail

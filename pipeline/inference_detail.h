@@ -37,8 +37,8 @@ std::vector<std::array<bool, 3>> flip_set(bool tta);
 // channel (a sigmoid probability), 1 when it is above 0.5.
 std::uint8_t argmax(const float* values, std::int64_t classes, std::int64_t stride);
 
-// Bytes one forward pass of `model` needs for [batch, 1, size]: planned activations, the input
-// and the copied output. Prepares the net for those dims.
+// Bytes one forward pass of `model` needs for [batch, 1, size]: the input and the net's planned
+// peak (live activations, the output, layout copies). Prepares the net for those dims.
 std::int64_t prepare_and_measure(models::Model& model, const engine::Context& ctx,
                                  std::int64_t batch, const Extent& size);
 
@@ -52,9 +52,10 @@ struct Session {
 };
 
 // Window mode (inference_window.cpp): labels of `image`'s voxels into `labels`; returns the
-// windows run (TTA flips counted). `held`: bytes already held by the caller.
-std::int64_t run_windows(Session& session, const Block& image, float pad_value,
+// windows run (TTA flips counted). `held`: bytes already held by the caller. `image` is freed
+// once padded.
+std::int64_t run_windows(Session& session, Block image, float pad_value,
                          const InferenceOptions& options, std::int64_t held,
-                         InferenceReport& report, std::vector<float>& labels);
+                         InferenceReport& report, std::vector<std::uint8_t>& labels);
 
 }  // namespace cajal::pipeline::detail

@@ -40,9 +40,9 @@ struct Job {
 
 }  // namespace
 
-std::int64_t run_windows(Session& s, const Block& image, float pad_value,
-                         const InferenceOptions& options, std::int64_t held,
-                         InferenceReport& report, std::vector<float>& labels) {
+std::int64_t run_windows(Session& s, Block image, float pad_value, const InferenceOptions& options,
+                         std::int64_t held, InferenceReport& report,
+                         std::vector<std::uint8_t>& labels) {
   const auto& ps = s.model.spec().run.patch_size;
   const Extent patch{ps[0], ps[1], ps[2]};
   Extent size{};
@@ -52,6 +52,7 @@ std::int64_t run_windows(Session& s, const Block& image, float pad_value,
     lower[a] = (size[a] - image.size[a]) / 2;
   }
   const Block padded = pad_block(image, size, lower, pad_value);
+  std::vector<float>().swap(image.values);
   std::array<std::vector<std::int64_t>, 3> starts;
   for (std::size_t a = 0; a < 3; ++a) {
     starts[a] = window_starts(size[a], patch[a], options.overlap);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -21,6 +22,11 @@ namespace cajal::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
+
+// What the process holds besides the volumes --memory-limit counts: code, libraries, the model's
+// weights, oneDNN's own buffers (bench/segment/run.sh: about 145 MiB resident when the network
+// starts, and a peak 40 MB above the plan made with 160 MiB here).
+constexpr std::int64_t kProgramBytes = std::int64_t{200} << 20;
 
 void warn(SegmentReport& report, const std::string& message) {
   core::log_warning(message);
@@ -61,13 +67,83 @@ QaWindow qa_window(const models::RunConfig& run, const core::Volume& image) {
   return high > low ? QaWindow{low, high} : QaWindow{low, low + 1};
 }
 
-// The input's pixels as 16-bit integers while the network runs, when they hold every value
-// exactly (8- and 16-bit integer inputs, CT among them): half the bytes of the float pixels.
-class PackedPixels {
+// The input's pixels while the network runs: as 16-bit integers when they hold every value
+// exactly (8- and 16-bit integer inputs, CT among them; half the bytes of the float pixels), in a
+// file in the case folder rather than in memory (float pixels too), so --memory-limit is left
+// for the network. Kept in memory when the file cannot be written.
+class HeldPixels {
  public:
-  // Takes the pixels out of `volume` (left empty) when every one comes back bit for bit, else
-  // leaves it as it is.
-  explicit PackedPixels(core::Volume& volume) {
+  // Takes the pixels out of `volume` (left empty).
+  HeldPixels(core::Volume& volume, fs::path spill_file) : file_(std::move(spill_file)) {
+    count_ = volume.pixels.size();
+    pack(volume);
+    const char* data = packed_ ? reinterpret_cast<const char*>(values_.data())
+                               : reinterpret_cast<const char*>(volume.pixels.data());
+    const std::size_t bytes = count_ * (packed_ ? sizeof(std::int16_t) : sizeof(float));
+    std::ofstream out(file_, std::ios::binary);
+    if (!out.write(data, static_cast<std::streamsize>(bytes)) || !out.flush()) {
+      out.close();
+      std::error_code ignored;
+      fs::remove(file_, ignored);
+      if (!packed_) {
+        float_values_ = std::move(volume.pixels);
+      }
+      std::vector<float>().swap(volume.pixels);
+      return;
+    }
+    spilled_ = true;
+    std::vector<std::int16_t>().swap(values_);
+    std::vector<float>().swap(volume.pixels);
+  }
+  ~HeldPixels() {
+    if (spilled_) {
+      std::error_code ignored;
+      fs::remove(file_, ignored);
+    }
+  }
+  HeldPixels(const HeldPixels&) = delete;
+  HeldPixels& operator=(const HeldPixels&) = delete;
+
+  // Bytes held in memory.
+  std::int64_t bytes() const {
+    return static_cast<std::int64_t>(values_.size() * sizeof(std::int16_t) +
+                                     float_values_.size() * sizeof(float));
+  }
+  // Puts the pixels back into `volume`.
+  void restore(core::Volume& volume) {
+    if (spilled_) {
+      std::ifstream in(file_, std::ios::binary);
+      const std::size_t size = packed_ ? sizeof(std::int16_t) : sizeof(float);
+      char* data = nullptr;
+      if (packed_) {
+        values_.resize(count_);
+        data = reinterpret_cast<char*>(values_.data());
+      } else {
+        float_values_.resize(count_);
+        data = reinterpret_cast<char*>(float_values_.data());
+      }
+      if (!in.read(data, static_cast<std::streamsize>(count_ * size))) {
+        throw Error("input pixels kept in '" + file_.string() + "'",
+                    std::to_string(count_ * size) + " bytes", "a shorter file");
+      }
+      in.close();
+      fs::remove(file_);
+      spilled_ = false;
+    }
+    if (!packed_) {
+      volume.pixels.swap(float_values_);
+      std::vector<float>().swap(float_values_);
+      return;
+    }
+    volume.pixels.resize(values_.size());
+    for (std::size_t v = 0; v < values_.size(); ++v) {
+      volume.pixels[v] = static_cast<float>(values_[v]) + offset_;
+    }
+    std::vector<std::int16_t>().swap(values_);
+  }
+
+ private:
+  void pack(const core::Volume& volume) {
     using core::PixelType;
     const PixelType type = volume.pixel_type;
     if (type != PixelType::int8 && type != PixelType::uint8 && type != PixelType::int16 &&
@@ -89,26 +165,16 @@ class PackedPixels {
         return;
       }
     }
-    std::vector<float>().swap(volume.pixels);
     packed_ = true;
   }
-  // Puts the pixels back into `volume`.
-  void unpack(core::Volume& volume) {
-    if (!packed_) {
-      return;
-    }
-    volume.pixels.resize(values_.size());
-    for (std::size_t v = 0; v < values_.size(); ++v) {
-      volume.pixels[v] = static_cast<float>(values_[v]) + offset_;
-    }
-    std::vector<std::int16_t>().swap(values_);
-    packed_ = false;
-  }
 
- private:
+  fs::path file_;
+  std::size_t count_ = 0;
   std::vector<std::int16_t> values_;
+  std::vector<float> float_values_;  // not packed and not spilled
   float offset_ = 0;
   bool packed_ = false;
+  bool spilled_ = false;
 };
 
 void write_masks(const core::Volume& labels, const std::vector<LabelName>& names,
@@ -242,11 +308,13 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
 
   PreprocessedImage preprocessed = preprocess(image, run);
   report.preprocessing = to_json(preprocessed.record);
-  PackedPixels packed(image);
+  HeldPixels held(image, case_dir / ".input_pixels.tmp");
   clock.finish("preprocess");
 
+  InferenceOptions inference = options.inference;
+  inference.held_bytes = kProgramBytes + held.bytes();
   InferenceResult inferred =
-      infer_labels(model.model, model.context, preprocessed.image, options.inference);
+      infer_labels(model.model, model.context, preprocessed.image, inference);
   report.inference = {{"mode", inferred.report.mode},
                       {"windows", inferred.report.windows},
                       {"peak_bytes_planned", inferred.report.peak_bytes_planned},
@@ -257,7 +325,7 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   report.postprocessing = postprocess_labels(inferred.labels, run).details;
   core::Volume labels = restore_labels(inferred.labels, preprocessed.record);
   inferred.labels = core::Volume();
-  packed.unpack(image);
+  held.restore(image);
   CAJAL_CHECK(labels.geometry.size == image.geometry.size &&
               core::same_grid(labels.geometry, image.geometry))
       << "restored labels are not on the input's grid";

@@ -90,9 +90,9 @@ TEST(Segment, BundledModelIsLookedForInCajalModelsThenBesideTheBinaryThenTheSour
   }
 }
 
-// The input's pixels are held as 16-bit integers while the network runs (segment.cpp): an int16
-// input and its float32 copy (the same values, not packed) give the same label map, masks, QA
-// pictures and structure statistics.
+// The input's pixels are held as 16-bit integers (in a file) while the network runs (segment.cpp):
+// an int16 input and its float32 copy (the same values, not packed) give the same label map, masks,
+// QA pictures and structure statistics.
 TEST(Segment, Int16InputGivesTheSameOutputsAsItsFloat32Copy) {
   namespace fs = std::filesystem;
   core::Geometry grid;
@@ -147,6 +147,12 @@ TEST(Segment, Int16InputGivesTheSameOutputsAsItsFloat32Copy) {
     labelled += reports[0].structures[s].voxel_count;
   }
   EXPECT_GT(labelled, 0);
+  // The pixels held in a file of the case folder while the network ran are gone.
+  for (const char* name : {"int16", "float32"}) {
+    for (const auto& entry : fs::directory_iterator(dir / name)) {
+      EXPECT_NE(entry.path().filename(), ".input_pixels.tmp") << name;
+    }
+  }
   fs::remove_all(dir);
 }
 

@@ -179,6 +179,10 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   auto& bridge_in = ctx.impl()->bridge_in;
   auto& bridge_out = ctx.impl()->bridge_out;
   const auto& scratchpad = ctx.impl()->scratchpad;
+  const bool release = options_.release_bytes < std::numeric_limits<std::int64_t>::max();
+  bridge_in.set_shrink(release);
+  bridge_out.set_shrink(release);
+  scratchpad.set_release(release);
   std::size_t held_in = 0;
   std::size_t held_out = 0;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -194,7 +198,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     for (auto [scratch, held] :
          {std::pair{&bridge_in, &held_in}, std::pair{&bridge_out, &held_out}}) {
       if (const std::size_t request = scratch->take_planned(); request > 0) {
-        *held = detail::SharedScratch::held_after(*held, request);
+        *held = detail::SharedScratch::held_after(*held, request, release);
       }
     }
     scratch_bytes[i] = static_cast<std::int64_t>(held_in + held_out + scratchpad.take_planned());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,8 +34,11 @@ struct NetOptions {
   bool fuse_post_ops = true;
   // In inference, an activation buffer planned at this many bytes or more is freed after the
   // last layer that reads its blob and allocated again when next written, so only the buffers of
-  // live blobs are resident; smaller ones are kept for the next forward() (windows of a patch).
-  std::int64_t release_bytes = std::int64_t{16} << 20;
+  // live blobs are resident; smaller ones are kept for the next forward(). By default every
+  // buffer is kept: the fastest for many forward() calls of one shape (batches of regions,
+  // windows: freeing and faulting in a 16 MiB buffer at each batch cost `cajal classify` 20 %).
+  // A single pass over a large input (segment's whole volume or slabs) sets it lower.
+  std::int64_t release_bytes = std::numeric_limits<std::int64_t>::max();
   // Neither folds nor fuses: every layer keeps its own weights and backward pass.
   static NetOptions for_training() { return {.fold_batch_norm = false, .fuse_post_ops = false}; }
 };
@@ -49,6 +53,8 @@ class Net {
   // Every layer takes its tensors by name; a tensor no layer takes is an error. Then folds and
   // fuses as the options say. Once per Net.
   void load_weights(const WeightMap& weights);
+  // NetOptions::release_bytes, from the next prepare() on.
+  void set_release_bytes(std::int64_t bytes) { options_.release_bytes = bytes; }
   // Builds every layer for these input dims and plans the activation buffers.
   void prepare(const Context& ctx, const std::map<std::string, Dims>& input_dims);
   // Inputs must have the dims given to prepare(). Returns the output blobs; in inference they are

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "pipeline/inference_detail.h"
@@ -152,7 +153,11 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
   if ((mode == "slab" || mode == "whole") && !locality.local) {
     throw Error("inference mode '" + mode + "'", "a network of local layers only", locality.reason);
   }
+  // One pass over the whole volume or a few slabs: each large activation is freed as soon as it is
+  // dead. Windows run the network many times at one shape: every buffer is kept between them.
+  constexpr std::int64_t kReleaseBytes = std::int64_t{16} << 20;
   if (locality.local && mode != "window") {
+    model.net().set_release_bytes(kReleaseBytes);
     const Extent stride = locality.total_stride;
     const Extent padded_size = round_up(size, stride);
     const std::int64_t plane = padded_size[1] * padded_size[2];
@@ -221,6 +226,7 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
     if (patch[0] == 0) {
       throw Error("inference mode 'window'", "a patch_size in the run configuration", "none");
     }
+    model.net().set_release_bytes(std::numeric_limits<std::int64_t>::max());
     report.windows =
         detail::run_windows(session, std::move(block), pad_value, options, held, report, labels);
   }

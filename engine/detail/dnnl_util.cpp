@@ -89,10 +89,13 @@ void Scratchpad::execute(const dnnl::primitive& primitive, const dnnl::memory::d
   // Not value-initialised: the primitive writes before it reads.
   const auto free_aligned = [](void* p) { ::operator delete (p, std::align_val_t{64}); };
   const std::size_t bytes = desc.get_size();
+  const auto& self = ctx.scratchpad;
   const std::unique_ptr<void, decltype(free_aligned)> buffer(
-      bytes > 0 ? ::operator new (bytes, std::align_val_t{64}) : nullptr, free_aligned);
-  if (buffer) {
-    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(desc, ctx.engine, buffer.get()));
+      bytes > 0 && self.release_ ? ::operator new (bytes, std::align_val_t{64}) : nullptr,
+      free_aligned);
+  if (bytes > 0) {
+    void* memory = buffer ? buffer.get() : self.kept_.get(bytes);
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(desc, ctx.engine, memory));
   }
   primitive.execute(ctx.stream, args);
   ctx.stream.wait();

@@ -14,21 +14,24 @@
 namespace cajal::engine::detail {
 
 // Memory that the layout bridges of every layer share in inference, where layers run one at a
-// time. It grows to a layer's request; a large one (kShrinkBytes or more) is allocated again at
-// the size asked for when a layer asks for half of it or less, so a small layer late in a net does
-// not keep the largest layer's copy resident.
+// time. It grows to a layer's request. When shrinking (a single pass over a large input, see
+// NetOptions::release_bytes), a large one (kShrinkBytes or more) is allocated again at the size
+// asked for when a layer asks for half of it or less, so a small layer late in a net does not
+// keep the largest layer's copy resident; otherwise it is kept for the next forward().
 class SharedScratch {
  public:
   static constexpr std::size_t kShrinkBytes = std::size_t{16} << 20;
   // The bytes held after a request of `request` bytes when `held` are held (the policy of get()).
-  static std::size_t held_after(std::size_t held, std::size_t request) {
+  static std::size_t held_after(std::size_t held, std::size_t request, bool shrink = true) {
     const std::size_t wanted = (request + sizeof(float) - 1) / sizeof(float) * sizeof(float);
-    const bool shrink = held >= kShrinkBytes && 2 * wanted <= held;
-    return held < wanted || shrink ? wanted : held;
+    const bool smaller = shrink && held >= kShrinkBytes && 2 * wanted <= held;
+    return held < wanted || smaller ? wanted : held;
   }
+  void set_shrink(bool shrink) const { shrink_ = shrink; }
+  bool shrinks() const { return shrink_; }
   void* get(std::size_t bytes) const {
     const std::size_t held = buffer_.size() * sizeof(float);
-    const std::size_t next = held_after(held, bytes);
+    const std::size_t next = held_after(held, bytes, shrink_);
     if (next != held) {
       release();
       buffer_.resize(next / sizeof(float));
@@ -45,14 +48,16 @@ class SharedScratch {
  private:
   mutable std::vector<float, AlignedAllocator<float>> buffer_;
   mutable std::size_t planned_ = 0;
+  mutable bool shrink_ = false;
 };
 
 struct ContextImpl;
 
 // The scratchpad an inference primitive asks for (oneDNN's user mode: a gemm-based transposed
-// convolution's column buffer is as large as an activation), allocated for one execution and
-// freed after it. oneDNN's library mode keeps one buffer as large as the largest scratchpad of any
-// primitive alive, resident for the whole process.
+// convolution's column buffer is as large as an activation). When releasing (a single pass over
+// a large input), allocated for one execution and freed after it; otherwise one buffer grown to
+// the largest request is kept for the next forward() (oneDNN's library mode keeps such a buffer
+// for the whole process, whatever the pass).
 class Scratchpad {
  public:
   // Runs `primitive` with `args` and, when `desc` asks for memory, a scratchpad for that run;
@@ -62,9 +67,15 @@ class Scratchpad {
   // In prepare(): a primitive will ask for `bytes` (Net::peak_bytes counts them per layer).
   void plan(std::size_t bytes) const { planned_ = std::max(planned_, bytes); }
   std::size_t take_planned() const { return std::exchange(planned_, 0); }
+  void set_release(bool release) const {
+    release_ = release;
+    kept_.release();
+  }
 
  private:
   mutable std::size_t planned_ = 0;
+  mutable bool release_ = false;
+  SharedScratch kept_;  // not releasing: the buffer kept between runs
 };
 
 struct ContextImpl {

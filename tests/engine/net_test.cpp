@@ -212,7 +212,7 @@ TEST(Net, FreesBuffersAfterTheirLastReaderAndMovesTheOutputOut) {
   EXPECT_EQ(std::memcmp(a.data(), again.data(), sizeof(float) * a.size()), 0);
 }
 
-TEST(Net, SharedScratchShrinksOnlyWhenLargeAndAskedForHalfOrLess) {
+TEST(Net, SharedScratchShrinksOnlyWhenAskedToAndLargeAndAskedForHalfOrLess) {
   using detail::SharedScratch;
   constexpr std::size_t mib = std::size_t{1} << 20;
   EXPECT_EQ(SharedScratch::held_after(0, 10), 12u);  // whole floats
@@ -220,6 +220,9 @@ TEST(Net, SharedScratchShrinksOnlyWhenLargeAndAskedForHalfOrLess) {
   EXPECT_EQ(SharedScratch::held_after(64 * mib, 32 * mib), 32 * mib);
   EXPECT_EQ(SharedScratch::held_after(64 * mib, 33 * mib), 64 * mib);
   EXPECT_EQ(SharedScratch::held_after(8 * mib, 1 * mib), 8 * mib);
+  // Not shrinking (many forward() calls of one shape): kept at the largest request.
+  EXPECT_EQ(SharedScratch::held_after(64 * mib, 32 * mib, false), 64 * mib);
+  EXPECT_EQ(SharedScratch::held_after(8 * mib, 20 * mib, false), 20 * mib);
 }
 
 }  // namespace

@@ -180,9 +180,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   auto& bridge_out = ctx.impl()->bridge_out;
   const auto& scratchpad = ctx.impl()->scratchpad;
   const bool release = options_.release_bytes < std::numeric_limits<std::int64_t>::max();
-  bridge_in.set_shrink(release);
-  bridge_out.set_shrink(release);
-  scratchpad.set_release(release);
+  ctx.impl()->single_pass = release;
   std::size_t held_in = 0;
   std::size_t held_out = 0;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -263,6 +261,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   // The bridges' scratch was sized for the previous dims.
   bridge_in.release();
   bridge_out.release();
+  scratchpad.release();
   // A fresh arena: assigning over the old one would keep each slot's capacity.
   arena_.clear();
   arena_.resize(capacity.size());
@@ -303,7 +302,7 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
     dst.reshape(blob_dims_.at(node.output));
     node.layer->forward(src, dst);
     blobs[node.output] = &dst;
-    for (const std::size_t slot : training_ ? std::vector<std::size_t>() : release_after_[i]) {
+    for (const std::size_t slot : release_after_[i]) {  // none in training
       arena_[slot] = Tensor();
     }
   }

@@ -89,12 +89,11 @@ void Scratchpad::execute(const dnnl::primitive& primitive, const dnnl::memory::d
   // Not value-initialised: the primitive writes before it reads.
   const auto free_aligned = [](void* p) { ::operator delete (p, std::align_val_t{64}); };
   const std::size_t bytes = desc.get_size();
-  const auto& self = ctx.scratchpad;
   const std::unique_ptr<void, decltype(free_aligned)> buffer(
-      bytes > 0 && self.release_ ? ::operator new (bytes, std::align_val_t{64}) : nullptr,
+      bytes > 0 && ctx.single_pass ? ::operator new (bytes, std::align_val_t{64}) : nullptr,
       free_aligned);
   if (bytes > 0) {
-    void* memory = buffer ? buffer.get() : self.kept_.get(bytes);
+    void* memory = buffer ? buffer.get() : ctx.scratchpad.kept_.get(bytes, false);
     args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(desc, ctx.engine, memory));
   }
   primitive.execute(ctx.stream, args);
@@ -115,9 +114,9 @@ Bridge::Bridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted
   }
 }
 
-const dnnl::memory& Bridge::bound() const {
+const dnnl::memory& Bridge::bound(const ContextImpl& ctx) const {
   if (buffer_ && shared_ != nullptr) {
-    buffer_.set_data_handle(shared_->get(buffer_.get_desc().get_size()));
+    buffer_.set_data_handle(shared_->get(buffer_.get_desc().get_size(), ctx.single_pass));
   }
   return buffer_;
 }
@@ -127,7 +126,7 @@ dnnl::memory Bridge::in(const Tensor& src, const ContextImpl& ctx) const {
   if (!buffer_) {
     return user;
   }
-  to_wanted_.execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, bound()}});
+  to_wanted_.execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, bound(ctx)}});
   return buffer_;
 }
 
@@ -140,7 +139,7 @@ dnnl::memory Bridge::held(const Tensor& src, const ContextImpl& ctx) const {
 
 dnnl::memory Bridge::out(Tensor& dst, const ContextImpl& ctx) const {
   if (buffer_) {
-    return bound();
+    return bound(ctx);
   }
   return dnnl::memory(plain_, ctx.engine, dst.data());
 }

@@ -14,10 +14,10 @@
 namespace cajal::engine::detail {
 
 // Memory that the layout bridges of every layer share in inference, where layers run one at a
-// time. It grows to a layer's request. When shrinking (a single pass over a large input, see
-// NetOptions::release_bytes), a large one (kShrinkBytes or more) is allocated again at the size
-// asked for when a layer asks for half of it or less, so a small layer late in a net does not
-// keep the largest layer's copy resident; otherwise it is kept for the next forward().
+// time. It grows to a layer's request. When shrinking (ContextImpl::single_pass), a large one
+// (kShrinkBytes or more) is allocated again at the size asked for when a layer asks for half of it
+// or less, so a small layer late in a net does not keep the largest layer's copy resident;
+// otherwise it is kept for the next forward().
 class SharedScratch {
  public:
   static constexpr std::size_t kShrinkBytes = std::size_t{16} << 20;
@@ -27,11 +27,9 @@ class SharedScratch {
     const bool smaller = shrink && held >= kShrinkBytes && 2 * wanted <= held;
     return held < wanted || smaller ? wanted : held;
   }
-  void set_shrink(bool shrink) const { shrink_ = shrink; }
-  bool shrinks() const { return shrink_; }
-  void* get(std::size_t bytes) const {
+  void* get(std::size_t bytes, bool shrink) const {
     const std::size_t held = buffer_.size() * sizeof(float);
-    const std::size_t next = held_after(held, bytes, shrink_);
+    const std::size_t next = held_after(held, bytes, shrink);
     if (next != held) {
       release();
       buffer_.resize(next / sizeof(float));
@@ -48,16 +46,15 @@ class SharedScratch {
  private:
   mutable std::vector<float, AlignedAllocator<float>> buffer_;
   mutable std::size_t planned_ = 0;
-  mutable bool shrink_ = false;
 };
 
 struct ContextImpl;
 
 // The scratchpad an inference primitive asks for (oneDNN's user mode: a gemm-based transposed
-// convolution's column buffer is as large as an activation). When releasing (a single pass over
-// a large input), allocated for one execution and freed after it; otherwise one buffer grown to
-// the largest request is kept for the next forward() (oneDNN's library mode keeps such a buffer
-// for the whole process, whatever the pass).
+// convolution's column buffer is as large as an activation). In a single pass
+// (ContextImpl::single_pass), allocated for one execution and freed after it; otherwise one buffer
+// grown to the largest request is kept for the next forward() (oneDNN's library mode keeps such a
+// buffer for the whole process, whatever the pass).
 class Scratchpad {
  public:
   // Runs `primitive` with `args` and, when `desc` asks for memory, a scratchpad for that run;
@@ -67,15 +64,12 @@ class Scratchpad {
   // In prepare(): a primitive will ask for `bytes` (Net::peak_bytes counts them per layer).
   void plan(std::size_t bytes) const { planned_ = std::max(planned_, bytes); }
   std::size_t take_planned() const { return std::exchange(planned_, 0); }
-  void set_release(bool release) const {
-    release_ = release;
-    kept_.release();
-  }
+  // Gives the kept buffer back (a prepare() for other dims).
+  void release() const { kept_.release(); }
 
  private:
   mutable std::size_t planned_ = 0;
-  mutable bool release_ = false;
-  SharedScratch kept_;  // not releasing: the buffer kept between runs
+  SharedScratch kept_;  // not a single pass: the buffer kept between runs
 };
 
 struct ContextImpl {
@@ -85,6 +79,9 @@ struct ContextImpl {
   SharedScratch bridge_in;   // inference: the inputs reordered into a primitive's layout
   SharedScratch bridge_out;  // and its outputs before the reorder back
   Scratchpad scratchpad;     // inference: primitives' own scratch memory
+  // Set by Net::prepare (NetOptions::release_bytes): one pass over a large input, so the scratch
+  // above is given back as soon as a layer is done with it rather than kept for the next pass.
+  mutable bool single_pass = false;
 };
 
 // oneDNN's eltwise algorithm, alpha and beta for an activation layer type.
@@ -130,7 +127,7 @@ class Bridge {
 
  private:
   // Binds the shared scratch to buffer_ (when there is one); returns buffer_.
-  const dnnl::memory& bound() const;
+  const dnnl::memory& bound(const ContextImpl& ctx) const;
   dnnl::memory::desc plain_;
   dnnl::memory buffer_;  // empty when the layouts match
   const SharedScratch* shared_ = nullptr;

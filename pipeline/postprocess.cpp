@@ -2,32 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
+#include <limits>
 
 #include "core/error.h"
 
 namespace cajal::pipeline {
 namespace {
-
-struct Offset {
-  int di, dj, dk;
-};
-
-std::vector<Offset> neighbour_offsets(Connectivity connectivity) {
-  std::vector<Offset> offsets;
-  for (int dk = -1; dk <= 1; ++dk) {
-    for (int dj = -1; dj <= 1; ++dj) {
-      for (int di = -1; di <= 1; ++di) {
-        const int steps = std::abs(di) + std::abs(dj) + std::abs(dk);
-        if (steps == 0 || (connectivity == Connectivity::face6 && steps > 1)) {
-          continue;
-        }
-        offsets.push_back({di, dj, dk});
-      }
-    }
-  }
-  return offsets;
-}
 
 // Removes (sets to 0) every voxel of `labels` equal to `value` in a component not kept.
 std::int64_t remove_components(core::Volume& labels, const Components& components,
@@ -103,46 +83,150 @@ nlohmann::json apply_rule(core::Volume& labels, float value,
 
 }  // namespace
 
+namespace {
+
+// Connected components found on runs: maximal stretches of mask voxels along x, joined by
+// union-find with the runs of the rows before them in raster order that they touch ((j - 1, k)
+// and, for 26-connectivity, (j - 1, k - 1), (j, k - 1), (j + 1, k - 1); face neighbours only
+// (j - 1, k) and (j, k - 1)). Work and memory grow with the runs, not the voxels, so a body mask
+// of a 512 x 512 x 300 CT takes one scan. Components are numbered 0, 1, ... in the raster order of
+// their first voxel, as a flood fill seeded in raster order numbers them.
+struct RunComponents {
+  std::vector<std::int64_t>
+      row_start;                    // runs of row r = j + size[1] * k at [row_start[r], [r + 1])
+  std::vector<std::int32_t> begin;  // first x of each run
+  std::vector<std::int32_t> end;    // one past its last x
+  std::vector<std::int64_t> component;  // of each run
+  std::int64_t count = 0;
+};
+
+RunComponents run_components(const std::vector<std::uint8_t>& mask, const core::Index3& size,
+                             Connectivity connectivity) {
+  const std::int64_t voxels = size[0] * size[1] * size[2];
+  CAJAL_CHECK(static_cast<std::int64_t>(mask.size()) == voxels)
+      << "mask of " << mask.size() << " voxels for a grid of " << voxels;
+  CAJAL_CHECK(size[0] < (std::int64_t{1} << 30)) << "rows of " << size[0] << " voxels";
+  RunComponents runs;
+  const std::int64_t rows = size[1] * size[2];
+  runs.row_start.reserve(static_cast<std::size_t>(rows + 1));
+  const std::uint8_t* voxel = mask.data();
+  for (std::int64_t r = 0; r < rows; ++r, voxel += size[0]) {
+    runs.row_start.push_back(static_cast<std::int64_t>(runs.begin.size()));
+    for (std::int64_t i = 0; i < size[0];) {
+      if (voxel[i] == 0) {
+        ++i;
+        continue;
+      }
+      const std::int64_t first = i;
+      while (i < size[0] && voxel[i] != 0) {
+        ++i;
+      }
+      runs.begin.push_back(static_cast<std::int32_t>(first));
+      runs.end.push_back(static_cast<std::int32_t>(i));
+    }
+  }
+  runs.row_start.push_back(static_cast<std::int64_t>(runs.begin.size()));
+
+  // Union-find over runs; the root of a set is its earliest run.
+  std::vector<std::int64_t>& parent = runs.component;
+  parent.resize(runs.begin.size());
+  for (std::size_t n = 0; n < parent.size(); ++n) {
+    parent[n] = static_cast<std::int64_t>(n);
+  }
+  const auto find = [&parent](std::int64_t n) {
+    while (parent[static_cast<std::size_t>(n)] != n) {
+      const auto up = parent[static_cast<std::size_t>(n)];
+      parent[static_cast<std::size_t>(n)] = parent[static_cast<std::size_t>(up)];
+      n = up;
+    }
+    return n;
+  };
+  // Diagonal neighbours touch runs one voxel further along x.
+  const std::int32_t reach = connectivity == Connectivity::full26 ? 1 : 0;
+  const auto join_rows = [&](std::int64_t row, std::int64_t other) {
+    std::int64_t a = runs.row_start[static_cast<std::size_t>(row)];
+    const std::int64_t a_end = runs.row_start[static_cast<std::size_t>(row + 1)];
+    std::int64_t b = runs.row_start[static_cast<std::size_t>(other)];
+    const std::int64_t b_end = runs.row_start[static_cast<std::size_t>(other + 1)];
+    while (a < a_end && b < b_end) {
+      const auto sa = static_cast<std::size_t>(a);
+      const auto sb = static_cast<std::size_t>(b);
+      if (runs.begin[sa] < runs.end[sb] + reach && runs.begin[sb] < runs.end[sa] + reach) {
+        const std::int64_t ra = find(a);
+        const std::int64_t rb = find(b);
+        if (ra != rb) {
+          parent[static_cast<std::size_t>(std::max(ra, rb))] = std::min(ra, rb);
+        }
+      }
+      if (runs.end[sa] < runs.end[sb]) {
+        ++a;
+      } else {
+        ++b;
+      }
+    }
+  };
+  for (std::int64_t k = 0; k < size[2]; ++k) {
+    for (std::int64_t j = 0; j < size[1]; ++j) {
+      const std::int64_t row = j + size[1] * k;
+      if (runs.row_start[static_cast<std::size_t>(row)] ==
+          runs.row_start[static_cast<std::size_t>(row + 1)]) {
+        continue;
+      }
+      if (j > 0) {
+        join_rows(row, row - 1);
+      }
+      if (k > 0) {
+        const std::int64_t below = row - size[1];
+        join_rows(row, below);
+        if (connectivity == Connectivity::full26) {
+          if (j > 0) {
+            join_rows(row, below - 1);
+          }
+          if (j + 1 < size[1]) {
+            join_rows(row, below + 1);
+          }
+        }
+      }
+    }
+  }
+  // A parent never comes after its child, so one pass in run order numbers the sets by their
+  // first voxel: a root takes the next number (stored as -1 - number while parents are still
+  // being read), every other run the number its parent already holds.
+  for (std::size_t n = 0; n < parent.size(); ++n) {
+    const std::int64_t up = parent[n];
+    parent[n] = up == static_cast<std::int64_t>(n) ? -1 - runs.count++
+                                                   : parent[static_cast<std::size_t>(up)];
+  }
+  for (auto& c : parent) {
+    c = -1 - c;
+  }
+  return runs;
+}
+
+}  // namespace
+
 Components label_components(const std::vector<std::uint8_t>& mask, const core::Index3& size,
                             Connectivity connectivity) {
-  const std::int64_t count = size[0] * size[1] * size[2];
-  CAJAL_CHECK(static_cast<std::int64_t>(mask.size()) == count)
-      << "mask of " << mask.size() << " voxels for a grid of " << count;
-  const auto offsets = neighbour_offsets(connectivity);
+  const RunComponents runs = run_components(mask, size, connectivity);
+  CAJAL_CHECK(runs.count < std::numeric_limits<std::int32_t>::max()) << runs.count << " components";
   Components result;
   result.id.assign(mask.size(), 0);
-  std::vector<std::int64_t> stack;
-  for (std::int64_t seed = 0; seed < count; ++seed) {
-    if (mask[static_cast<std::size_t>(seed)] == 0 ||
-        result.id[static_cast<std::size_t>(seed)] != 0) {
-      continue;
-    }
-    const auto c = static_cast<std::int32_t>(result.sizes.size() + 1);
-    result.sizes.push_back(0);
-    result.touches_border.push_back(false);
-    result.id[static_cast<std::size_t>(seed)] = c;
-    stack.push_back(seed);
-    while (!stack.empty()) {
-      const std::int64_t v = stack.back();
-      stack.pop_back();
-      ++result.sizes.back();
-      const std::int64_t i = v % size[0];
-      const std::int64_t j = (v / size[0]) % size[1];
-      const std::int64_t k = v / (size[0] * size[1]);
-      if (i == 0 || j == 0 || k == 0 || i == size[0] - 1 || j == size[1] - 1 || k == size[2] - 1) {
-        result.touches_border.back() = true;
-      }
-      for (const auto& o : offsets) {
-        const std::int64_t ni = i + o.di;
-        const std::int64_t nj = j + o.dj;
-        const std::int64_t nk = k + o.dk;
-        if (ni < 0 || nj < 0 || nk < 0 || ni >= size[0] || nj >= size[1] || nk >= size[2]) {
-          continue;
-        }
-        const auto n = static_cast<std::size_t>(ni + size[0] * (nj + size[1] * nk));
-        if (mask[n] != 0 && result.id[n] == 0) {
-          result.id[n] = c;
-          stack.push_back(static_cast<std::int64_t>(n));
+  result.sizes.assign(static_cast<std::size_t>(runs.count), 0);
+  result.touches_border.assign(static_cast<std::size_t>(runs.count), false);
+  for (std::int64_t k = 0; k < size[2]; ++k) {
+    for (std::int64_t j = 0; j < size[1]; ++j) {
+      const std::int64_t row = j + size[1] * k;
+      const bool border_row = j == 0 || k == 0 || j == size[1] - 1 || k == size[2] - 1;
+      for (auto n = runs.row_start[static_cast<std::size_t>(row)];
+           n < runs.row_start[static_cast<std::size_t>(row + 1)]; ++n) {
+        const auto sn = static_cast<std::size_t>(n);
+        const auto c = static_cast<std::size_t>(runs.component[sn]);
+        std::fill(result.id.begin() + static_cast<std::ptrdiff_t>(row * size[0] + runs.begin[sn]),
+                  result.id.begin() + static_cast<std::ptrdiff_t>(row * size[0] + runs.end[sn]),
+                  static_cast<std::int32_t>(c + 1));
+        result.sizes[c] += runs.end[sn] - runs.begin[sn];
+        if (border_row || runs.begin[sn] == 0 || runs.end[sn] == size[0]) {
+          result.touches_border[c] = true;
         }
       }
     }
@@ -150,54 +234,35 @@ Components label_components(const std::vector<std::uint8_t>& mask, const core::I
   return result;
 }
 
-std::optional<ComponentBox> largest_component_box(std::vector<std::uint8_t>& mask,
+std::optional<ComponentBox> largest_component_box(const std::vector<std::uint8_t>& mask,
                                                   const core::Index3& size,
                                                   Connectivity connectivity) {
-  const std::int64_t count = size[0] * size[1] * size[2];
-  CAJAL_CHECK(static_cast<std::int64_t>(mask.size()) == count)
-      << "mask of " << mask.size() << " voxels for a grid of " << count;
-  constexpr std::uint8_t kVisited = 2;
-  const auto offsets = neighbour_offsets(connectivity);
-  std::optional<ComponentBox> largest;
-  std::deque<std::int64_t> queue;
-  for (std::int64_t seed = 0; seed < count; ++seed) {
-    auto& seed_mark = mask[static_cast<std::size_t>(seed)];
-    if (seed_mark == 0 || seed_mark == kVisited) {
-      continue;
-    }
-    seed_mark = kVisited;
-    queue.push_back(seed);
-    ComponentBox box;
-    box.low = {size[0], size[1], size[2]};
-    box.high = {-1, -1, -1};
-    while (!queue.empty()) {
-      const std::int64_t v = queue.front();
-      queue.pop_front();
-      ++box.voxels;
-      const core::Index3 index{v % size[0], (v / size[0]) % size[1], v / (size[0] * size[1])};
-      for (int c = 0; c < 3; ++c) {
-        box.low[c] = std::min(box.low[c], index[c]);
-        box.high[c] = std::max(box.high[c], index[c]);
-      }
-      for (const auto& o : offsets) {
-        const std::int64_t ni = index[0] + o.di;
-        const std::int64_t nj = index[1] + o.dj;
-        const std::int64_t nk = index[2] + o.dk;
-        if (ni < 0 || nj < 0 || nk < 0 || ni >= size[0] || nj >= size[1] || nk >= size[2]) {
-          continue;
-        }
-        auto& mark = mask[static_cast<std::size_t>(ni + size[0] * (nj + size[1] * nk))];
-        if (mark != 0 && mark != kVisited) {
-          mark = kVisited;
-          queue.push_back(ni + size[0] * (nj + size[1] * nk));
+  const RunComponents runs = run_components(mask, size, connectivity);
+  if (runs.count == 0) {
+    return std::nullopt;
+  }
+  std::vector<ComponentBox> boxes(static_cast<std::size_t>(runs.count),
+                                  ComponentBox{0, size, {-1, -1, -1}});
+  for (std::int64_t k = 0; k < size[2]; ++k) {
+    for (std::int64_t j = 0; j < size[1]; ++j) {
+      const std::int64_t row = j + size[1] * k;
+      for (auto n = runs.row_start[static_cast<std::size_t>(row)];
+           n < runs.row_start[static_cast<std::size_t>(row + 1)]; ++n) {
+        const auto sn = static_cast<std::size_t>(n);
+        ComponentBox& box = boxes[static_cast<std::size_t>(runs.component[sn])];
+        box.voxels += runs.end[sn] - runs.begin[sn];
+        const core::Index3 low{runs.begin[sn], j, k};
+        const core::Index3 high{runs.end[sn] - 1, j, k};
+        for (int c = 0; c < 3; ++c) {
+          box.low[c] = std::min(box.low[c], low[c]);
+          box.high[c] = std::max(box.high[c], high[c]);
         }
       }
-    }
-    if (!largest || box.voxels > largest->voxels) {
-      largest = box;
     }
   }
-  return largest;
+  // The first of the largest: max_element keeps the earliest of equal ones.
+  return *std::max_element(boxes.begin(), boxes.end(),
+                           [](const auto& a, const auto& b) { return a.voxels < b.voxels; });
 }
 
 PostprocessReport postprocess_labels(core::Volume& labels, const models::RunConfig& run) {

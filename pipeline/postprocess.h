@@ -48,10 +48,9 @@ struct ComponentBox {
   core::Index3 low{};
   core::Index3 high{};
 };
-// The same answer as label_components and a scan of its ids, holding no id per voxel: `mask` is
-// used for the visited marks (left with 0 and 2 in place of 0 and non-zero) and the queue holds a
-// front of the component, not all of it. Nothing when the mask is empty.
-std::optional<ComponentBox> largest_component_box(std::vector<std::uint8_t>& mask,
+// The same answer as label_components and a scan of its ids, holding no id per voxel (memory
+// grows with the runs of mask voxels along x). Nothing when the mask is empty.
+std::optional<ComponentBox> largest_component_box(const std::vector<std::uint8_t>& mask,
                                                   const core::Index3& size,
                                                   Connectivity connectivity);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <random>
 
@@ -52,6 +53,86 @@ TEST(Components, CornerNeighboursJoinIn26ConnectivityButNotIn6) {
   EXPECT_EQ(face.sizes, (std::vector<std::int64_t>{1, 1, 1}));
   EXPECT_EQ(face.touches_border, (std::vector<bool>{true, false, true}));
   EXPECT_EQ(face.id[13], 2);
+}
+
+// The naive twin of label_components: a flood fill from each unlabelled mask voxel in raster
+// order, trying all 6 or 26 neighbours of every voxel (what label_components did before runs).
+Components flood_fill_components(const std::vector<std::uint8_t>& mask, const core::Index3& size,
+                                 Connectivity connectivity) {
+  Components result;
+  result.id.assign(mask.size(), 0);
+  std::vector<std::int64_t> stack;
+  const auto inside = [&](std::int64_t i, std::int64_t j, std::int64_t k) {
+    return i >= 0 && j >= 0 && k >= 0 && i < size[0] && j < size[1] && k < size[2];
+  };
+  for (std::int64_t seed = 0; seed < static_cast<std::int64_t>(mask.size()); ++seed) {
+    if (mask[static_cast<std::size_t>(seed)] == 0 || result.id[static_cast<std::size_t>(seed)]) {
+      continue;
+    }
+    const auto c = static_cast<std::int32_t>(result.sizes.size() + 1);
+    result.sizes.push_back(0);
+    result.touches_border.push_back(false);
+    result.id[static_cast<std::size_t>(seed)] = c;
+    stack.push_back(seed);
+    while (!stack.empty()) {
+      const std::int64_t v = stack.back();
+      stack.pop_back();
+      ++result.sizes.back();
+      const std::int64_t i = v % size[0];
+      const std::int64_t j = (v / size[0]) % size[1];
+      const std::int64_t k = v / (size[0] * size[1]);
+      for (int a = 0; a < 3; ++a) {
+        const std::int64_t index = a == 0 ? i : a == 1 ? j : k;
+        if (index == 0 || index == size[a] - 1) {
+          result.touches_border.back() = true;
+        }
+      }
+      for (int dk = -1; dk <= 1; ++dk) {
+        for (int dj = -1; dj <= 1; ++dj) {
+          for (int di = -1; di <= 1; ++di) {
+            const int steps = std::abs(di) + std::abs(dj) + std::abs(dk);
+            if (steps == 0 || (connectivity == Connectivity::face6 && steps > 1) ||
+                !inside(i + di, j + dj, k + dk)) {
+              continue;
+            }
+            const auto n =
+                static_cast<std::size_t>(i + di + size[0] * (j + dj + size[1] * (k + dk)));
+            if (mask[n] != 0 && result.id[n] == 0) {
+              result.id[n] = c;
+              stack.push_back(static_cast<std::int64_t>(n));
+            }
+          }
+        }
+      }
+    }
+  }
+  return result;
+}
+
+TEST(Components, RunsGiveTheSameComponentsAsAFloodFillOnRandomMasks) {
+  std::mt19937 random(11);
+  int checked = 0;
+  for (const core::Index3 size :
+       {core::Index3{13, 9, 7}, core::Index3{1, 8, 9}, core::Index3{10, 1, 6},
+        core::Index3{7, 6, 1}, core::Index3{33, 17, 5}}) {
+    for (int trial = 0; trial < 24; ++trial) {
+      // From specks to a nearly full block: many small components, long runs, one big one.
+      std::bernoulli_distribution on(0.05 + 0.9 * (trial % 8) / 7.0);
+      std::vector<std::uint8_t> mask(static_cast<std::size_t>(size[0] * size[1] * size[2]));
+      for (auto& m : mask) {
+        m = on(random) ? (trial % 2 ? 1 : 255) : 0;
+      }
+      for (const Connectivity connectivity : {Connectivity::full26, Connectivity::face6}) {
+        const Components expected = flood_fill_components(mask, size, connectivity);
+        const Components got = label_components(mask, size, connectivity);
+        ASSERT_EQ(got.sizes, expected.sizes) << trial;
+        ASSERT_EQ(got.touches_border, expected.touches_border) << trial;
+        ASSERT_EQ(got.id, expected.id) << trial;
+        checked += expected.sizes.size() > 3;
+      }
+    }
+  }
+  EXPECT_GT(checked, 100);
 }
 
 // What the body crop did before largest_component_box: label every component, take the first

@@ -2,28 +2,27 @@
 // and model weights in the segmentation report.
 #pragma once
 
-#include <array>
 #include <cstddef>
-#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
+
+struct evp_md_ctx_st;
 
 namespace cajal::pipeline {
 
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void update(const void* data, std::size_t size);
   // The digest as 64 lower-case hex digits; the object must not be updated afterwards.
   std::string hex_digest();
 
  private:
-  void process_block(const std::uint8_t* block);
-  std::array<std::uint32_t, 8> state_;
-  std::array<std::uint8_t, 64> buffer_{};
-  std::size_t buffered_ = 0;
-  std::uint64_t total_bytes_ = 0;
+  evp_md_ctx_st* context_;  // OpenSSL's EVP_MD_CTX
   bool finished_ = false;
 };
 

@@ -20,7 +20,7 @@ build_pkgs=(
   build-essential cmake ninja-build clang-format
   libinsighttoolkit5-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libdcmtk-dev libcli11-dev zlib1g-dev
+  libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libdcmtk-dev libssl-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_pkgs=(

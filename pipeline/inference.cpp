@@ -60,7 +60,9 @@ std::int64_t run_slabs(detail::Session& s, Block padded, const Extent& image, st
       auto outputs = s.model.net().forward({{s.model.net().inputs().front(), input}});
       out = std::move(outputs.at(s.model.net().outputs().front()));
       outputs.clear();
-      detail::to_probabilities(out.data(), s.channels, voxels, s.ends_in_probabilities);
+      if (summed || s.ends_in_probabilities) {
+        detail::to_probabilities(out.data(), s.channels, voxels, s.ends_in_probabilities);
+      }
       detail::flip_channels(out.data(), s.channels, box, flip);
       const float share = 1.0f / static_cast<float>(s.flips.size());
       for (std::int64_t v = 0; summed && v < s.channels * voxels; ++v) {
@@ -68,13 +70,17 @@ std::int64_t run_slabs(detail::Session& s, Block padded, const Extent& image, st
       }
       ++passes;
     }
-    const float* probabilities = summed ? sum.data() : out.data();
+    // One pass without TTA: the label is the argmax of the logits (softmax keeps their order;
+    // a single sigmoid output is above 0.5 where its logit is above 0), no exponentials needed.
+    const bool logits = !summed && !s.ends_in_probabilities;
+    const float* scores = summed ? sum.data() : out.data();
     for (std::int64_t d = begin; d < std::min(end, image[0]); ++d) {
       for (std::int64_t h = 0; h < image[1]; ++h) {
         for (std::int64_t w = 0; w < image[2]; ++w) {
           const auto v = ((d - first) * box[1] + h) * box[2] + w;
           labels[static_cast<std::size_t>((d * image[1] + h) * image[2] + w)] =
-              detail::argmax(probabilities + v, s.channels, voxels);
+              logits && s.channels == 1 ? (scores[v] > 0.0f ? 1 : 0)
+                                        : detail::argmax(scores + v, s.channels, voxels);
         }
       }
     }

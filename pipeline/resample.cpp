@@ -52,6 +52,8 @@ std::vector<float> linear_pass(const std::vector<float>& src, const core::Index3
     weight[u] = static_cast<float>(x - static_cast<double>(base));
   }
   std::vector<float> dst(static_cast<std::size_t>(out[0] * out[1] * out[2]));
+  // Planes on the threads of the engine's context (omp_set_num_threads); each writes its own.
+#pragma omp parallel for schedule(static)
   for (std::int64_t k = 0; k < out[2]; ++k) {
     for (std::int64_t j = 0; j < out[1]; ++j) {
       for (std::int64_t i = 0; i < out[0]; ++i) {
@@ -114,9 +116,10 @@ core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& 
   }
   core::Volume result{grid, volume.pixel_type,
                       std::vector<float>(static_cast<std::size_t>(grid.voxel_count()))};
-  std::size_t n = 0;
+#pragma omp parallel for schedule(static)
   for (std::int64_t k = 0; k < grid.size[2]; ++k) {
     for (std::int64_t j = 0; j < grid.size[1]; ++j) {
+      std::size_t n = index_of(grid.size, 0, j, k);
       for (std::int64_t i = 0; i < grid.size[0]; ++i, ++n) {
         result.pixels[n] = volume.pixels[index_of(
             volume.geometry.size, source[0][static_cast<std::size_t>(i)],
@@ -147,11 +150,12 @@ core::Volume resample_labels_linear(const core::Volume& volume, const core::Geom
   const auto& in = volume.geometry.size;
   core::Volume result{grid, volume.pixel_type,
                       std::vector<float>(static_cast<std::size_t>(grid.voxel_count()))};
-  std::size_t n = 0;
+#pragma omp parallel for schedule(static)
   for (std::int64_t k = 0; k < grid.size[2]; ++k) {
     const Tap& tk = taps[2][static_cast<std::size_t>(k)];
     for (std::int64_t j = 0; j < grid.size[1]; ++j) {
       const Tap& tj = taps[1][static_cast<std::size_t>(j)];
+      std::size_t n = index_of(grid.size, 0, j, k);
       for (std::int64_t i = 0; i < grid.size[0]; ++i, ++n) {
         const Tap& ti = taps[0][static_cast<std::size_t>(i)];
         std::array<float, 8> label{};

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -333,11 +334,20 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
 
   const std::vector<LabelName> names = model_structures(run);
   labels.pixel_type = names.size() > 255 ? core::PixelType::uint16 : core::PixelType::uint8;
-  io::write_volume(labels, case_dir / "labels.nii.gz");
-  report.outputs.push_back("labels.nii.gz");
-  if (options.masks) {
-    write_masks(labels, names, case_dir, report);
+  // The label map's gzip runs on a second thread while the statistics, QA pictures and DICOM
+  // objects are made from the same (read-only) labels; ITK writes nothing else meanwhile (the
+  // masks come after). One thread when --threads 1.
+  const auto write_labels = [&labels, &case_dir] {
+    io::write_volume(labels, case_dir / "labels.nii.gz");
+  };
+  std::future<void> labels_written;
+  if (model.context.threads() > 1) {
+    labels_written = std::async(std::launch::async, write_labels);
+  } else {
+    write_labels();
   }
+  report.outputs.push_back("labels.nii.gz");
+  const std::size_t masks_at = report.outputs.size();
   report.structures = measure_structures(image, labels, names);
   for (const StructureStats& stats : report.structures) {
     if (stats.voxel_count == 0) {
@@ -353,6 +363,16 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   }
   if (series) {
     export_dicom(labels, names, *series, options, model, case_dir, report);
+  }
+  if (labels_written.valid()) {
+    labels_written.get();
+  }
+  if (options.masks) {
+    // Listed right after labels.nii.gz, as before the label map was written on its own thread.
+    SegmentReport masks;
+    write_masks(labels, names, case_dir, masks);
+    report.outputs.insert(report.outputs.begin() + static_cast<std::ptrdiff_t>(masks_at),
+                          masks.outputs.begin(), masks.outputs.end());
   }
   report.outputs.push_back("report.json");
   clock.finish("write");

@@ -262,6 +262,19 @@ RunConfig parse_run(const nlohmann::json& doc, const std::string& where) {
     run.postprocessing =
         parse_postprocessing(*postprocessing, run.labels, where + ".postprocessing");
   }
+  run.mirror_axes = keys.names("mirror_axes", false);
+  for (std::size_t a = 0; a < run.mirror_axes.size(); ++a) {
+    const std::string& axis = run.mirror_axes[a];
+    const bool known = axis == "x" || axis == "y" || (axis == "z" && run.spatial_dims == 3);
+    if (!known ||
+        std::find(run.mirror_axes.begin(), run.mirror_axes.begin() + static_cast<std::ptrdiff_t>(a),
+                  axis) != run.mirror_axes.begin() + static_cast<std::ptrdiff_t>(a)) {
+      keys.fail("mirror_axes",
+                std::string("distinct axes of the model's grid: \"x\", \"y\"") +
+                    (run.spatial_dims == 3 ? ", \"z\"" : ""),
+                doc.at("mirror_axes").dump());
+    }
+  }
   keys.finish();
   return run;
 }

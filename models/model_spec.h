@@ -64,6 +64,9 @@ struct RunConfig {
   Crop crop;
   std::vector<std::string> labels;                  // one name per output channel
   std::vector<LabelPostprocessing> postprocessing;  // at most one entry per label
+  // Axes of the model's grid ("x", "y", "z": i, j, k in `orientation`) that test-time
+  // augmentation may mirror: those the network was trained to see mirrored. Empty: no --tta.
+  std::vector<std::string> mirror_axes;
 };
 
 struct ModelSpec {

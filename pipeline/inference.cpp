@@ -99,6 +99,16 @@ struct DepthCost {
 
 }  // namespace
 
+void check_tta(const models::RunConfig& run, bool tta) {
+  if (tta && run.mirror_axes.empty()) {
+    throw Error("--tta (mirroring test-time augmentation)",
+                "a model whose run configuration lists mirror_axes, the axes it was trained to "
+                "see mirrored",
+                "a model with none: mirrored, the network would see anatomy it never saw (left "
+                "and right organs swapped); run without --tta");
+  }
+}
+
 InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
                              const core::Volume& image, const InferenceOptions& options) {
   const auto& run = model.spec().run;
@@ -114,6 +124,12 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
   if (std::find(modes.begin(), modes.end(), options.mode) == modes.end()) {
     throw Error("inference mode", "auto, window, slab or whole", "'" + options.mode + "'");
   }
+  check_tta(run, options.tta);
+  // mirror_axes name the grid's x, y, z; the tensor's axes are D (z), H (y), W (x).
+  std::array<bool, 3> mirror{};
+  for (const std::string& axis : run.mirror_axes) {
+    mirror[axis == "z" ? 0 : axis == "y" ? 1 : 2] = true;
+  }
   const auto& g = image.geometry;
   const Extent size{g.size[2], g.size[1], g.size[0]};
   Block block{size, image.pixels};
@@ -123,7 +139,7 @@ InferenceResult infer_labels(models::Model& model, const engine::Context& ctx,
   detail::Session session{
       model, ctx, 0,
       last_type == engine::LayerType::softmax || last_type == engine::LayerType::sigmoid,
-      detail::flip_set(options.tta)};
+      detail::flip_set(options.tta, mirror)};
   // The output channels, from a prepare at the smallest aligned extent.
   const Extent patch = run.patch_size.empty()
                            ? Extent{0, 0, 0}

@@ -28,7 +28,7 @@ namespace cajal::pipeline {
 
 struct InferenceOptions {
   double overlap = 0.5;  // sliding-window overlap, [0, 1)
-  bool tta = false;      // mirroring test-time augmentation (8 flips)
+  bool tta = false;      // mirroring test-time augmentation over the model's mirror_axes
   // --memory-limit: what the process may hold while inference runs, counting `held_bytes`, the
   // preprocessed image, the label map, the padded copy of the image and the network's peak.
   std::int64_t memory_limit_bytes = 2LL << 30;
@@ -49,6 +49,9 @@ struct InferenceResult {
   core::Volume labels;  // argmax labels (uint8) on the preprocessed image's grid
   InferenceReport report;
 };
+
+// Throws Error when `tta` is asked of a model whose run configuration allows no mirroring.
+void check_tta(const models::RunConfig& run, bool tta);
 
 // model: loaded with models::Model::load; the engine Context's thread count is set by the caller.
 // `image` is the preprocessed image (one channel). Throws Error for an unknown mode, an overlap

@@ -76,11 +76,14 @@ void to_probabilities(float* data, std::int64_t channels, std::int64_t voxels, b
   }
 }
 
-std::vector<std::array<bool, 3>> flip_set(bool tta) {
+std::vector<std::array<bool, 3>> flip_set(bool tta, std::array<bool, 3> allowed) {
   std::vector<std::array<bool, 3>> flips{{false, false, false}};
   if (tta) {
     for (int mask = 1; mask < 8; ++mask) {
-      flips.push_back({(mask & 1) != 0, (mask & 2) != 0, (mask & 4) != 0});
+      const std::array<bool, 3> flip{(mask & 1) != 0, (mask & 2) != 0, (mask & 4) != 0};
+      if ((!flip[0] || allowed[0]) && (!flip[1] || allowed[1]) && (!flip[2] || allowed[2])) {
+        flips.push_back(flip);
+      }
     }
   }
   return flips;

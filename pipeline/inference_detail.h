@@ -31,8 +31,8 @@ void flip_channels(float* data, std::int64_t channels, const Extent& size,
 // Turns a [C][D][H][W] block of network outputs into probabilities in place: softmax over
 // channels (sigmoid for one channel), unless the network ends in that function already.
 void to_probabilities(float* data, std::int64_t channels, std::int64_t voxels, bool already);
-// The flips test-time augmentation runs: all 8 subsets of the axes, or none.
-std::vector<std::array<bool, 3>> flip_set(bool tta);
+// The flips test-time augmentation runs: every subset of the `allowed` axes (D, H, W), or none.
+std::vector<std::array<bool, 3>> flip_set(bool tta, std::array<bool, 3> allowed);
 // The index of the largest of `classes` values at stride `stride` (the first on ties); for one
 // channel (a sigmoid probability), 1 when it is above 0.5.
 std::uint8_t argmax(const float* values, std::int64_t classes, std::int64_t stride);

@@ -390,6 +390,7 @@ SegmentOutcome run_segment(const SegmentRequest& request) {
   const std::vector<BatchCase> cases = request.manifest.empty() ? cases_from_inputs(request.inputs)
                                                                 : read_manifest(request.manifest);
   SegmentModel model = load_segment_model(request.options.model_dir, request.options.threads);
+  check_tta(model.model.spec().run, request.options.inference.tta);
   if (!outcome.batch) {
     write_folder_atomically(request.outdir, [&](const fs::path& folder) {
       outcome.report = segment_case(model, cases[0].input, folder, request.options);

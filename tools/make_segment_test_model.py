@@ -154,7 +154,8 @@ def main():
         context.eval()
         logits = context(wavy.view(1, 1, 16, 24, 24))
         context.head.bias -= logits.mean(dim=(0, 2, 3, 4))
-    context_run = dict(RUN, patch_size=[16, 16, 16], postprocessing={})
+    # Mirroring allowed on every axis: the TTA test averages all 8 mirrorings.
+    context_run = dict(RUN, patch_size=[16, 16, 16], postprocessing={}, mirror_axes=["x", "y", "z"])
     write_model(out_dir / "context_seg3d", context.eval(), context_run,
                 "test fixture, random weights: labels that depend on a wide context")
 

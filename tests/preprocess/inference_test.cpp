@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "test_support.h"
@@ -158,6 +162,38 @@ TEST(Inference, TtaGivesMirrorSymmetricLabelsForAMirrorSymmetricImage) {
     EXPECT_GT(count(tta.labels, 1), 100);
     EXPECT_GT(count(tta.labels, 2), 100);
   }
+}
+
+// The context fixture with its run configuration's mirror_axes replaced, in a folder of its own.
+models::Model context_model_mirroring(const std::vector<std::string>& axes) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("mirror_" + std::to_string(axes.size()));
+  fs::create_directories(dir);
+  for (const char* file : {"weights.safetensors", "card.json"}) {
+    fs::copy_file(testing::context_model_dir() / file, dir / file,
+                  fs::copy_options::overwrite_existing);
+  }
+  nlohmann::json spec = models::read_json_file(testing::context_model_dir() / "model.json");
+  spec["run"]["mirror_axes"] = axes;
+  std::ofstream(dir / "model.json") << spec.dump();
+  return models::Model::load(dir);
+}
+
+TEST(Inference, TtaMirrorsOnlyTheAxesTheModelAllowsAndIsRefusedWithoutAny) {
+  const auto image = image_of(16, 24, 24, blobs);
+  auto all = context_model_mirroring({"x", "y", "z"});
+  const auto plain = run(all, image, {.mode = "whole"});
+  EXPECT_EQ(run(all, image, {.tta = true, .mode = "whole"}).report.windows,
+            8 * plain.report.windows);
+  auto lateral = context_model_mirroring({"x"});
+  EXPECT_EQ(run(lateral, image, {.tta = true, .mode = "whole"}).report.windows,
+            2 * plain.report.windows);
+  auto two = context_model_mirroring({"z", "y"});
+  EXPECT_EQ(run(two, image, {.tta = true, .mode = "whole"}).report.windows,
+            4 * plain.report.windows);
+  auto none = context_model_mirroring({});
+  EXPECT_THROW(run(none, image, {.tta = true, .mode = "whole"}), Error);
+  EXPECT_EQ(run(none, image, {.mode = "whole"}).labels.pixels, plain.labels.pixels);
 }
 
 TEST(Inference, RejectsAnUnknownModeAndAnOverlapOutsideZeroToOne) {

@@ -377,9 +377,18 @@ def bundled_model_segments_the_sample_study(args):
     repo = os.path.abspath(os.path.join(HERE, "..", ".."))
     series = os.path.join(repo, "sample_data", "ct")
     out = os.path.join(args.work, "out")
+    # Trained without flips, the model lists no mirror_axes: --tta is refused before any output.
+    proc = it.run_cajal(args.cajal, "segment", series, "-o", out, "--tta", "--threads", "2",
+                        env={"CAJAL_MODELS": None})
+    it.expect_exit(proc, 1, "cajal segment --tta with the bundled CT model")
+    it.require("mirror_axes" in proc.stderr, "stderr should say the model lists no mirror_axes")
+    it.require(not os.path.exists(out), f"{out} was created")
     proc = it.run_cajal(args.cajal, "segment", series, "-o", out, "--masks", "--threads", "2",
                         env={"CAJAL_MODELS": None})
     it.expect_exit(proc, 0, "cajal segment sample_data/ct")
+    outputs = json.load(open(os.path.join(out, "report.json")))["outputs"]
+    it.require(outputs[0] == "labels.nii.gz" and outputs[1].startswith("masks/") and
+               outputs[-1] == "report.json", f"outputs in the documented order: {outputs}")
     report = json.load(open(os.path.join(out, "report.json")))
     it.require(report["model"]["name"] == "ct-organs", f"model {report['model']['name']}")
     it.require(os.path.realpath(report["model"]["path"]) ==

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <map>
 
 #include "core/error.h"
@@ -245,10 +246,28 @@ core::Volume read_dicom_series(const DicomSeries& series) {
   const std::size_t slice_pixels =
       static_cast<std::size_t>(volume.geometry.size[0] * volume.geometry.size[1]);
   volume.pixels.resize(slice_pixels * series.files.size());
+  // Uncompressed slices are read by DCMTK on the context's threads (each file into its own
+  // plane, DCMTK's dictionary is locked); the rest, and any error, in slice order afterwards.
+  const auto slices = static_cast<std::int64_t>(series.files.size());
+  std::vector<std::optional<core::PixelType>> natives(series.files.size());
+  std::vector<std::exception_ptr> errors(series.files.size());
+#pragma omp parallel for schedule(dynamic, 4)
+  for (std::int64_t k = 0; k < slices; ++k) {
+    const auto s = static_cast<std::size_t>(k);
+    try {
+      natives[s] = detail::read_native_pixels(series.files[s], volume.geometry.size[1],
+                                              volume.geometry.size[0],
+                                              volume.pixels.data() + s * slice_pixels);
+    } catch (...) {
+      errors[s] = std::current_exception();
+    }
+  }
   for (std::size_t k = 0; k < series.files.size(); ++k) {
+    if (errors[k]) {
+      std::rethrow_exception(errors[k]);
+    }
     float* destination = volume.pixels.data() + k * slice_pixels;
-    const std::optional<core::PixelType> native = detail::read_native_pixels(
-        series.files[k], volume.geometry.size[1], volume.geometry.size[0], destination);
+    const std::optional<core::PixelType>& native = natives[k];
     if (native) {
       // Slices whose rescale gives different pixel types are held and written as float32.
       volume.pixel_type =

@@ -323,10 +323,20 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   preprocessed.image = core::Volume();
   clock.finish("inference");
 
+  // The input's pixels come back from the spill file on a second thread meanwhile (the network's
+  // buffers are gone by now, so this adds nothing to the peak).
+  std::future<void> restored;
+  if (model.context.threads() > 1) {
+    restored = std::async(std::launch::async, [&held, &image] { held.restore(image); });
+  }
   report.postprocessing = postprocess_labels(inferred.labels, run).details;
   core::Volume labels = restore_labels(inferred.labels, preprocessed.record);
   inferred.labels = core::Volume();
-  held.restore(image);
+  if (restored.valid()) {
+    restored.get();
+  } else {
+    held.restore(image);
+  }
   CAJAL_CHECK(labels.geometry.size == image.geometry.size &&
               core::same_grid(labels.geometry, image.geometry))
       << "restored labels are not on the input's grid";

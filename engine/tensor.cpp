@@ -1,10 +1,35 @@
 #include "engine/tensor.h"
 
+#include <sys/mman.h>
+
 #include <utility>
 
 #include "core/error.h"
 
 namespace cajal::engine {
+namespace {
+
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr std::size_t kHugeFrom = std::size_t{4} << 20;
+
+std::align_val_t alignment_for(std::size_t bytes) {
+  return std::align_val_t{bytes >= kHugeFrom ? kHugePage : 64};
+}
+
+}  // namespace
+
+void* allocate_aligned(std::size_t bytes) {
+  void* p = ::operator new(bytes, alignment_for(bytes));
+  if (bytes >= kHugeFrom) {
+    // Advice only: where transparent huge pages are off, nothing changes.
+    (void)::madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
+  }
+  return p;
+}
+
+void free_aligned(void* p, std::size_t bytes) noexcept {
+  ::operator delete(p, alignment_for(bytes));
+}
 
 std::string to_string(const Dims& dims) {
   std::string text = "[";

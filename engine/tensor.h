@@ -12,18 +12,23 @@ namespace cajal::engine {
 
 using Dims = std::vector<std::int64_t>;
 
-// Storage aligned to 64 bytes (a cache line, an AVX-512 vector): oneDNN's jit kernels may use
-// aligned loads and stores (its 2.6 resampling crashes on a destination that std::vector's
-// 16-byte alignment leaves unaligned), and aligned rows are faster anyway.
+// Storage of `bytes` aligned to 64 bytes (a cache line, an AVX-512 vector): oneDNN's jit kernels
+// may use aligned loads and stores (its 2.6 resampling crashes on a destination that
+// std::vector's 16-byte alignment leaves unaligned), and aligned rows are faster anyway. Blocks
+// of 4 MiB or more are aligned to 2 MiB and offered to the kernel for transparent huge pages
+// (madvise): a 3D network's activations are gigabytes touched afresh after each release, and
+// 4 KiB pages cost a page fault every 4 KiB. Free with the same byte count.
+void* allocate_aligned(std::size_t bytes);
+void free_aligned(void* p, std::size_t bytes) noexcept;
+
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;
-  static constexpr std::align_val_t kAlignment{64};
   AlignedAllocator() = default;
   template <typename U>
   explicit AlignedAllocator(const AlignedAllocator<U>& /*other*/) {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
-  void deallocate(T* p, std::size_t /*n*/) { ::operator delete(p, kAlignment); }
+  T* allocate(std::size_t n) { return static_cast<T*>(allocate_aligned(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { free_aligned(p, n * sizeof(T)); }
   template <typename U>
   bool operator==(const AlignedAllocator<U>& /*other*/) const {
     return true;

@@ -87,11 +87,10 @@ void run_plain(const dnnl::primitive& primitive, const ContextImpl& ctx, const T
 void Scratchpad::execute(const dnnl::primitive& primitive, const dnnl::memory::desc& desc,
                          std::unordered_map<int, dnnl::memory> args, const ContextImpl& ctx) {
   // Not value-initialised: the primitive writes before it reads.
-  const auto free_aligned = [](void* p) { ::operator delete (p, std::align_val_t{64}); };
   const std::size_t bytes = desc.get_size();
-  const std::unique_ptr<void, decltype(free_aligned)> buffer(
-      bytes > 0 && ctx.single_pass ? ::operator new (bytes, std::align_val_t{64}) : nullptr,
-      free_aligned);
+  const auto release = [bytes](void* p) { free_aligned(p, bytes); };
+  const std::unique_ptr<void, decltype(release)> buffer(
+      bytes > 0 && ctx.single_pass ? allocate_aligned(bytes) : nullptr, release);
   if (bytes > 0) {
     void* memory = buffer ? buffer.get() : ctx.scratchpad.kept_.get(bytes, false);
     args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(desc, ctx.engine, memory));

@@ -1,30 +1,29 @@
 // The cajal binary's operator new: blocks of 4 MiB or more (volumes of a CT: a 512 x 512 x 300
-// float volume is 315 MB, and segmenting one makes a dozen of them) are aligned to 2 MiB and
-// offered to the kernel for transparent huge pages with madvise, so touching them costs one page
-// fault per 2 MiB instead of one per 4 KiB (1.8 M faults in a 20 s run before). Smaller blocks
-// come from malloc as before. Every block is released with free(), which takes both. Where
-// transparent huge pages are off ("never"), the advice changes nothing.
-#include <sys/mman.h>
-
+// float volume is 315 MB, and segmenting one makes a dozen of them) come from
+// engine::allocate_aligned, aligned to 2 MiB and offered to the kernel for transparent huge
+// pages, so touching them costs one page fault per 2 MiB instead of one per 4 KiB. Smaller blocks
+// come from malloc as before. Every block is released with free(), which takes both (libstdc++'s
+// aligned new is aligned_alloc).
 #include <cstddef>
 #include <cstdlib>
 #include <new>
 
+#include "engine/tensor.h"
+
 namespace {
 
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kLarge = std::size_t{4} << 20;
 
+// Large blocks take the engine's huge-page allocation (aligned new, which releases with free()).
 void* allocate(std::size_t bytes) noexcept {
   if (bytes < kLarge) {
     return std::malloc(bytes == 0 ? 1 : bytes);
   }
-  const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = std::aligned_alloc(kHugePage, rounded);
-  if (p != nullptr) {
-    (void)::madvise(p, rounded, MADV_HUGEPAGE);
+  try {
+    return cajal::engine::allocate_aligned(bytes);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
   }
-  return p;
 }
 
 }  // namespace

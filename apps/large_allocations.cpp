@@ -12,11 +12,9 @@
 
 namespace {
 
-constexpr std::size_t kLarge = std::size_t{4} << 20;
-
 // Large blocks take the engine's huge-page allocation (aligned new, which releases with free()).
 void* allocate(std::size_t bytes) noexcept {
-  if (bytes < kLarge) {
+  if (bytes < cajal::engine::kHugePageBlockBytes) {
     return std::malloc(bytes == 0 ? 1 : bytes);
   }
   try {

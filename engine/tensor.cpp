@@ -10,17 +10,16 @@ namespace cajal::engine {
 namespace {
 
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
-constexpr std::size_t kHugeFrom = std::size_t{4} << 20;
 
 std::align_val_t alignment_for(std::size_t bytes) {
-  return std::align_val_t{bytes >= kHugeFrom ? kHugePage : 64};
+  return std::align_val_t{bytes >= kHugePageBlockBytes ? kHugePage : 64};
 }
 
 }  // namespace
 
 void* allocate_aligned(std::size_t bytes) {
   void* p = ::operator new(bytes, alignment_for(bytes));
-  if (bytes >= kHugeFrom) {
+  if (bytes >= kHugePageBlockBytes) {
     // Advice only: where transparent huge pages are off, nothing changes.
     (void)::madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   }

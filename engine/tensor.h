@@ -18,6 +18,7 @@ using Dims = std::vector<std::int64_t>;
 // of 4 MiB or more are aligned to 2 MiB and offered to the kernel for transparent huge pages
 // (madvise): a 3D network's activations are gigabytes touched afresh after each release, and
 // 4 KiB pages cost a page fault every 4 KiB. Free with the same byte count.
+constexpr std::size_t kHugePageBlockBytes = std::size_t{4} << 20;
 void* allocate_aligned(std::size_t bytes);
 void free_aligned(void* p, std::size_t bytes) noexcept;
 

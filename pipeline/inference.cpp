@@ -60,7 +60,7 @@ std::int64_t run_slabs(detail::Session& s, Block padded, const Extent& image, st
       auto outputs = s.model.net().forward({{s.model.net().inputs().front(), input}});
       out = std::move(outputs.at(s.model.net().outputs().front()));
       outputs.clear();
-      if (summed || s.ends_in_probabilities) {
+      if (summed) {
         detail::to_probabilities(out.data(), s.channels, voxels, s.ends_in_probabilities);
       }
       detail::flip_channels(out.data(), s.channels, box, flip);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <utility>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -178,6 +179,23 @@ class HeldPixels {
   bool spilled_ = false;
 };
 
+// `work` on a second thread when `parallel`, else done now; await_work() waits for it and passes on
+// its exception.
+template <typename Work>
+std::future<void> begin_work(bool parallel, Work work) {
+  if (parallel) {
+    return std::async(std::launch::async, std::move(work));
+  }
+  work();
+  return {};
+}
+
+void await_work(std::future<void>& started) {
+  if (started.valid()) {
+    started.get();
+  }
+}
+
 void write_masks(const core::Volume& labels, const std::vector<LabelName>& names,
                  const fs::path& case_dir, SegmentReport& report) {
   fs::create_directories(case_dir / "masks");
@@ -325,18 +343,12 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
 
   // The input's pixels come back from the spill file on a second thread meanwhile (the network's
   // buffers are gone by now, so this adds nothing to the peak).
-  std::future<void> restored;
-  if (model.context.threads() > 1) {
-    restored = std::async(std::launch::async, [&held, &image] { held.restore(image); });
-  }
+  std::future<void> restored =
+      begin_work(model.context.threads() > 1, [&held, &image] { held.restore(image); });
   report.postprocessing = postprocess_labels(inferred.labels, run).details;
   core::Volume labels = restore_labels(inferred.labels, preprocessed.record);
   inferred.labels = core::Volume();
-  if (restored.valid()) {
-    restored.get();
-  } else {
-    held.restore(image);
-  }
+  await_work(restored);
   CAJAL_CHECK(labels.geometry.size == image.geometry.size &&
               core::same_grid(labels.geometry, image.geometry))
       << "restored labels are not on the input's grid";
@@ -347,15 +359,9 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   // The label map's gzip runs on a second thread while the statistics, QA pictures and DICOM
   // objects are made from the same (read-only) labels; ITK writes nothing else meanwhile (the
   // masks come after). One thread when --threads 1.
-  const auto write_labels = [&labels, &case_dir] {
+  std::future<void> labels_written = begin_work(model.context.threads() > 1, [&labels, &case_dir] {
     io::write_volume(labels, case_dir / "labels.nii.gz");
-  };
-  std::future<void> labels_written;
-  if (model.context.threads() > 1) {
-    labels_written = std::async(std::launch::async, write_labels);
-  } else {
-    write_labels();
-  }
+  });
   report.outputs.push_back("labels.nii.gz");
   const std::size_t masks_at = report.outputs.size();
   report.structures = measure_structures(image, labels, names);
@@ -374,9 +380,7 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   if (series) {
     export_dicom(labels, names, *series, options, model, case_dir, report);
   }
-  if (labels_written.valid()) {
-    labels_written.get();
-  }
+  await_work(labels_written);
   if (options.masks) {
     // Listed right after labels.nii.gz, as before the label map was written on its own thread.
     SegmentReport masks;

@@ -275,6 +275,13 @@ RunConfig parse_run(const nlohmann::json& doc, const std::string& where) {
                 doc.at("mirror_axes").dump());
     }
   }
+  run.modality = keys.text("modality", &none);
+  if (run.modality.empty() && run.normalization.kind == "ct") {
+    run.modality = "CT";
+  }
+  if (!run.modality.empty() && run.modality != "CT" && run.modality != "MR") {
+    keys.fail("modality", "\"CT\" or \"MR\"", "\"" + run.modality + "\"");
+  }
   keys.finish();
   return run;
 }

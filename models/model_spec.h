@@ -67,6 +67,9 @@ struct RunConfig {
   // Axes of the model's grid ("x", "y", "z": i, j, k in `orientation`) that test-time
   // augmentation may mirror: those the network was trained to see mirrored. Empty: no --tta.
   std::vector<std::string> mirror_axes;
+  // The imaging modality the model was trained on: "CT", "MR", or empty (unstated; "CT" is
+  // assumed when the normalisation is a CT window). Inputs of another modality get a warning.
+  std::string modality;
 };
 
 struct ModelSpec {

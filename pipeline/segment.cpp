@@ -282,17 +282,26 @@ std::vector<std::string> modality_warnings(const models::RunConfig& run,
                                            const std::string& dicom_modality,
                                            const core::IntensityRange& range) {
   std::vector<std::string> warnings;
-  if (run.normalization.kind != "ct") {
+  if (run.modality.empty()) {
     return warnings;
   }
-  if (!dicom_modality.empty() && dicom_modality != "CT") {
-    warnings.push_back("the model expects CT but the DICOM Modality is " + dicom_modality);
+  if (!dicom_modality.empty() && dicom_modality != run.modality) {
+    warnings.push_back("the model expects " + run.modality + " but the DICOM Modality is " +
+                       dicom_modality);
   }
-  if (range.min > -500 || range.max < 100) {
-    char text[160];
+  char text[200];
+  if (run.modality == "CT" && (range.min > -500 || range.max < 100)) {
     std::snprintf(text, sizeof text,
                   "the model expects CT in HU (about -1024 to above 1000) but the intensities "
                   "span %g to %g",
+                  static_cast<double>(range.min), static_cast<double>(range.max));
+    warnings.emplace_back(text);
+  }
+  if (run.modality == "MR" && range.min < -500) {
+    // MR magnitude images are not negative; air at about -1000 is CT in HU.
+    std::snprintf(text, sizeof text,
+                  "the model expects MR (intensities not below 0) but the intensities span %g "
+                  "to %g, as CT in HU does",
                   static_cast<double>(range.min), static_cast<double>(range.max));
     warnings.emplace_back(text);
   }

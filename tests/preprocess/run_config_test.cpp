@@ -70,6 +70,19 @@ TEST(RunConfig, RejectsUnknownKeysAndValuesInTheNewSections) {
   expect_error(run, "lower_percentile < upper_percentile");
 }
 
+TEST(RunConfig, ModalityIsStatedOrTakenFromACtWindow) {
+  auto run = base_run();
+  EXPECT_EQ(parse_model_spec(spec_with_run(run), "model.json").run.modality, "");
+  run["modality"] = "MR";
+  EXPECT_EQ(parse_model_spec(spec_with_run(run), "model.json").run.modality, "MR");
+  run.erase("modality");
+  run["normalization"] = {
+      {"kind", "ct"}, {"clip_min", -1000}, {"clip_max", 1000}, {"mean", 0}, {"std", 500}};
+  EXPECT_EQ(parse_model_spec(spec_with_run(run), "model.json").run.modality, "CT");
+  run["modality"] = "PET";
+  expect_error(run, "modality");
+}
+
 TEST(RunConfig, TinySegmentationFixtureLoads) {
   const auto model = Model::load(testing::tiny_model_dir());
   const auto& run = model.spec().run;

@@ -33,6 +33,7 @@ TEST(Segment, ParsesMemorySizes) {
 models::RunConfig ct_run() {
   models::RunConfig run;
   run.normalization.kind = "ct";
+  run.modality = "CT";
   run.labels = {"background", "Liver", "Spleen"};
   return run;
 }
@@ -46,9 +47,26 @@ TEST(Segment, WarnsWhenACtModelGetsSomethingElse) {
   const auto range = modality_warnings(ct_run(), "", {0, 2400});
   ASSERT_EQ(range.size(), 1u);
   EXPECT_THAT(range[0], HasSubstr("span 0 to 2400"));
+  models::RunConfig unstated = ct_run();
+  unstated.normalization.kind = "zscore";
+  unstated.modality.clear();
+  EXPECT_TRUE(modality_warnings(unstated, "MR", {0, 2400}).empty());
+  EXPECT_TRUE(modality_warnings(unstated, "CT", {-1024, 2400}).empty());
+}
+
+TEST(Segment, WarnsWhenAnMrModelGetsSomethingElse) {
   models::RunConfig mr_model = ct_run();
-  mr_model.normalization.kind = "zscore";
+  mr_model.normalization.kind = "percentile";
+  mr_model.modality = "MR";
   EXPECT_TRUE(modality_warnings(mr_model, "MR", {0, 2400}).empty());
+  EXPECT_TRUE(modality_warnings(mr_model, "", {-12, 255}).empty());
+  const auto ct = modality_warnings(mr_model, "CT", {-1024, 1800});
+  ASSERT_EQ(ct.size(), 2u);
+  EXPECT_THAT(ct[0], HasSubstr("expects MR but the DICOM Modality is CT"));
+  EXPECT_THAT(ct[1], HasSubstr("span -1024 to 1800, as CT in HU does"));
+  const auto range = modality_warnings(mr_model, "", {-1000, 400});
+  ASSERT_EQ(range.size(), 1u);
+  EXPECT_THAT(range[0], HasSubstr("expects MR"));
 }
 
 TEST(Segment, NamesStructuresAfterTheModelsLabels) {

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "core/error.h"
 
@@ -69,6 +73,40 @@ TEST_F(VolumeIo, NiftiRoundTripKeepsObliqueGeometryAndInt16Pixels) {
   const core::Volume v = sample(core::PixelType::int16);
   write_volume(v, folder_ / "v.nii.gz");
   expect_same(v, read_volume(folder_ / "v.nii.gz"));
+}
+
+std::string file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string gunzip_bytes(const fs::path& path) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  std::string bytes;
+  char chunk[4096];
+  int got = 0;
+  while (file != nullptr && (got = gzread(file, chunk, sizeof chunk)) > 0) {
+    bytes.append(chunk, static_cast<std::size_t>(got));
+  }
+  if (file != nullptr) {
+    gzclose(file);
+  }
+  return bytes;
+}
+
+// The .nii.gz is compressed by cajal, not ITK: it must hold exactly the .nii that ITK writes
+// (header and voxels), leave no temporary behind, and be the same bytes when written twice.
+TEST_F(VolumeIo, NiftiGzHoldsExactlyTheUncompressedNifti) {
+  const core::Volume v = sample(core::PixelType::uint8);
+  write_volume(v, folder_ / "v.nii");
+  write_volume(v, folder_ / "v.nii.gz");
+  const std::string plain = file_bytes(folder_ / "v.nii");
+  ASSERT_GT(plain.size(), 352u);
+  EXPECT_EQ(gunzip_bytes(folder_ / "v.nii.gz"), plain);
+  EXPECT_EQ(file_count(), 2u);
+  const std::string first = file_bytes(folder_ / "v.nii.gz");
+  write_volume(v, folder_ / "v.nii.gz");
+  EXPECT_EQ(file_bytes(folder_ / "v.nii.gz"), first);
 }
 
 TEST_F(VolumeIo, NrrdRoundTripKeepsUint8LabelMap) {

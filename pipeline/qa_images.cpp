@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <exception>
 #include <map>
 #include <set>
 
@@ -204,22 +205,46 @@ std::vector<std::string> write_qa_images(const core::Volume& image, const core::
   fs::create_directories(qa_dir);
   const std::vector<std::string> stems = structure_file_stems(names);
   const QaView views[] = {QaView::axial, QaView::coronal, QaView::sagittal};
-  std::vector<std::string> written;
-  std::vector<std::pair<io::RgbColor, std::vector<io::RgbImage>>> rows;
+  // One picture per structure present and view, rendered and written on the context's threads
+  // (omp_set_num_threads; each picture is a file of its own), listed and tiled in the order of
+  // the structures, any error rethrown in that order.
+  std::vector<std::size_t> present;
   for (std::size_t s = 0; s < stats.size(); ++s) {
-    if (stats[s].voxel_count == 0) {
-      continue;
+    if (stats[s].voxel_count > 0) {
+      present.push_back(s);
     }
-    std::vector<io::RgbImage> tiles;
-    for (QaView view : views) {
+  }
+  const auto pictures = static_cast<std::int64_t>(present.size() * 3);
+  std::vector<io::RgbImage> thumbnails(present.size() * 3);
+  std::vector<std::exception_ptr> errors(thumbnails.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t p = 0; p < pictures; ++p) {
+    const auto i = static_cast<std::size_t>(p);
+    const std::size_t s = present[i / 3];
+    const QaView view = views[i % 3];
+    try {
       const io::RgbImage picture =
           render_qa_slice(image, labels, names, view, stats[s].centroid_mm, window);
-      const std::string file = stems[s] + "_" + to_string(view) + ".png";
-      io::write_png(picture, qa_dir / file);
-      written.push_back(file);
-      tiles.push_back(scale_into_tile(picture, kTile));
+      io::write_png(picture, qa_dir / (stems[s] + "_" + to_string(view) + ".png"));
+      thumbnails[i] = scale_into_tile(picture, kTile);
+    } catch (...) {
+      errors[i] = std::current_exception();
     }
-    rows.emplace_back(structure_color(names[s].name, names[s].label), std::move(tiles));
+  }
+  std::vector<std::string> written;
+  std::vector<std::pair<io::RgbColor, std::vector<io::RgbImage>>> rows;
+  for (std::size_t r = 0; r < present.size(); ++r) {
+    const std::size_t s = present[r];
+    for (std::size_t v = 0; v < 3; ++v) {
+      if (errors[r * 3 + v]) {
+        std::rethrow_exception(errors[r * 3 + v]);
+      }
+      written.push_back(stems[s] + "_" + to_string(views[v]) + ".png");
+    }
+    rows.emplace_back(
+        structure_color(names[s].name, names[s].label),
+        std::vector<io::RgbImage>{std::move(thumbnails[r * 3]), std::move(thumbnails[r * 3 + 1]),
+                                  std::move(thumbnails[r * 3 + 2])});
   }
   if (rows.empty()) {
     const core::Geometry& g = image.geometry;

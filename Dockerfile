@@ -85,12 +85,15 @@ RUN set -eu; \
 # modes in the tree (COPY keeps modes). Only the files a model folder needs, not its training log.
 RUN mkdir -p /samples/opt/cajal /samples/usr/local/share/cajal/models/ct-organs \
              /samples/usr/local/share/cajal/models/lesion-classifier \
+             /samples/usr/local/share/cajal/models/brain-mask \
  && cp -R sample_data /samples/opt/cajal/sample_data \
  && cp models/ct-organs/model.json models/ct-organs/weights.safetensors \
        models/ct-organs/card.json /samples/usr/local/share/cajal/models/ct-organs/ \
  && cp models/lesion-classifier/model.json models/lesion-classifier/weights.safetensors \
        models/lesion-classifier/card.json models/lesion-classifier/calibration.json \
        /samples/usr/local/share/cajal/models/lesion-classifier/ \
+ && cp models/brain-mask/model.json models/brain-mask/weights.safetensors \
+       models/brain-mask/card.json /samples/usr/local/share/cajal/models/brain-mask/ \
  && chmod -R u=rwX,go=rX /samples/opt/cajal/sample_data /samples/usr/local/share/cajal
 
 # ---- runtime stage: the base image, the binary, its libraries, the samples ---------------------

@@ -24,7 +24,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_pkgs=(
-  python3 python3-numpy python3-nibabel python3-pydicom python3-torch python3-onnx python3-sklearn
+  python3 python3-numpy python3-scipy python3-nibabel python3-pydicom python3-torch python3-onnx python3-sklearn
   plastimatch dcm2niix dicom3tools dcmtk libgdcm-tools
   mricron-data insighttoolkit5-examples dataset-fashion-mnist
 )

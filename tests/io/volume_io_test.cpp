@@ -2,14 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <zlib.h>
-
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 #include "core/error.h"
+#include "io/gzip.h"
 
 namespace cajal::io {
 namespace {
@@ -80,20 +79,6 @@ std::string file_bytes(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::string gunzip_bytes(const fs::path& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  std::string bytes;
-  char chunk[4096];
-  int got = 0;
-  while (file != nullptr && (got = gzread(file, chunk, sizeof chunk)) > 0) {
-    bytes.append(chunk, static_cast<std::size_t>(got));
-  }
-  if (file != nullptr) {
-    gzclose(file);
-  }
-  return bytes;
-}
-
 // The .nii.gz is compressed by cajal, not ITK: it must hold exactly the .nii that ITK writes
 // (header and voxels), leave no temporary behind, and be the same bytes when written twice.
 TEST_F(VolumeIo, NiftiGzHoldsExactlyTheUncompressedNifti) {
@@ -102,11 +87,19 @@ TEST_F(VolumeIo, NiftiGzHoldsExactlyTheUncompressedNifti) {
   write_volume(v, folder_ / "v.nii.gz");
   const std::string plain = file_bytes(folder_ / "v.nii");
   ASSERT_GT(plain.size(), 352u);
-  EXPECT_EQ(gunzip_bytes(folder_ / "v.nii.gz"), plain);
+  EXPECT_EQ(io::gunzip_file(folder_ / "v.nii.gz"), plain);
   EXPECT_EQ(file_count(), 2u);
   const std::string first = file_bytes(folder_ / "v.nii.gz");
   write_volume(v, folder_ / "v.nii.gz");
   EXPECT_EQ(file_bytes(folder_ / "v.nii.gz"), first);
+}
+
+TEST_F(VolumeIo, TruncatedGzipIsAnErrorNotShortData) {
+  write_volume(sample(core::PixelType::int16), folder_ / "v.nii.gz");
+  const std::string whole = file_bytes(folder_ / "v.nii.gz");
+  std::ofstream(folder_ / "cut.nii.gz", std::ios::binary) << whole.substr(0, whole.size() / 2);
+  EXPECT_THROW(io::gunzip_file(folder_ / "cut.nii.gz"), Error);
+  EXPECT_THROW(io::gunzip_file(folder_ / "missing.gz"), Error);
 }
 
 TEST_F(VolumeIo, NrrdRoundTripKeepsUint8LabelMap) {

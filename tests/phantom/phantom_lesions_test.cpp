@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <zlib.h>
-
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -11,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/gzip.h"
 #include "pipeline/phantom.h"
 #include "pipeline/sha256.h"
 
@@ -29,28 +28,13 @@ PhantomOptions small_options(std::uint64_t seed, const fs::path& output) {
   return options;
 }
 
-// The bytes a gzip file holds, decompressed.
-std::string gunzip(const fs::path& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  std::string bytes;
-  char chunk[1 << 16];
-  int got = 0;
-  while (file != nullptr && (got = gzread(file, chunk, sizeof chunk)) > 0) {
-    bytes.append(chunk, static_cast<std::size_t>(got));
-  }
-  if (file != nullptr) {
-    gzclose(file);
-  }
-  return bytes;
-}
-
 // SHA-256 of each file a case folder holds, of the decompressed bytes for .gz files (headers and
 // voxels, whatever the compression level).
 std::map<std::string, std::string> digests(const fs::path& folder) {
   std::map<std::string, std::string> result;
   for (const auto& entry : fs::directory_iterator(folder)) {
     const std::string name = entry.path().filename().string();
-    result[name] = entry.path().extension() == ".gz" ? sha256_hex(gunzip(entry.path()))
+    result[name] = entry.path().extension() == ".gz" ? sha256_hex(io::gunzip_file(entry.path()))
                                                      : sha256_file(entry.path());
   }
   return result;

@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "core/error.h"
@@ -34,24 +36,51 @@ void gzip_file(const std::filesystem::path& from, const std::filesystem::path& t
   }
 }
 
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> packed, const std::string& source,
+                                 std::size_t max_bytes) {
+  z_stream stream{};
+  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {
+    throw Error(source + ": gzip stream", "zlib to start", "inflateInit2 failed");
+  }
+  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> chunk(std::size_t{1} << 20);
+  stream.next_in = const_cast<Bytef*>(packed.data());
+  stream.avail_in = static_cast<uInt>(packed.size());
+  int status = Z_OK;
+  while (status != Z_STREAM_END) {
+    stream.next_out = chunk.data();
+    stream.avail_out = static_cast<uInt>(chunk.size());
+    status = inflate(&stream, Z_NO_FLUSH);
+    if (status != Z_OK && status != Z_STREAM_END) {
+      inflateEnd(&stream);
+      throw Error(source + ": gzip data", "a complete deflate stream",
+                  stream.msg != nullptr ? stream.msg : "truncated or damaged data");
+    }
+    const auto produced = chunk.size() - stream.avail_out;
+    if (out.size() + produced > max_bytes) {
+      inflateEnd(&stream);
+      throw Error(source + ": decompressed size", "at most " + std::to_string(max_bytes) + " bytes",
+                  "more");
+    }
+    out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(produced));
+  }
+  inflateEnd(&stream);
+  return out;
+}
+
 std::string gunzip_file(const std::filesystem::path& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
     throw Error("file '" + path.string() + "'", "readable", "cannot open");
   }
-  std::string bytes;
-  std::vector<char> chunk(std::size_t{1} << 20);
-  int got = 0;
-  while ((got = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0) {
-    bytes.append(chunk.data(), static_cast<std::size_t>(got));
+  const std::vector<std::uint8_t> packed((std::istreambuf_iterator<char>(file)),
+                                         std::istreambuf_iterator<char>());
+  if (file.bad()) {
+    throw Error("file '" + path.string() + "'", "readable bytes", "a read error");
   }
-  // A stream cut short reads as data then end of file; gzclose says so (Z_BUF_ERROR).
-  const bool corrupt = got < 0;
-  const bool cut_short = gzclose(file) != Z_OK;
-  if (corrupt || cut_short) {
-    throw Error("gzip file '" + path.string() + "'", "a complete gzip stream", "corrupt data");
-  }
-  return bytes;
+  const std::vector<std::uint8_t> bytes =
+      gunzip(packed, path.string(), std::numeric_limits<std::size_t>::max());
+  return {bytes.begin(), bytes.end()};
 }
 
 }  // namespace cajal::io

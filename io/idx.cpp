@@ -1,12 +1,11 @@
 #include "io/idx.h"
 
-#include <zlib.h>
-
 #include <fstream>
 #include <iterator>
 #include <sstream>
 
 #include "core/error.h"
+#include "io/gzip.h"
 
 namespace cajal::io {
 namespace {
@@ -39,38 +38,6 @@ std::string type_name(unsigned type) {
     default:
       return hex(type) + " (not an IDX type)";
   }
-}
-
-std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& packed,
-                                 const std::string& source) {
-  z_stream stream{};
-  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {
-    throw Error(source + ": gzip stream", "zlib to start", "inflateInit2 failed");
-  }
-  std::vector<std::uint8_t> out;
-  std::vector<std::uint8_t> chunk(std::size_t{1} << 20);
-  stream.next_in = const_cast<Bytef*>(packed.data());
-  stream.avail_in = static_cast<uInt>(packed.size());
-  int status = Z_OK;
-  while (status != Z_STREAM_END) {
-    stream.next_out = chunk.data();
-    stream.avail_out = static_cast<uInt>(chunk.size());
-    status = inflate(&stream, Z_NO_FLUSH);
-    if (status != Z_OK && status != Z_STREAM_END) {
-      inflateEnd(&stream);
-      throw Error(source + ": gzip data", "a complete deflate stream",
-                  stream.msg != nullptr ? stream.msg : "truncated or damaged data");
-    }
-    const auto produced = chunk.size() - stream.avail_out;
-    if (out.size() + produced > kMaxBytes) {
-      inflateEnd(&stream);
-      throw Error(source + ": decompressed size", "at most " + std::to_string(kMaxBytes) + " bytes",
-                  "more");
-    }
-    out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(produced));
-  }
-  inflateEnd(&stream);
-  return out;
 }
 
 }  // namespace
@@ -133,7 +100,7 @@ IdxArray read_idx(const std::filesystem::path& path) {
   if (file.bad())
     throw Error("IDX file " + path.string(), "readable bytes", "a read error");
   if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
-    bytes = gunzip(bytes, path.string());
+    bytes = gunzip(bytes, path.string(), kMaxBytes);
   }
   return parse_idx(bytes, path.string());
 }

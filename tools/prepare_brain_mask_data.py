@@ -30,16 +30,17 @@ def brain_label(values):
     return filled.astype(np.uint8)
 
 
+def save_volume(path, values, affine):
+    volume = nib.Nifti1Image(values, affine)
+    volume.set_qform(affine, code=1)
+    volume.set_sform(affine, code=1)
+    nib.save(volume, path)
+
+
 def save_case(folder, image, label, affine):
     os.makedirs(folder, exist_ok=True)
-    image_nii = nib.Nifti1Image(image, affine)
-    image_nii.set_qform(affine, code=1)
-    image_nii.set_sform(affine, code=1)
-    label_nii = nib.Nifti1Image(label.astype(np.uint8), affine)
-    label_nii.set_qform(affine, code=1)
-    label_nii.set_sform(affine, code=1)
-    nib.save(image_nii, os.path.join(folder, "t1.nii.gz"))
-    nib.save(label_nii, os.path.join(folder, "brain.nii.gz"))
+    save_volume(os.path.join(folder, "t1.nii.gz"), image, affine)
+    save_volume(os.path.join(folder, "brain.nii.gz"), label.astype(np.uint8), affine)
 
 
 def reorient(image, label, affine, order):

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "core/error.h"
 
 namespace cajal::core {
@@ -34,6 +37,27 @@ TEST(Volume, AtIndexesIFastestThenJThenK) {
   const IntensityRange range = intensity_range(v);
   EXPECT_EQ(range.min, 0);
   EXPECT_EQ(range.max, 7);
+}
+
+TEST(Volume, IntensityRangeFindsExtremesInEveryLaneAndTheTail) {
+  Geometry g;
+  g.size = {7, 5, 3};  // 105 voxels: six blocks of sixteen and a tail of nine
+  Volume v = make_volume(g, PixelType::float32);
+  for (std::size_t at = 0; at < v.pixels.size(); ++at) {
+    std::fill(v.pixels.begin(), v.pixels.end(), 1.5f);
+    v.pixels[at] = -3.25f;
+    v.pixels[v.pixels.size() - 1 - at] = 8.0f;
+    if (at == v.pixels.size() - 1 - at) {
+      continue;  // the middle voxel holds only the maximum
+    }
+    const IntensityRange range = intensity_range(v);
+    EXPECT_EQ(range.min, -3.25f) << "minimum at " << at;
+    EXPECT_EQ(range.max, 8.0f) << "maximum at " << v.pixels.size() - 1 - at;
+  }
+  v.pixels.assign(v.pixels.size(), -1024.0f);
+  v.pixels[40] = std::numeric_limits<float>::quiet_NaN();  // ignored, as minmax_element does
+  EXPECT_EQ(intensity_range(v).min, -1024.0f);
+  EXPECT_EQ(intensity_range(v).max, -1024.0f);
 }
 
 }  // namespace

@@ -102,6 +102,7 @@ TrainDataConfig parse_data(Section& s, const std::filesystem::path& base) {
     c.size = s.integer("size", c.size, 16);
     c.classes = s.integer("classes", c.classes, 2);
     c.noise = number_in(s, "noise", c.noise, 0.0, 10.0);
+    c.overlap = s.boolean("overlap", c.overlap);
     c.data_seed = static_cast<std::uint64_t>(s.integer("seed", 1, 0));
   }
   return c;

@@ -38,6 +38,10 @@ struct TrainDataConfig {
   std::int64_t size = 64;    // image side in pixels
   std::int64_t classes = 3;  // labels 0 (background) .. classes - 1
   double noise = 0.1;        // Gaussian noise stddev (signal contrast is 1)
+  // false: each shape is placed apart from the others (up to 100 tries, else left out). Where
+  // shapes overlap, the later one's label covers the earlier one's pixels while their
+  // brightness may differ by little: labels the image cannot tell.
+  bool overlap = true;
   std::uint64_t data_seed = 1;
   // volumes (cases read from files) and phantom (cases generated like `cajal phantom`): 3D
   // segmentation on patches of the run configuration's patch_size, cut from cases preprocessed

@@ -1,6 +1,7 @@
 #include "pipeline/train_data.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -150,14 +151,32 @@ Sample make_shapes_sample(const TrainDataConfig& config, std::uint64_t seed) {
   std::vector<float> image(static_cast<std::size_t>(n * n), 0.0f);
   Tensor label({n, n});
   const std::int64_t shapes = 2 + static_cast<std::int64_t>(random.below(3));
+  std::vector<std::array<double, 3>> placed;  // x, y and radius of the shapes drawn
   for (std::int64_t s = 0; s < shapes; ++s) {
     const auto kind =
         1 + static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(config.classes - 1)));
     const double r = random.uniform(0.1, 0.25) * static_cast<double>(n);
-    const double cx = random.uniform(r, static_cast<double>(n) - r);
-    const double cy = random.uniform(r, static_cast<double>(n) - r);
+    double cx = random.uniform(r, static_cast<double>(n) - r);
+    double cy = random.uniform(r, static_cast<double>(n) - r);
+    // Apart: the circles around the shapes stay two pixels apart (the blur's reach); a square's
+    // corners reach 0.85 x sqrt(2) r from its centre, the other shapes r.
+    const double reach = kind == 2 ? r * 0.85 * std::sqrt(2.0) : r;
+    const auto clear = [&] {
+      return std::all_of(placed.begin(), placed.end(), [&](const std::array<double, 3>& o) {
+        return std::hypot(cx - o[0], cy - o[1]) > reach + o[2] + 2.0;
+      });
+    };
+    int tries = 1;
+    for (; !config.overlap && !clear() && tries < 100; ++tries) {
+      cx = random.uniform(r, static_cast<double>(n) - r);
+      cy = random.uniform(r, static_cast<double>(n) - r);
+    }
     const double angle = random.uniform(0.0, M_PI);
     const auto brightness = static_cast<float>(random.uniform(0.5, 1.0));
+    if (!config.overlap && !clear()) {
+      continue;
+    }
+    placed.push_back({cx, cy, reach});
     for (std::int64_t y = 0; y < n; ++y) {
       for (std::int64_t x = 0; x < n; ++x) {
         if (inside(kind, static_cast<double>(x), static_cast<double>(y), cx, cy, r, angle)) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -220,6 +221,45 @@ TEST(VolumeSamples, FilesFromFolderAndCsv) {
   data.cases = dir / "bad.csv";
   EXPECT_THROW(open_samples(data, run, false), Error);
   fs::remove_all(dir);
+}
+
+// shapes2d (the 2D U-Net's data): a pixel of one shape's label beside a pixel of another label.
+bool different_shapes_touch(const engine::Tensor& label, std::int64_t n) {
+  const float* l = label.data();
+  for (std::int64_t y = 0; y < n; ++y) {
+    for (std::int64_t x = 0; x < n; ++x) {
+      const float here = l[y * n + x];
+      const bool right = x + 1 < n && l[y * n + x + 1] > 0 && here > 0 && l[y * n + x + 1] != here;
+      const bool below =
+          y + 1 < n && l[(y + 1) * n + x] > 0 && here > 0 && l[(y + 1) * n + x] != here;
+      if (right || below) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+TEST(ShapesData, ShapesPlacedApartNeverTouch) {
+  TrainDataConfig config;
+  config.kind = "shapes2d";
+  config.size = 64;
+  config.classes = 4;
+  int touching = 0;
+  int touching_apart = 0;
+  int with_foreground = 0;
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    config.overlap = true;
+    touching += different_shapes_touch(make_shapes_sample(config, seed).target, 64) ? 1 : 0;
+    config.overlap = false;
+    const Sample apart = make_shapes_sample(config, seed);
+    touching_apart += different_shapes_touch(apart.target, 64) ? 1 : 0;
+    const auto& t = apart.target;
+    with_foreground += std::any_of(t.data(), t.data() + t.size(), [](float v) { return v > 0; });
+  }
+  EXPECT_GT(touching, 20) << "overlapping shapes (the default) should often touch";
+  EXPECT_EQ(touching_apart, 0);
+  EXPECT_EQ(with_foreground, 200);
 }
 
 }  // namespace

@@ -159,20 +159,28 @@ core::Volume resample_labels_linear(const core::Volume& volume, const core::Geom
       for (std::int64_t i = 0; i < grid.size[0]; ++i, ++n) {
         const Tap& ti = taps[0][static_cast<std::size_t>(i)];
         std::array<float, 8> label{};
-        std::array<float, 8> weight{};
         int corner = 0;
         for (int dk = 0; dk < 2; ++dk) {
           for (int dj = 0; dj < 2; ++dj) {
             for (int di = 0; di < 2; ++di, ++corner) {
               label[corner] = volume.pixels[index_of(in, di ? ti.hi : ti.lo, dj ? tj.hi : tj.lo,
                                                      dk ? tk.hi : tk.lo)];
-              weight[corner] =
-                  (di ? ti.w : 1 - ti.w) * (dj ? tj.w : 1 - tj.w) * (dk ? tk.w : 1 - tk.w);
             }
           }
         }
         float best = label[0];
         if (std::any_of(label.begin() + 1, label.end(), [&](float v) { return v != best; })) {
+          // Weights only where the eight corners disagree (a thin shell around each structure).
+          std::array<float, 8> weight{};
+          corner = 0;
+          for (int dk = 0; dk < 2; ++dk) {
+            for (int dj = 0; dj < 2; ++dj) {
+              for (int di = 0; di < 2; ++di, ++corner) {
+                weight[corner] =
+                    (di ? ti.w : 1 - ti.w) * (dj ? tj.w : 1 - tj.w) * (dk ? tk.w : 1 - tk.w);
+              }
+            }
+          }
           float best_weight = -1;
           for (int a = 0; a < 8; ++a) {
             float sum = 0;

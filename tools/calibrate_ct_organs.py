@@ -73,7 +73,7 @@ def head_bias(model_dir):
 
 def write_model(source, target, offsets, card_update=None):
     """Copy SOURCE's model files to TARGET with OFFSETS added to the head bias."""
-    name, values, at, data, _ = head_bias(source)
+    _, values, at, data, _ = head_bias(source)
     struct.pack_into(f"<{len(values)}f", data, at,
                      *[v + o for v, o in zip(values, offsets)])
     os.makedirs(target, exist_ok=True)
@@ -100,16 +100,11 @@ def score(args, model_dir, cases, labels):
     for case in cases:
         out = os.path.join(args.work, "segmented")
         shutil.rmtree(out, ignore_errors=True)
-        evaluation.run([args.cajal, "segment", os.path.join(case, "dicom"), "-o", out, "--no-qa",
-                        "--threads", args.threads, "--model", model_dir])
-        result_path = os.path.join(args.work, "evaluation.json")
-        evaluation.run([args.cajal, "evaluate", os.path.join(out, "labels.nii.gz"),
-                        os.path.join(case, "labels.nii.gz"), "--labels", labels,
-                        "--json", result_path])
-        with open(result_path) as f:
-            for row in json.load(f)["labels"]:
-                if row["name"] in rows:
-                    rows[row["name"]].append(row)
+        found, _ = evaluation.segment_and_evaluate(
+            args.cajal, case, out, os.path.join(args.work, "evaluation.json"), labels,
+            args.threads, model_dir)
+        for organ in rows:
+            rows[organ].append(found[organ])
 
     def mean(values):
         values = [v for v in values if v is not None]
@@ -158,15 +153,11 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     cases = []
     for i in range(args.count):
-        in_plane, thickness, slices = evaluation.case_spacing(i)
         case_dir = os.path.join(args.work, f"case_{i:02d}")
-        if not os.path.isdir(os.path.join(case_dir, "case_0000", "dicom")):
-            shutil.rmtree(case_dir, ignore_errors=True)
-            evaluation.run([args.cajal, "phantom", "-o", case_dir, "--count", 1,
-                            "--seed", 80000 + i, "--size", f"512x512x{slices}",
-                            "--spacing", f"{in_plane}x{thickness}", "--dicom",
-                            "--threads", args.threads])
-        cases.append(os.path.join(case_dir, "case_0000"))
+        phantom = os.path.join(case_dir, "case_0000")
+        if not os.path.isdir(os.path.join(phantom, "dicom")):
+            evaluation.generate_case(args.cajal, case_dir, 80000 + i, i, args.threads)
+        cases.append(phantom)
     labels = ",".join(f"{model_labels.index(n)}={n}" for n in evaluation.ORGANS)
 
     by_alpha = {}

@@ -39,6 +39,33 @@ def run(cmd):
     return proc
 
 
+def generate_case(cajal, case_dir, seed, i, threads, nifti=False):
+    """`cajal phantom` of case I's size and spacing into CASE_DIR; returns the case folder."""
+    in_plane, thickness, slices = case_spacing(i)
+    shutil.rmtree(case_dir, ignore_errors=True)
+    run([cajal, "phantom", "-o", case_dir, "--count", 1, "--seed", seed,
+         "--size", f"512x512x{slices}", "--spacing", f"{in_plane}x{thickness}", "--dicom",
+         "--threads", threads] + ([] if nifti else ["--no-nifti"]))
+    return os.path.join(case_dir, "case_0000")
+
+
+def segment_and_evaluate(cajal, phantom, out, evaluation, labels, threads, model=""):
+    """Segments PHANTOM's DICOM series into OUT and scores it against its labels into the JSON
+    file EVALUATION; returns (rows of the evaluation by structure name, report.json)."""
+    cmd = [cajal, "segment", os.path.join(phantom, "dicom"), "-o", out, "--no-qa",
+           "--threads", threads]
+    if model:
+        cmd += ["--model", model]
+    run(cmd)
+    run([cajal, "evaluate", os.path.join(out, "labels.nii.gz"),
+         os.path.join(phantom, "labels.nii.gz"), "--labels", labels, "--json", evaluation])
+    with open(evaluation) as f:
+        result = json.load(f)
+    with open(os.path.join(out, "report.json")) as f:
+        report = json.load(f)
+    return {row["name"]: row for row in result["labels"]}, report
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -56,28 +83,13 @@ def main():
         in_plane, thickness, slices = case_spacing(i)
         seed = 90000 + i
         case_dir = os.path.join(args.work, f"case_{i:02d}")
-        shutil.rmtree(case_dir, ignore_errors=True)
         start = time.time()
-        run([args.cajal, "phantom", "-o", case_dir, "--count", 1, "--seed", seed,
-             "--size", f"512x512x{slices}", "--spacing", f"{in_plane}x{thickness}", "--dicom",
-             "--no-nifti", "--threads", args.threads])
-        phantom = os.path.join(case_dir, "case_0000")
+        phantom = generate_case(args.cajal, case_dir, seed, i, args.threads)
         generated = time.time()
-        out = os.path.join(case_dir, "segmented")
-        cmd = [args.cajal, "segment", os.path.join(phantom, "dicom"), "-o", out, "--no-qa",
-               "--threads", args.threads]
-        if args.model:
-            cmd += ["--model", args.model]
-        run(cmd)
+        per_label, report = segment_and_evaluate(
+            args.cajal, phantom, os.path.join(case_dir, "segmented"),
+            os.path.join(case_dir, "evaluation.json"), labels, args.threads, args.model)
         segmented = time.time()
-        evaluation = os.path.join(case_dir, "evaluation.json")
-        run([args.cajal, "evaluate", os.path.join(out, "labels.nii.gz"),
-             os.path.join(phantom, "labels.nii.gz"), "--labels", labels, "--json", evaluation])
-        with open(evaluation) as f:
-            result = json.load(f)
-        with open(os.path.join(out, "report.json")) as f:
-            report = json.load(f)
-        per_label = {row["name"]: row for row in result["labels"]}
         for name in ORGANS:
             scores[name]["dice"].append(per_label[name]["dice"])
             hd = per_label[name].get("hd95_mm")

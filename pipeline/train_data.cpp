@@ -151,7 +151,7 @@ Sample make_shapes_sample(const TrainDataConfig& config, std::uint64_t seed) {
   std::vector<float> image(static_cast<std::size_t>(n * n), 0.0f);
   Tensor label({n, n});
   const std::int64_t shapes = 2 + static_cast<std::int64_t>(random.below(3));
-  std::vector<std::array<double, 3>> placed;  // x, y and radius of the shapes drawn
+  std::vector<std::array<double, 3>> placed;  // centre x, y and reach of the shapes drawn
   for (std::int64_t s = 0; s < shapes; ++s) {
     const auto kind =
         1 + static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(config.classes - 1)));
@@ -166,8 +166,7 @@ Sample make_shapes_sample(const TrainDataConfig& config, std::uint64_t seed) {
         return std::hypot(cx - o[0], cy - o[1]) > reach + o[2] + 2.0;
       });
     };
-    int tries = 1;
-    for (; !config.overlap && !clear() && tries < 100; ++tries) {
+    for (int tries = 1; !config.overlap && !clear() && tries < 100; ++tries) {
       cx = random.uniform(r, static_cast<double>(n) - r);
       cy = random.uniform(r, static_cast<double>(n) - r);
     }

@@ -112,6 +112,11 @@ std::optional<DicomHeader> read_dicom_header(const std::filesystem::path& file) 
   Sint32 frames = 1;
   if (dataset.findAndGetSint32(DCM_NumberOfFrames, frames).good()) {
     header.number_of_frames = frames;
+    header.has_number_of_frames = true;
+  }
+  DcmElement* offsets = nullptr;
+  if (dataset.findAndGetElement(DCM_GridFrameOffsetVector, offsets).good() && offsets != nullptr) {
+    header.grid_frame_offsets = offsets->getVM();
   }
   header.position = get_doubles<3>(dataset, DCM_ImagePositionPatient);
   header.orientation = get_doubles<6>(dataset, DCM_ImageOrientationPatient);
@@ -129,6 +134,19 @@ std::string why_not_an_image_slice(const DicomHeader& header) {
     return "a multi-frame object (" + sop_class_name(header.sop_class_uid) + ", " +
            std::to_string(header.number_of_frames) +
            " frames), which cajal does not read as a series";
+  }
+  if (header.grid_frame_offsets &&
+      (!header.has_number_of_frames || *header.grid_frame_offsets < 2)) {
+    // GDCM takes the slice spacing of a dose grid from the first two offsets and the frame count
+    // from NumberOfFrames, and aborts the process (an assert) when either is not there.
+    const unsigned long count = *header.grid_frame_offsets;
+    return "a dose grid (" + sop_class_name(header.sop_class_uid) + ") with " +
+           std::to_string(count) + (count == 1 ? " value" : " values") +
+           " in GridFrameOffsetVector and " +
+           (header.has_number_of_frames
+                ? "NumberOfFrames " + std::to_string(header.number_of_frames)
+                : std::string("no NumberOfFrames")) +
+           ", which GDCM cannot read (it needs NumberOfFrames and at least 2 offsets)";
   }
   if (header.series_uid.empty()) {
     return "no SeriesInstanceUID";

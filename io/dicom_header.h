@@ -19,6 +19,9 @@ struct DicomHeader : DicomSeriesAttributes {
   long rows = 0;
   long columns = 0;
   long number_of_frames = 1;
+  bool has_number_of_frames = false;
+  // Values of GridFrameOffsetVector (RT Dose), when it is there.
+  std::optional<unsigned long> grid_frame_offsets;
   std::optional<std::array<double, 3>> position;       // ImagePositionPatient
   std::optional<std::array<double, 6>> orientation;    // ImageOrientationPatient
   std::optional<std::array<double, 2>> pixel_spacing;  // [between rows, between columns]

@@ -93,6 +93,23 @@ def no_image_series(args):
                    must_mention=["rt_only"])
 
 
+def dose_grid_gdcm_cannot_read(args):
+    # pydicom's rtdose_1frame.dcm: a dose grid with 15 offsets in GridFrameOffsetVector and no
+    # NumberOfFrames. GDCM asserts on it (the process aborts), so cajal must refuse it first, as a
+    # file and in a folder of its own; cajal info too.
+    src = os.path.join(it.PYDICOM_TEST_FILES, "rtdose_1frame.dcm")
+    it.need_files(src)
+    folder = it.fresh_dir(os.path.join(args.work, "dose_only"))
+    local = os.path.join(folder, "rtdose_1frame.dcm")
+    shutil.copyfile(src, local)
+    for what, path, words in (("an RT Dose without NumberOfFrames", local,
+                               ["rtdose_1frame.dcm", "GridFrameOffsetVector", "NumberOfFrames"]),
+                              ("a folder with only that RT Dose", folder, ["dose_only"])):
+        expect_refused(args, path, out_path(args), what, must_mention=words)
+        proc = it.run_cajal(args.cajal, "info", path)
+        it.expect_exit(proc, 1, f"cajal info on {what}")
+
+
 def path_does_not_exist(args):
     missing = os.path.join(args.work, "no_such_study")
     expect_refused(args, missing, out_path(args), "a path that does not exist",
@@ -234,6 +251,7 @@ CASES = {
     "truncated_file": truncated_file,
     "truncated_file_in_series_folder": truncated_file_in_series_folder,
     "folder_without_image_series": no_image_series,
+    "dose_grid_gdcm_cannot_read": dose_grid_gdcm_cannot_read,
     "path_does_not_exist": path_does_not_exist,
     "output_parent_folder_missing": output_parent_missing,
     "output_parent_is_a_file": output_parent_is_a_file,

@@ -6,6 +6,8 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <mutex>
 
@@ -109,6 +111,14 @@ std::optional<DicomHeader> read_dicom_header(const std::filesystem::path& file) 
   if (dataset.findAndGetUint16(DCM_Columns, value).good()) {
     header.columns = value;
   }
+  for (auto [tag, field] : {std::pair{DCM_SamplesPerPixel, &header.samples_per_pixel},
+                            std::pair{DCM_BitsAllocated, &header.bits_allocated},
+                            std::pair{DCM_BitsStored, &header.bits_stored}}) {
+    if (dataset.findAndGetUint16(tag, value).good()) {
+      *field = value;
+    }
+  }
+  header.photometric = get_string(dataset, DCM_PhotometricInterpretation);
   Sint32 frames = 1;
   if (dataset.findAndGetSint32(DCM_NumberOfFrames, frames).good()) {
     header.number_of_frames = frames;
@@ -123,6 +133,22 @@ std::optional<DicomHeader> read_dicom_header(const std::filesystem::path& file) 
   header.pixel_spacing = get_doubles<2>(dataset, DCM_PixelSpacing);
   header.slice_thickness = get_double(dataset, DCM_SliceThickness);
   header.spacing_between_slices = get_double(dataset, DCM_SpacingBetweenSlices);
+  const auto finite = [](const auto& values) {
+    return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
+  };
+  const std::array<std::pair<const char*, bool>, 5> geometry = {{
+      {"ImagePositionPatient", !header.position || finite(*header.position)},
+      {"ImageOrientationPatient", !header.orientation || finite(*header.orientation)},
+      {"PixelSpacing", !header.pixel_spacing || finite(*header.pixel_spacing)},
+      {"SliceThickness", !header.slice_thickness || std::isfinite(*header.slice_thickness)},
+      {"SpacingBetweenSlices",
+       !header.spacing_between_slices || std::isfinite(*header.spacing_between_slices)},
+  }};
+  for (const auto& [name, ok] : geometry) {
+    if (!ok) {
+      header.not_finite.emplace_back(name);
+    }
+  }
   return header;
 }
 
@@ -134,6 +160,37 @@ std::string why_not_an_image_slice(const DicomHeader& header) {
     return "a multi-frame object (" + sop_class_name(header.sop_class_uid) + ", " +
            std::to_string(header.number_of_frames) +
            " frames), which cajal does not read as a series";
+  }
+  // What GDCM's pixel reader aborts the process on (asserts), and what cajal would refuse after
+  // it anyway (colour), is refused here from the header.
+  if (header.samples_per_pixel.value_or(1) != 1 || header.photometric == "PALETTE COLOR") {
+    return "a colour image (" + sop_class_name(header.sop_class_uid) + ", SamplesPerPixel " +
+           std::to_string(header.samples_per_pixel.value_or(1)) + ", PhotometricInterpretation " +
+           (header.photometric.empty() ? "none" : header.photometric) +
+           "); cajal reads grayscale images, 1 sample per pixel";
+  }
+  if (header.bits_allocated && *header.bits_allocated != 8 && *header.bits_allocated != 16 &&
+      *header.bits_allocated != 32) {
+    return "BitsAllocated " + std::to_string(*header.bits_allocated) +
+           "; cajal reads 8, 16 or 32 bits per pixel";
+  }
+  if (header.bits_stored &&
+      (*header.bits_stored == 0 || *header.bits_stored > header.bits_allocated.value_or(32))) {
+    return "BitsStored " + std::to_string(*header.bits_stored) + " with BitsAllocated " +
+           (header.bits_allocated ? std::to_string(*header.bits_allocated) : "missing") +
+           " (stored bits must be 1 to BitsAllocated)";
+  }
+  if (header.bits_allocated == 32 && header.bits_stored && *header.bits_stored != 32) {
+    // GDCM masks unused bits of 16-bit pixels only; on 32-bit ones it asserts.
+    return "BitsStored " + std::to_string(*header.bits_stored) +
+           " with BitsAllocated 32, which GDCM cannot read (it needs all 32 bits stored)";
+  }
+  if (!header.not_finite.empty()) {
+    std::string names;
+    for (const std::string& name : header.not_finite) {
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    return names + " holding a value that is not a finite number";
   }
   if (header.grid_frame_offsets &&
       (!header.has_number_of_frames || *header.grid_frame_offsets < 2)) {

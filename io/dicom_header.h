@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/dicom_series.h"
 
@@ -20,6 +21,11 @@ struct DicomHeader : DicomSeriesAttributes {
   long columns = 0;
   long number_of_frames = 1;
   bool has_number_of_frames = false;
+  // Image Pixel module, as far as the file has it.
+  std::optional<long> samples_per_pixel;
+  std::optional<long> bits_allocated;
+  std::optional<long> bits_stored;
+  std::string photometric;
   // Values of GridFrameOffsetVector (RT Dose), when it is there.
   std::optional<unsigned long> grid_frame_offsets;
   std::optional<std::array<double, 3>> position;       // ImagePositionPatient
@@ -27,6 +33,8 @@ struct DicomHeader : DicomSeriesAttributes {
   std::optional<std::array<double, 2>> pixel_spacing;  // [between rows, between columns]
   std::optional<double> slice_thickness;
   std::optional<double> spacing_between_slices;
+  // Names of the geometry attributes above whose values are not finite numbers.
+  std::vector<std::string> not_finite;
 };
 
 // Reads the header of `file`. Returns nothing when the file is not DICOM at all; throws Error

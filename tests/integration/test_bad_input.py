@@ -110,6 +110,31 @@ def dose_grid_gdcm_cannot_read(args):
         it.expect_exit(proc, 1, f"cajal info on {what}")
 
 
+def pixel_module_gdcm_aborts_on(args):
+    # Image Pixel module values that GDCM's reader asserts on (the process aborts; found by
+    # mutating pydicom's files one attribute at a time) and a geometry that is not a number: each
+    # in pydicom's MR_small.dcm (uncompressed, so cajal's own reader declines the odd ones and GDCM
+    # would get them), refused with the attribute's name, by convert and by info.
+    import pydicom
+    src = os.path.join(it.PYDICOM_TEST_FILES, "MR_small.dcm")
+    it.need_files(src)
+    variants = [("SamplesPerPixel", 0x00280002, 0), ("BitsAllocated", 0x00280100, 12),
+                ("BitsAllocated", 0x00280100, 1), ("BitsStored", 0x00280101, 17),
+                ("PhotometricInterpretation", 0x00280004, "PALETTE COLOR"),
+                ("PixelSpacing", 0x00280030, "nan\\1"),
+                ("BitsStored", [(0x00280100, 32), (0x00280101, 17), (0x00280102, 16)], 17)]
+    for k, (name, tag, value) in enumerate(variants):
+        ds = pydicom.dcmread(src)
+        for t, v in tag if isinstance(tag, list) else [(tag, value)]:
+            ds[t].value = v
+        path = os.path.join(it.fresh_dir(os.path.join(args.work, f"variant{k}")), "MR_small.dcm")
+        ds.save_as(path, write_like_original=True)
+        what = f"MR_small.dcm with {name} {value!r}"
+        expect_refused(args, path, out_path(args), what, must_mention=[name])
+        proc = it.run_cajal(args.cajal, "info", path)
+        it.expect_exit(proc, 1, f"cajal info on {what}")
+
+
 def path_does_not_exist(args):
     missing = os.path.join(args.work, "no_such_study")
     expect_refused(args, missing, out_path(args), "a path that does not exist",
@@ -252,6 +277,7 @@ CASES = {
     "truncated_file_in_series_folder": truncated_file_in_series_folder,
     "folder_without_image_series": no_image_series,
     "dose_grid_gdcm_cannot_read": dose_grid_gdcm_cannot_read,
+    "pixel_module_gdcm_aborts_on": pixel_module_gdcm_aborts_on,
     "path_does_not_exist": path_does_not_exist,
     "output_parent_folder_missing": output_parent_missing,
     "output_parent_is_a_file": output_parent_is_a_file,

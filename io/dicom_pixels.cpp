@@ -2,11 +2,17 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
+
+#include "core/error.h"
 
 namespace cajal::io::detail {
 namespace {
@@ -50,7 +56,94 @@ void decode(const T* raw, std::size_t count, unsigned bits_stored, bool is_signe
   }
 }
 
+long big_endian(const unsigned char* p, int bytes) {
+  long value = 0;
+  for (int i = 0; i < bytes; ++i) {
+    value = value * 256 + p[i];
+  }
+  return value;
+}
+
+// Throws when the first fragment of encapsulated pixel data declares a frame other than
+// rows x columns with one component.
+void check_encapsulated_frame(DcmDataset& dataset, const std::filesystem::path& file, long rows,
+                              long columns) {
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
+    return;
+  }
+  auto* pixels = OFstatic_cast(DcmPixelData*, element);
+  E_TransferSyntax syntax = EXS_Unknown;
+  const DcmRepresentationParameter* parameter = nullptr;
+  pixels->getOriginalRepresentationKey(syntax, parameter);
+  DcmPixelSequence* fragments = nullptr;
+  DcmPixelItem* first = nullptr;
+  Uint8* data = nullptr;
+  if (pixels->getEncapsulatedRepresentation(syntax, parameter, fragments).bad() ||
+      fragments == nullptr || fragments->card() < 2 || fragments->getItem(first, 1).bad() ||
+      first == nullptr || first->getUint8Array(data).bad() || data == nullptr) {
+    return;
+  }
+  const std::optional<CodestreamFrame> frame = codestream_frame(data, first->getLength());
+  if (frame && (frame->rows != rows || frame->columns != columns || frame->components != 1)) {
+    throw Error("pixel data of '" + file.string() + "'",
+                std::to_string(columns) + " x " + std::to_string(rows) +
+                    " pixels of 1 component, as Columns and Rows say",
+                std::string(frame->codec) + " data of " + std::to_string(frame->columns) + " x " +
+                    std::to_string(frame->rows) + " pixels of " +
+                    std::to_string(frame->components) + " component(s)");
+  }
+}
+
 }  // namespace
+
+std::optional<CodestreamFrame> codestream_frame(const unsigned char* p, std::size_t n) {
+  if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {
+    // JPEG and JPEG-LS: markers up to the frame header (SOFn, or SOF55 for JPEG-LS).
+    std::size_t i = 2;
+    while (i + 4 <= n) {
+      if (p[i] != 0xFF) {
+        return std::nullopt;
+      }
+      const unsigned char marker = p[i + 1];
+      if (marker == 0xFF) {  // fill byte
+        ++i;
+        continue;
+      }
+      if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
+        i += 2;
+        continue;
+      }
+      const bool jpeg_sof =
+          marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      if (jpeg_sof || marker == 0xF7) {
+        if (i + 10 > n || big_endian(p + i + 5, 2) == 0) {
+          return std::nullopt;  // cut short, or the height left to a DNL marker
+        }
+        // Lf (2), P (1), Y (2), X (2), Nf (1)
+        return CodestreamFrame{big_endian(p + i + 5, 2), big_endian(p + i + 7, 2), p[i + 9],
+                               marker == 0xF7 ? "JPEG-LS" : "JPEG"};
+      }
+      if (marker == 0xDA || marker == 0xD9) {  // scan or end before any frame header
+        return std::nullopt;
+      }
+      i += 2 + static_cast<std::size_t>(big_endian(p + i + 2, 2));
+    }
+    return std::nullopt;
+  }
+  // JPEG 2000: the SIZ marker right after SOC, in a bare codestream or inside a JP2 file's box.
+  const std::size_t reach = std::min<std::size_t>(n, 4096);
+  for (std::size_t i = 0; i + 42 <= reach; ++i) {
+    if (p[i] == 0xFF && p[i + 1] == 0x4F && p[i + 2] == 0xFF && p[i + 3] == 0x51) {
+      // Lsiz (2), Rsiz (2), Xsiz, Ysiz, XOsiz, YOsiz (4 each), tiles (16), Csiz (2)
+      const unsigned char* siz = p + i + 4;
+      return CodestreamFrame{big_endian(siz + 8, 4) - big_endian(siz + 16, 4),
+                             big_endian(siz + 4, 4) - big_endian(siz + 12, 4),
+                             big_endian(siz + 36, 2), "JPEG 2000"};
+    }
+  }
+  return std::nullopt;
+}
 
 std::optional<PixelType> read_native_pixels(const std::filesystem::path& file, long rows,
                                             long columns, float* dst) {
@@ -62,6 +155,7 @@ std::optional<PixelType> read_native_pixels(const std::filesystem::path& file, l
   const E_TransferSyntax syntax = dataset.getOriginalXfer();
   if (syntax != EXS_LittleEndianImplicit && syntax != EXS_LittleEndianExplicit &&
       syntax != EXS_BigEndianExplicit) {
+    check_encapsulated_frame(dataset, file, rows, columns);
     return std::nullopt;
   }
   Uint16 samples = 1;

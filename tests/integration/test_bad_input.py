@@ -135,6 +135,27 @@ def pixel_module_gdcm_aborts_on(args):
         it.expect_exit(proc, 1, f"cajal info on {what}")
 
 
+def codestream_disagrees_with_rows_columns(args):
+    # Compressed pixel data whose own frame header (JPEG-LS SOF55, JPEG 2000 SIZ) says another
+    # matrix than Rows and Columns: GDCM's codecs abort (JPEG-LS) or crash (JPEG 2000) on them.
+    # Refused, naming the codec and both sizes; the unchanged files still read (control).
+    import pydicom
+    for name, rows in (("MR_small_jpeg_ls_lossless.dcm", 128), ("MR_small_jp2klossless.dcm", 1)):
+        src = os.path.join(it.PYDICOM_TEST_FILES, name)
+        it.need_files(src)
+        proc = it.run_cajal(args.cajal, "info", src)
+        it.expect_exit(proc, 0, f"cajal info on {name} as it is (control)")
+        ds = pydicom.dcmread(src)
+        ds.Rows = rows
+        path = os.path.join(it.fresh_dir(os.path.join(args.work, f"rows{rows}")), name)
+        ds.save_as(path, write_like_original=True)
+        what = f"{name} with Rows {rows}"
+        expect_refused(args, path, out_path(args), what,
+                       must_mention=[name, "JPEG", f"64 x {rows}", "64 x 64"])
+        proc = it.run_cajal(args.cajal, "info", path)
+        it.expect_exit(proc, 1, f"cajal info on {what}")
+
+
 def path_does_not_exist(args):
     missing = os.path.join(args.work, "no_such_study")
     expect_refused(args, missing, out_path(args), "a path that does not exist",
@@ -278,6 +299,7 @@ CASES = {
     "folder_without_image_series": no_image_series,
     "dose_grid_gdcm_cannot_read": dose_grid_gdcm_cannot_read,
     "pixel_module_gdcm_aborts_on": pixel_module_gdcm_aborts_on,
+    "codestream_disagrees_with_rows_columns": codestream_disagrees_with_rows_columns,
     "path_does_not_exist": path_does_not_exist,
     "output_parent_folder_missing": output_parent_missing,
     "output_parent_is_a_file": output_parent_is_a_file,

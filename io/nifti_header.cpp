@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -77,11 +78,19 @@ std::optional<NiftiSform> read_nifti_sform(const std::filesystem::path& path) {
   const std::int32_t header_size = swap ? size_swapped : size_native;
   NiftiSform sform;
   std::array<double, 12> rows{};
+  std::array<double, 3> pixdim{};
+  std::array<double, 6> quatern{};  // quatern_b, c, d, qoffset_x, y, z
   if (header_size == kNifti1Size) {
     sform.qform_code = read_field<std::int16_t>(bytes.data(), 252, swap);
     sform.sform_code = read_field<std::int16_t>(bytes.data(), 254, swap);
     for (std::size_t i = 0; i < 12; ++i) {
       rows[i] = read_field<float>(bytes.data(), 280 + 4 * i, swap);
+    }
+    for (std::size_t i = 0; i < 3; ++i) {
+      pixdim[i] = read_field<float>(bytes.data(), 80 + 4 * i, swap);
+    }
+    for (std::size_t i = 0; i < 6; ++i) {
+      quatern[i] = read_field<float>(bytes.data(), 256 + 4 * i, swap);
     }
   } else if (header_size == kNifti2Size && count == static_cast<int>(kNifti2Size)) {
     sform.qform_code = read_field<std::int32_t>(bytes.data(), 344, swap);
@@ -89,9 +98,24 @@ std::optional<NiftiSform> read_nifti_sform(const std::filesystem::path& path) {
     for (std::size_t i = 0; i < 12; ++i) {
       rows[i] = read_field<double>(bytes.data(), 400 + 8 * i, swap);
     }
+    for (std::size_t i = 0; i < 3; ++i) {
+      pixdim[i] = read_field<double>(bytes.data(), 112 + 8 * i, swap);
+    }
+    for (std::size_t i = 0; i < 6; ++i) {
+      quatern[i] = read_field<double>(bytes.data(), 352 + 8 * i, swap);
+    }
   } else {
     return std::nullopt;
   }
+  const auto note = [&sform](const auto& values, bool used, const char* name) {
+    if (used &&
+        !std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); })) {
+      sform.not_finite.emplace_back(name);
+    }
+  };
+  note(pixdim, true, "pixdim[1..3]");
+  note(quatern, sform.qform_code > 0, "the qform (quatern_b..qoffset_z)");
+  note(rows, sform.sform_code > 0, "the sform (srow_x..srow_z)");
   if (sform.sform_code > 0) {
     sform.geometry = sform_to_geometry(rows);
   }

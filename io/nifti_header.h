@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/geometry.h"
 
@@ -15,6 +17,10 @@ struct NiftiSform {
   int qform_code = 0;
   // The sform as geometry in LPS (origin, spacing, direction), valid when it has orthogonal axes.
   std::optional<core::Geometry> geometry;
+  // Header fields ITK would build its matrices from that are not finite numbers (pixdim[1..3],
+  // the qform's quaternion and offsets when qform_code > 0, srow when sform_code > 0): ITK's VNL
+  // aborts the process on them.
+  std::vector<std::string> not_finite;
 };
 
 // Reads the header of a .nii or .nii.gz file (NIfTI-1 or NIfTI-2, either byte order). Returns

@@ -13,6 +13,7 @@
 #include "io/dicom_series.h"
 #include "io/gzip.h"
 #include "io/itk_bridge.h"
+#include "io/metaimage_header.h"
 #include "io/nifti_header.h"
 
 namespace cajal::io {
@@ -146,6 +147,26 @@ void apply_nifti_sform(const fs::path& path, core::Volume& volume) {
   volume.geometry = placed;
 }
 
+// ITK's VNL aborts the process on a matrix with a NaN or an infinity, so a NIfTI header whose
+// spacing, qform or sform holds one is refused before ITK reads it.
+void check_nifti_numbers(const fs::path& path) {
+  const std::string extension = matching_extension(path, kReadableExtensions);
+  if (extension != ".nii" && extension != ".nii.gz") {
+    return;
+  }
+  const std::optional<detail::NiftiSform> header = detail::read_nifti_sform(path);
+  if (!header || header->not_finite.empty()) {
+    return;
+  }
+  std::string fields;
+  for (const std::string& field : header->not_finite) {
+    fields += (fields.empty() ? "" : ", ") + field;
+  }
+  throw Error("NIfTI header of '" + path.string() + "'",
+              "finite numbers in pixdim, the qform and the sform",
+              "a NaN or an infinity in " + fields);
+}
+
 }  // namespace
 
 InputKind classify_input(const fs::path& path) {
@@ -188,6 +209,11 @@ core::Volume read_volume(const fs::path& path, const ReadOptions& options) {
   }
   if (!options.series_uid.empty()) {
     throw Error("--series", "a DICOM folder as input", "the file '" + path.string() + "'");
+  }
+  check_nifti_numbers(path);
+  if (const std::string extension = matching_extension(path, kReadableExtensions);
+      extension == ".mha" || extension == ".mhd") {
+    detail::check_metaimage_header(path);
   }
   core::Volume volume = kind == InputKind::volume_file
                             ? detail::read_with_itk(path, detail::ReaderKind::by_extension)

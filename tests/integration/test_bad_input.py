@@ -156,6 +156,49 @@ def codestream_disagrees_with_rows_columns(args):
         it.expect_exit(proc, 1, f"cajal info on {what}")
 
 
+def volume_header_itk_aborts_on(args):
+    # Headers ITK aborts, corrupts its heap or hangs on, each refused with the field's name: a
+    # NIfTI with a NaN spacing or an infinite sform (VNL aborts on the matrix), a MetaImage with
+    # NDims 0 (heap corruption) or -1 (MetaIO loops). A control of each reads.
+    import struct
+    import numpy as np
+    pixels = (np.arange(20 * 18 * 10) % 300).astype("<i2").tobytes()
+
+    def nifti(pixdim=(1.0, 1.0, 2.0), srow_x=(1.0, 0.0, 0.0, 0.0)):
+        h = bytearray(348)
+        struct.pack_into("<i", h, 0, 348)
+        struct.pack_into("<8h", h, 40, 3, 20, 18, 10, 1, 1, 1, 1)
+        struct.pack_into("<2h", h, 70, 4, 16)
+        struct.pack_into("<4f", h, 76, 1.0, *pixdim)
+        struct.pack_into("<f", h, 108, 352.0)
+        struct.pack_into("<2h", h, 252, 1, 1)
+        struct.pack_into("<12f", h, 280, *srow_x, 0, 1, 0, 0, 0, 0, 2, 0)
+        h[344:348] = b"n+1\0"
+        return bytes(h) + b"\0" * 4 + pixels
+
+    def mha(ndims):
+        return ("ObjectType = Image\nNDims = %s\nDimSize = 20 18 10\nElementType = MET_SHORT\n"
+                "ElementSpacing = 1 1 2\nElementDataFile = LOCAL\n" % ndims).encode() + pixels
+
+    folder = it.fresh_dir(os.path.join(args.work, "headers"))
+    cases = [("control.nii", nifti(), None),
+             ("nan_pixdim.nii", nifti(pixdim=(float("nan"), 1.0, 2.0)), "pixdim"),
+             ("inf_sform.nii", nifti(srow_x=(float("inf"), 0.0, 0.0, 0.0)), "sform"),
+             ("control.mha", mha(3), None), ("ndims0.mha", mha(0), "NDims"),
+             ("ndims-1.mha", mha(-1), "NDims")]
+    for name, blob, field in cases:
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(blob)
+        if field is None:
+            proc = it.run_cajal(args.cajal, "info", path)
+            it.expect_exit(proc, 0, f"cajal info on {name} (control)")
+            continue
+        expect_refused(args, path, out_path(args), name, must_mention=[name, field])
+        proc = it.run_cajal(args.cajal, "info", path)
+        it.expect_exit(proc, 1, f"cajal info on {name}")
+
+
 def path_does_not_exist(args):
     missing = os.path.join(args.work, "no_such_study")
     expect_refused(args, missing, out_path(args), "a path that does not exist",
@@ -300,6 +343,7 @@ CASES = {
     "dose_grid_gdcm_cannot_read": dose_grid_gdcm_cannot_read,
     "pixel_module_gdcm_aborts_on": pixel_module_gdcm_aborts_on,
     "codestream_disagrees_with_rows_columns": codestream_disagrees_with_rows_columns,
+    "volume_header_itk_aborts_on": volume_header_itk_aborts_on,
     "path_does_not_exist": path_does_not_exist,
     "output_parent_folder_missing": output_parent_missing,
     "output_parent_is_a_file": output_parent_is_a_file,

@@ -46,10 +46,14 @@ void check_metaimage_header(const std::filesystem::path& path) {
   if (!in) {
     return;  // ITK then says it cannot open the file
   }
-  // Fields up to ElementDataFile (the last one; the pixels may follow it in an .mha).
+  // Fields up to ElementDataFile (the last one; the pixels may follow it in an .mha), within the
+  // first 64 KiB.
   std::map<std::string, std::string> fields;
   std::string line;
-  for (int lines = 0; lines < 200 && std::getline(in, line); ++lines) {
+  std::size_t read = 0;
+  for (int lines = 0; lines < 200 && read < (std::size_t{64} << 10) && std::getline(in, line);
+       ++lines) {
+    read += line.size() + 1;
     const std::size_t equals = line.find('=');
     if (equals == std::string::npos) {
       continue;

@@ -119,12 +119,8 @@ void write_detached(const core::Volume& volume, const fs::path& path, const fs::
 
 // Where a NIfTI's sform is set, it places the image (as FSL, SPM, nibabel and MRIcron read it);
 // ITK 5.2 takes the qform when both are set, so the sform is applied here.
-void apply_nifti_sform(const fs::path& path, core::Volume& volume) {
-  const std::string extension = matching_extension(path, kReadableExtensions);
-  if (extension != ".nii" && extension != ".nii.gz") {
-    return;
-  }
-  const std::optional<detail::NiftiSform> sform = detail::read_nifti_sform(path);
+void apply_nifti_sform(const fs::path& path, const std::optional<detail::NiftiSform>& sform,
+                       core::Volume& volume) {
   if (!sform || sform->sform_code <= 0) {
     return;
   }
@@ -149,12 +145,7 @@ void apply_nifti_sform(const fs::path& path, core::Volume& volume) {
 
 // ITK's VNL aborts the process on a matrix with a NaN or an infinity, so a NIfTI header whose
 // spacing, qform or sform holds one is refused before ITK reads it.
-void check_nifti_numbers(const fs::path& path) {
-  const std::string extension = matching_extension(path, kReadableExtensions);
-  if (extension != ".nii" && extension != ".nii.gz") {
-    return;
-  }
-  const std::optional<detail::NiftiSform> header = detail::read_nifti_sform(path);
+void check_nifti_numbers(const fs::path& path, const std::optional<detail::NiftiSform>& header) {
   if (!header || header->not_finite.empty()) {
     return;
   }
@@ -210,15 +201,18 @@ core::Volume read_volume(const fs::path& path, const ReadOptions& options) {
   if (!options.series_uid.empty()) {
     throw Error("--series", "a DICOM folder as input", "the file '" + path.string() + "'");
   }
-  check_nifti_numbers(path);
-  if (const std::string extension = matching_extension(path, kReadableExtensions);
-      extension == ".mha" || extension == ".mhd") {
+  // The NIfTI header is read once, before ITK (its numbers are checked) and applied after it.
+  const std::string extension = matching_extension(path, kReadableExtensions);
+  const std::optional<detail::NiftiSform> nifti =
+      extension == ".nii" || extension == ".nii.gz" ? detail::read_nifti_sform(path) : std::nullopt;
+  check_nifti_numbers(path, nifti);
+  if (extension == ".mha" || extension == ".mhd") {
     detail::check_metaimage_header(path);
   }
   core::Volume volume = kind == InputKind::volume_file
                             ? detail::read_with_itk(path, detail::ReaderKind::by_extension)
                             : read_dicom_file(path);
-  apply_nifti_sform(path, volume);
+  apply_nifti_sform(path, nifti, volume);
   core::validate_geometry(volume.geometry, "'" + path.string() + "'");
   return volume;
 }

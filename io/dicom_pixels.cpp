@@ -6,9 +6,11 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <string>
 
@@ -131,8 +133,12 @@ std::optional<CodestreamFrame> codestream_frame(const unsigned char* p, std::siz
     }
     return std::nullopt;
   }
-  // JPEG 2000: the SIZ marker right after SOC, in a bare codestream or inside a JP2 file's box.
-  const std::size_t reach = std::min<std::size_t>(n, 4096);
+  // JPEG 2000: the SIZ marker right after SOC, at the start of a bare codestream or inside a JP2
+  // file's boxes (other data, RLE segments say, are not searched: four bytes could match).
+  constexpr unsigned char kJp2Signature[] = {0, 0, 0, 12, 'j', 'P', ' ', ' '};
+  const bool jp2 = n >= sizeof kJp2Signature &&
+                   std::equal(std::begin(kJp2Signature), std::end(kJp2Signature), p);
+  const std::size_t reach = std::min<std::size_t>(n, jp2 ? 4096 : 42);
   for (std::size_t i = 0; i + 42 <= reach; ++i) {
     if (p[i] == 0xFF && p[i + 1] == 0x4F && p[i + 2] == 0xFF && p[i + 3] == 0x51) {
       // Lsiz (2), Rsiz (2), Xsiz, Ysiz, XOsiz, YOsiz (4 each), tiles (16), Csiz (2)

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "io/itk_bridge.h"
@@ -112,6 +114,47 @@ TEST(NativePixels, DeclinesCompressedAndMismatchedMatrix) {
   EXPECT_FALSE(read_native_pixels(file, kRows + 1, kColumns, buffer.data()).has_value());
   EXPECT_EQ(buffer[0], 7.0f);
   fs::remove(file);
+}
+
+// The frame header of each codestream kind, and data that only happens to hold SIZ's bytes.
+TEST(CodestreamFrame, ReadsTheFrameHeaderOfJpegJpegLsAndJpeg2000Only) {
+  using Bytes = std::vector<unsigned char>;
+  // JPEG: SOI, an APP0 of 4 bytes, SOF3 (lossless) of 300 rows x 200 columns, 1 component.
+  const Bytes jpeg = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC3, 0x00,
+                      0x0B, 0x10, 0x01, 0x2C, 0x00, 0xC8, 0x01, 0x01, 0x11, 0x00};
+  // JPEG-LS: SOI, SOF55 of 64 x 64, 1 component.
+  const Bytes jpeg_ls = {0xFF, 0xD8, 0xFF, 0xF7, 0x00, 0x0B, 0x10, 0x00,
+                         0x40, 0x00, 0x40, 0x01, 0x01, 0x11, 0x00};
+  // JPEG 2000: SOC, SIZ with Xsiz 520, Ysiz 300, XOsiz 8, YOsiz 0, Csiz 1.
+  Bytes siz = {0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x29, 0x00, 0x00, 0, 0, 0x02, 0x08,
+               0,    0,    0x01, 0x2C, 0,    0,    0,    0x08, 0, 0, 0,    0};
+  siz.resize(siz.size() + 16, 0);
+  siz.insert(siz.end(), {0x00, 0x01, 0x07, 0x01, 0x01});
+  Bytes jp2 = {0,    0,    0, 12, 'j', 'P', ' ', ' ', 0x0D, 0x0A,
+               0x87, 0x0A, 0, 0,  0,   8,   'j', 'p', '2',  'c'};
+  jp2.insert(jp2.end(), siz.begin(), siz.end());
+  // RLE: a 64-byte header, then segment bytes that happen to hold SOC and SIZ.
+  Bytes rle(64, 0);
+  rle[0] = 1;
+  rle[4] = 64;
+  rle.insert(rle.end(), siz.begin(), siz.end());
+
+  const auto frame = [](const Bytes& bytes) {
+    return codestream_frame(bytes.data(), bytes.size());
+  };
+  for (const auto& [bytes, rows, columns, codec] :
+       {std::tuple{jpeg, 300L, 200L, "JPEG"}, std::tuple{jpeg_ls, 64L, 64L, "JPEG-LS"},
+        std::tuple{siz, 300L, 512L, "JPEG 2000"}, std::tuple{jp2, 300L, 512L, "JPEG 2000"}}) {
+    const std::optional<CodestreamFrame> found = frame(bytes);
+    ASSERT_TRUE(found.has_value()) << codec;
+    EXPECT_EQ(found->rows, rows) << codec;
+    EXPECT_EQ(found->columns, columns) << codec;
+    EXPECT_EQ(found->components, 1) << codec;
+    EXPECT_EQ(std::string(found->codec), codec);
+  }
+  EXPECT_FALSE(frame(rle).has_value()) << "SIZ's bytes inside RLE data read as a frame header";
+  EXPECT_FALSE(frame(Bytes(jpeg.begin(), jpeg.begin() + 12)).has_value()) << "cut before SOF";
+  EXPECT_FALSE(frame(Bytes{}).has_value());
 }
 
 }  // namespace

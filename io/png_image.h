@@ -28,7 +28,7 @@ RgbImage make_rgb_image(int width, int height);
 void draw_text(RgbImage& image, const std::string& text, int x, int y, int height,
                const std::array<std::uint8_t, 3>& colour);
 
-// Writes an 8-bit RGB PNG (zlib level 6, no metadata). Throws Error when the image is empty or
+// Writes an 8-bit RGB PNG (zlib level 1, no metadata). Throws Error when the image is empty or
 // its pixel count does not match, or the file cannot be written.
 void write_png(const RgbImage& image, const std::filesystem::path& path);
 

@@ -48,12 +48,20 @@ std::optional<CropStep> plan_crop(const core::Volume& volume, const models::Crop
   const auto& g = volume.geometry;
   std::vector<std::uint8_t> mask(volume.pixels.size());
   const auto threshold = static_cast<float>(crop.threshold);
-  for (std::size_t v = 0; v < mask.size(); ++v) {
-    mask[v] = crop.kind == "body" ? volume.pixels[v] > threshold : volume.pixels[v] != 0.0f;
+  const bool body_crop = crop.kind == "body";  // not a string compare for each voxel
+  const float* pixels = volume.pixels.data();
+  if (body_crop) {
+    for (std::size_t v = 0; v < mask.size(); ++v) {
+      mask[v] = pixels[v] > threshold ? 1 : 0;
+    }
+  } else {
+    for (std::size_t v = 0; v < mask.size(); ++v) {
+      mask[v] = pixels[v] != 0.0f ? 1 : 0;
+    }
   }
   Index3 lo{g.size};
   Index3 hi{-1, -1, -1};
-  if (crop.kind == "body") {
+  if (body_crop) {
     const std::optional<ComponentBox> body =
         largest_component_box(mask, g.size, Connectivity::full26);
     if (!body) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <optional>
 #include <random>
@@ -133,6 +134,34 @@ TEST(Components, RunsGiveTheSameComponentsAsAFloodFillOnRandomMasks) {
     }
   }
   EXPECT_GT(checked, 100);
+}
+
+TEST(Components, RunsLongerThanAWordGiveTheSameComponentsAsAFloodFill) {
+  // Rows of alternating runs of 1 to 30 voxels, so that runs begin and end at every offset of
+  // the eight-byte words the run scan skips by (nonzero values 1, 2 or 255).
+  std::mt19937 random(5);
+  std::uniform_int_distribution<int> length(1, 30);
+  std::uniform_int_distribution<int> value(0, 2);
+  const core::Index3 size{70, 6, 5};
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<std::uint8_t> mask(static_cast<std::size_t>(size[0] * size[1] * size[2]));
+    for (std::size_t row = 0; row < mask.size(); row += static_cast<std::size_t>(size[0])) {
+      bool on = trial % 2 == 1;
+      for (std::int64_t i = 0; i < size[0]; on = !on) {
+        const std::int64_t end = std::min(size[0], i + length(random));
+        const std::uint8_t v = on ? std::array<std::uint8_t, 3>{1, 2, 255}[value(random)] : 0;
+        for (; i < end; ++i) {
+          mask[row + static_cast<std::size_t>(i)] = v;
+        }
+      }
+    }
+    for (const Connectivity connectivity : {Connectivity::full26, Connectivity::face6}) {
+      const Components expected = flood_fill_components(mask, size, connectivity);
+      const Components got = label_components(mask, size, connectivity);
+      ASSERT_EQ(got.sizes, expected.sizes) << trial;
+      ASSERT_EQ(got.id, expected.id) << trial;
+    }
+  }
 }
 
 // What the body crop did before largest_component_box: label every component, take the first

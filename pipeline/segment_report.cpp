@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <map>
 
 #include "core/error.h"
 #include "pipeline/metrics.h"
@@ -25,21 +24,31 @@ struct Accumulator {
   core::Index3 high{};
 };
 
-void add_voxel(Accumulator& acc, const core::Index3& index, double value) {
+// Voxels first..end - 1 of row (j, k), whose intensities are row[first..end - 1].
+void add_run(Accumulator& acc, std::int64_t first, std::int64_t end, std::int64_t j, std::int64_t k,
+             const float* row) {
+  const core::Index3 low{first, j, k};
+  const core::Index3 high{end - 1, j, k};
   if (acc.count == 0) {
-    acc.low = index;
-    acc.high = index;
+    acc.low = low;
+    acc.high = high;
   }
-  ++acc.count;
+  const std::int64_t n = end - first;
+  acc.count += n;
+  acc.index_sum[0] += static_cast<double>((first + end - 1) * n / 2);
+  acc.index_sum[1] += static_cast<double>(j * n);
+  acc.index_sum[2] += static_cast<double>(k * n);
   for (int c = 0; c < 3; ++c) {
-    acc.index_sum[c] += static_cast<double>(index[c]);
-    acc.low[c] = std::min(acc.low[c], index[c]);
-    acc.high[c] = std::max(acc.high[c], index[c]);
+    acc.low[c] = std::min(acc.low[c], low[c]);
+    acc.high[c] = std::max(acc.high[c], high[c]);
   }
-  acc.sum += value;
-  acc.sum_squares += value * value;
-  acc.min = std::min(acc.min, value);
-  acc.max = std::max(acc.max, value);
+  for (std::int64_t i = first; i < end; ++i) {
+    const double value = row[i];
+    acc.sum += value;
+    acc.sum_squares += value * value;
+    acc.min = std::min(acc.min, value);
+    acc.max = std::max(acc.max, value);
+  }
 }
 
 core::Vec3 to_vec(const core::Index3& index) {
@@ -116,23 +125,38 @@ std::vector<StructureStats> measure_structures(const core::Volume& image,
                                                const core::Volume& labels,
                                                const std::vector<LabelName>& names) {
   check_same_grid(labels.geometry, image.geometry);
-  std::map<int, Accumulator> accumulators;
+  // Accumulators by label value, a vector: label values are small integers.
+  int top = 0;
   for (const LabelName& name : names) {
-    accumulators[name.label];
+    top = std::max(top, name.label);
+  }
+  std::vector<Accumulator> accumulators(static_cast<std::size_t>(top) + 1);
+  std::vector<bool> wanted(accumulators.size(), false);
+  for (const LabelName& name : names) {
+    if (name.label > 0) {
+      wanted[static_cast<std::size_t>(name.label)] = true;
+    }
   }
   const core::Index3& size = image.geometry.size;
-  std::size_t v = 0;
+  // Along each row, a run of one label at a time: its index sums and box from its ends (whole
+  // numbers, exact in double as the voxel-by-voxel sums were), its intensities voxel by voxel in
+  // raster order as before.
   for (std::int64_t k = 0; k < size[2]; ++k) {
     for (std::int64_t j = 0; j < size[1]; ++j) {
-      for (std::int64_t i = 0; i < size[0]; ++i, ++v) {
-        const float value = labels.pixels[v];
-        if (value <= 0) {
-          continue;
+      const std::size_t row = static_cast<std::size_t>(size[0] * (j + size[1] * k));
+      const float* label_row = labels.pixels.data() + row;
+      const float* image_row = image.pixels.data() + row;
+      for (std::int64_t i = 0; i < size[0];) {
+        const float value = label_row[i];
+        std::int64_t end = i + 1;
+        while (end < size[0] && label_row[end] == value) {
+          ++end;
         }
-        const auto found = accumulators.find(static_cast<int>(value));
-        if (found != accumulators.end()) {
-          add_voxel(found->second, {i, j, k}, image.pixels[v]);
+        const int label = value > 0 ? static_cast<int>(value) : 0;
+        if (label > 0 && label <= top && wanted[static_cast<std::size_t>(label)]) {
+          add_run(accumulators[static_cast<std::size_t>(label)], i, end, j, k, image_row);
         }
+        i = end;
       }
     }
   }
@@ -141,7 +165,11 @@ std::vector<StructureStats> measure_structures(const core::Volume& image,
     StructureStats stats;
     stats.label = name.label;
     stats.name = name.name;
-    const Accumulator& acc = accumulators[name.label];
+    if (name.label <= 0) {
+      result.push_back(stats);
+      continue;
+    }
+    const Accumulator& acc = accumulators[static_cast<std::size_t>(name.label)];
     if (acc.count > 0) {
       fill_stats(stats, acc, image.geometry);
     }

@@ -75,8 +75,8 @@ QaWindow qa_window(const models::RunConfig& run, const core::Volume& image) {
 // for the network. Kept in memory when the file cannot be written.
 class HeldPixels {
  public:
-  // Takes the pixels out of `volume` (left empty).
-  HeldPixels(core::Volume& volume, fs::path spill_file) : file_(std::move(spill_file)) {
+  // Packs and writes `volume`'s pixels, only reading them: others may read them meanwhile.
+  HeldPixels(const core::Volume& volume, fs::path spill_file) : file_(std::move(spill_file)) {
     count_ = volume.pixels.size();
     pack(volume);
     const char* data = packed_ ? reinterpret_cast<const char*>(values_.data())
@@ -87,15 +87,10 @@ class HeldPixels {
       out.close();
       std::error_code ignored;
       fs::remove(file_, ignored);
-      if (!packed_) {
-        float_values_ = std::move(volume.pixels);
-      }
-      std::vector<float>().swap(volume.pixels);
       return;
     }
     spilled_ = true;
     std::vector<std::int16_t>().swap(values_);
-    std::vector<float>().swap(volume.pixels);
   }
   ~HeldPixels() {
     if (spilled_) {
@@ -106,6 +101,14 @@ class HeldPixels {
   HeldPixels(const HeldPixels&) = delete;
   HeldPixels& operator=(const HeldPixels&) = delete;
 
+  // Takes the pixels out of `volume` (left empty), once nothing else reads them.
+  void take(core::Volume& volume) {
+    CAJAL_CHECK(volume.pixels.size() == count_) << "held pixels of another volume";
+    if (!spilled_ && !packed_) {
+      float_values_ = std::move(volume.pixels);
+    }
+    std::vector<float>().swap(volume.pixels);
+  }
   // Bytes held in memory.
   std::int64_t bytes() const {
     return static_cast<std::int64_t>(values_.size() * sizeof(std::int16_t) +
@@ -320,7 +323,6 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   report.geometry = image.geometry;
   report.pixel_type = image.pixel_type;
   report.intensity_range = core::intensity_range(image);
-  report.pixel_sha256 = pixel_data_sha256(image);
   if (read.series) {
     report.dicom = static_cast<const io::DicomSeriesAttributes&>(*read.series);
   }
@@ -334,13 +336,22 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   const std::optional<io::DicomSeries> series = reference_series(read, options);
   clock.finish("read");
 
+  // The input's hash and its copy for after the network are made on a second thread while the
+  // first preprocesses; both only read the input until held.take().
+  std::optional<HeldPixels> held;
+  std::future<void> holding =
+      begin_work(model.context.threads() > 1, [&report, &held, &image, &case_dir] {
+        report.pixel_sha256 = pixel_data_sha256(image);
+        held.emplace(image, case_dir / ".input_pixels.tmp");
+      });
   PreprocessedImage preprocessed = preprocess(image, run);
   report.preprocessing = to_json(preprocessed.record);
-  HeldPixels held(image, case_dir / ".input_pixels.tmp");
+  await_work(holding);
+  held->take(image);
   clock.finish("preprocess");
 
   InferenceOptions inference = options.inference;
-  inference.held_bytes = kProgramBytes + held.bytes();
+  inference.held_bytes = kProgramBytes + held->bytes();
   InferenceResult inferred =
       infer_labels(model.model, model.context, preprocessed.image, inference);
   report.inference = {{"mode", inferred.report.mode},
@@ -353,7 +364,7 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   // The input's pixels come back from the spill file on a second thread meanwhile (the network's
   // buffers are gone by now, so this adds nothing to the peak).
   std::future<void> restored =
-      begin_work(model.context.threads() > 1, [&held, &image] { held.restore(image); });
+      begin_work(model.context.threads() > 1, [&held, &image] { held->restore(image); });
   report.postprocessing = postprocess_labels(inferred.labels, run).details;
   core::Volume labels = restore_labels(inferred.labels, preprocessed.record);
   inferred.labels = core::Volume();

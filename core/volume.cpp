@@ -83,4 +83,19 @@ IntensityRange intensity_range(const Volume& volume) {
   return {*std::min_element(lo.begin(), lo.end()), *std::max_element(hi.begin(), hi.end())};
 }
 
+void copy_box(const std::vector<float>& src, const Index3& src_size, const Index3& src_begin,
+              std::vector<float>& dst, const Index3& dst_size, const Index3& dst_begin,
+              const Index3& box) {
+  const auto at = [](const Index3& size, std::int64_t i, std::int64_t j, std::int64_t k) {
+    return static_cast<std::ptrdiff_t>(i + size[0] * (j + size[1] * k));
+  };
+  for (std::int64_t k = 0; k < box[2]; ++k) {
+    for (std::int64_t j = 0; j < box[1]; ++j) {
+      std::copy_n(src.begin() + at(src_size, src_begin[0], src_begin[1] + j, src_begin[2] + k),
+                  box[0],
+                  dst.begin() + at(dst_size, dst_begin[0], dst_begin[1] + j, dst_begin[2] + k));
+    }
+  }
+}
+
 }  // namespace cajal::core

@@ -40,4 +40,10 @@ struct Volume {
 Volume make_volume(const Geometry& geometry, PixelType pixel_type, float value = 0.0f);
 IntensityRange intensity_range(const Volume& volume);
 
+// Copies the box [src_begin, src_begin + box) of `src` (a grid of `src_size`, pixels indexed as
+// Volume's) to `dst` (of `dst_size`) at `dst_begin`.
+void copy_box(const std::vector<float>& src, const Index3& src_size, const Index3& src_begin,
+              std::vector<float>& dst, const Index3& dst_size, const Index3& dst_begin,
+              const Index3& box);
+
 }  // namespace cajal::core

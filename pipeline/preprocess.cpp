@@ -11,11 +11,8 @@
 namespace cajal::pipeline {
 namespace {
 
+using core::copy_box;
 using core::Index3;
-
-std::size_t at(const Index3& size, std::int64_t i, std::int64_t j, std::int64_t k) {
-  return static_cast<std::size_t>(i + size[0] * (j + size[1] * k));
-}
 
 // The sub-grid [begin, begin + size) of `grid`.
 core::Geometry sub_grid(const core::Geometry& grid, const Index3& begin, const Index3& size) {
@@ -24,21 +21,6 @@ core::Geometry sub_grid(const core::Geometry& grid, const Index3& begin, const I
   sub.origin = grid.index_to_physical({static_cast<double>(begin[0]), static_cast<double>(begin[1]),
                                        static_cast<double>(begin[2])});
   return sub;
-}
-
-// Copies the box [begin, begin + box) of `src` (size `src_size`) to `dst` (size `dst_size`) at
-// `dst_begin`.
-void copy_box(const std::vector<float>& src, const Index3& src_size, const Index3& src_begin,
-              std::vector<float>& dst, const Index3& dst_size, const Index3& dst_begin,
-              const Index3& box) {
-  for (std::int64_t k = 0; k < box[2]; ++k) {
-    for (std::int64_t j = 0; j < box[1]; ++j) {
-      const auto from = at(src_size, src_begin[0], src_begin[1] + j, src_begin[2] + k);
-      const auto to = at(dst_size, dst_begin[0], dst_begin[1] + j, dst_begin[2] + k);
-      std::copy_n(src.begin() + static_cast<std::ptrdiff_t>(from), box[0],
-                  dst.begin() + static_cast<std::ptrdiff_t>(to));
-    }
-  }
 }
 
 // The crop of `volume` for `crop`; none when nothing is found or the box is the whole volume.

@@ -286,6 +286,31 @@ std::optional<ComponentBox> largest_component_box(const std::vector<std::uint8_t
 
 PostprocessReport postprocess_labels(core::Volume& labels, const models::RunConfig& run) {
   PostprocessReport report{nlohmann::json::object()};
+  // Each rule works in its label's box grown by one voxel (clipped to the grid), not on the whole
+  // grid: a component of the label lies inside the box, and the added shell holds no voxel of the
+  // label, so a background component touches the smaller box's border exactly when it touches
+  // the grid's (it either reaches the shell, which is background joined to the rest of the grid
+  // and to its border, or lies where the box is clipped at the grid's border). Same result,
+  // work in proportion to the structure.
+  const core::Index3& size = labels.geometry.size;
+  std::vector<core::Index3> low(run.labels.size(), size);
+  std::vector<core::Index3> high(run.labels.size(), core::Index3{-1, -1, -1});
+  std::size_t v = 0;
+  for (std::int64_t k = 0; k < size[2]; ++k) {
+    for (std::int64_t j = 0; j < size[1]; ++j) {
+      for (std::int64_t i = 0; i < size[0]; ++i, ++v) {
+        const float value = labels.pixels[v];
+        if (value >= 1.0f && value < static_cast<float>(run.labels.size())) {
+          const auto l = static_cast<std::size_t>(value);
+          const core::Index3 index{i, j, k};
+          for (int c = 0; c < 3; ++c) {
+            low[l][c] = std::min(low[l][c], index[c]);
+            high[l][c] = std::max(high[l][c], index[c]);
+          }
+        }
+      }
+    }
+  }
   for (std::size_t value = 1; value < run.labels.size(); ++value) {
     const auto& name = run.labels[value];
     const auto rule = std::find_if(run.postprocessing.begin(), run.postprocessing.end(),
@@ -296,7 +321,27 @@ PostprocessReport postprocess_labels(core::Volume& labels, const models::RunConf
     if (!rule->keep_largest_component && !rule->fill_holes && rule->min_component_mm3 <= 0) {
       continue;
     }
-    report.details[name] = apply_rule(labels, static_cast<float>(value), *rule);
+    core::Index3 begin{0, 0, 0};
+    core::Index3 box{1, 1, 1};  // an empty label: one voxel, not the label's
+    if (high[value][0] >= 0) {
+      for (int c = 0; c < 3; ++c) {
+        begin[c] = std::max<std::int64_t>(0, low[value][c] - 1);
+        box[c] = std::min(size[c], high[value][c] + 2) - begin[c];
+      }
+    }
+    // Of the geometry only the spacing and size are read.
+    core::Volume part{labels.geometry, labels.pixel_type,
+                      std::vector<float>(static_cast<std::size_t>(box[0] * box[1] * box[2]))};
+    part.geometry.size = box;
+    if (high[value][0] >= 0) {
+      core::copy_box(labels.pixels, size, begin, part.pixels, box, {0, 0, 0}, box);
+    }
+    nlohmann::json detail = apply_rule(part, static_cast<float>(value), *rule);
+    if (detail["removed_voxels"].get<std::int64_t>() > 0 ||
+        detail["filled_voxels"].get<std::int64_t>() > 0) {
+      core::copy_box(part.pixels, box, {0, 0, 0}, labels.pixels, size, begin, box);
+    }
+    report.details[name] = std::move(detail);
   }
   return report;
 }

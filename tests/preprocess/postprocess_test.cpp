@@ -285,5 +285,98 @@ TEST(Postprocess, DropsComponentsBelowTheMinimumVolumeInCubicMillimetres) {
   EXPECT_EQ(count(labels, 1), 1);
 }
 
+// The rules applied on the whole grid by flood fills: the postprocessing's naive twin.
+void postprocess_by_flood_fill(core::Volume& labels, const models::RunConfig& run) {
+  const core::Index3& size = labels.geometry.size;
+  for (std::size_t value = 1; value < run.labels.size(); ++value) {
+    const auto rule = std::find_if(run.postprocessing.begin(), run.postprocessing.end(),
+                                   [&](const auto& r) { return r.label == run.labels[value]; });
+    if (rule == run.postprocessing.end()) {
+      continue;
+    }
+    const auto v = static_cast<float>(value);
+    std::vector<std::uint8_t> mask(labels.pixels.size());
+    for (std::size_t n = 0; n < mask.size(); ++n) {
+      mask[n] = labels.pixels[n] == v;
+    }
+    const Components parts = flood_fill_components(mask, size, Connectivity::full26);
+    std::size_t largest = 0;  // component number, 0 for none
+    for (std::size_t c = 1; c <= parts.sizes.size(); ++c) {
+      const double mm3 = static_cast<double>(parts.sizes[c - 1]);  // unit spacing
+      if (mm3 >= rule->min_component_mm3 &&
+          (largest == 0 || parts.sizes[c - 1] > parts.sizes[largest - 1])) {
+        largest = c;
+      }
+    }
+    for (std::size_t n = 0; n < mask.size(); ++n) {
+      const auto c = static_cast<std::size_t>(parts.id[n]);
+      const bool small = c > 0 && static_cast<double>(parts.sizes[c - 1]) < rule->min_component_mm3;
+      if (c > 0 && (small || (rule->keep_largest_component && c != largest))) {
+        labels.pixels[n] = 0.0f;
+      }
+    }
+    if (rule->fill_holes) {
+      for (std::size_t n = 0; n < mask.size(); ++n) {
+        mask[n] = labels.pixels[n] != v;
+      }
+      const Components background = flood_fill_components(mask, size, Connectivity::face6);
+      for (std::size_t n = 0; n < mask.size(); ++n) {
+        const auto c = static_cast<std::size_t>(background.id[n]);
+        if (c > 0 && !background.touches_border[c - 1] && labels.pixels[n] == 0.0f) {
+          labels.pixels[n] = v;
+        }
+      }
+    }
+  }
+}
+
+TEST(Postprocess, RulesInEachLabelsBoxGiveWhatTheyGiveOnTheWholeGrid) {
+  // Random boxes of three labels, some at the grid's border, with holes and specks; every rule
+  // on each, compared with flood fills over the whole grid.
+  std::mt19937 random(3);
+  const core::Index3 size{17, 14, 12};
+  std::uniform_int_distribution<std::int64_t> corner(0, 16);
+  std::uniform_int_distribution<int> label(0, 3);
+  int filled = 0;  // rules that filled holes
+  int removed = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    auto labels = empty_labels(size);
+    for (int b = 0; b < 10; ++b) {
+      core::Index3 begin{};
+      core::Index3 end{};
+      for (int c = 0; c < 3; ++c) {
+        const std::int64_t x = std::min(corner(random), size[c] - 1);
+        const std::int64_t y = std::min(corner(random), size[c] - 1);
+        begin[c] = std::min(x, y);
+        end[c] = std::max(x, y) + 1;
+      }
+      fill_box(labels, begin, end, static_cast<float>(label(random)));
+    }
+    // A hollow box, its cavity a hole unless another box opened it or it lies at the border.
+    const core::Index3 at{corner(random) % 12, corner(random) % 9, corner(random) % 7};
+    const float hollow = static_cast<float>(1 + trial % 3);
+    fill_box(labels, at, {at[0] + 5, at[1] + 5, at[2] + 5}, hollow);
+    fill_box(labels, {at[0] + 1, at[1] + 1, at[2] + 1}, {at[0] + 4, at[1] + 4, at[2] + 4}, 0.0f);
+    models::RunConfig run;
+    run.labels = {"background", "a", "b", "c"};
+    run.postprocessing = {{.label = "a", .keep_largest_component = true, .fill_holes = true},
+                          {.label = "b", .fill_holes = true, .min_component_mm3 = 5},
+                          {.label = "c",
+                           .keep_largest_component = trial % 2 == 0,
+                           .fill_holes = trial % 3 == 0,
+                           .min_component_mm3 = 2}};
+    core::Volume expected = labels;
+    postprocess_by_flood_fill(expected, run);
+    const PostprocessReport report = postprocess_labels(labels, run);
+    ASSERT_EQ(labels.pixels, expected.pixels) << trial;
+    for (const auto& [name, detail] : report.details.items()) {
+      filled += detail["filled_voxels"].get<std::int64_t>() > 0;
+      removed += detail["removed_voxels"].get<std::int64_t>() > 0;
+    }
+  }
+  EXPECT_GT(filled, 10);
+  EXPECT_GT(removed, 10);
+}
+
 }  // namespace
 }  // namespace cajal::pipeline

@@ -119,21 +119,36 @@ class HeldPixels {
     if (spilled_) {
       std::ifstream in(file_, std::ios::binary);
       const std::size_t size = packed_ ? sizeof(std::int16_t) : sizeof(float);
-      char* data = nullptr;
+      const auto short_file = [&] {
+        return Error("input pixels kept in '" + file_.string() + "'",
+                     std::to_string(count_ * size) + " bytes", "a shorter file");
+      };
       if (packed_) {
-        values_.resize(count_);
-        data = reinterpret_cast<char*>(values_.data());
+        // Read a slab at a time and widened straight into the volume: no second full-size
+        // buffer to touch afresh.
+        volume.pixels.resize(count_);
+        std::vector<std::int16_t> slab(std::min<std::size_t>(count_, std::size_t{1} << 20));
+        for (std::size_t done = 0; done < count_; done += slab.size()) {
+          const std::size_t n = std::min(slab.size(), count_ - done);
+          if (!in.read(reinterpret_cast<char*>(slab.data()),
+                       static_cast<std::streamsize>(n * size))) {
+            throw short_file();
+          }
+          widen(slab.data(), n, volume.pixels.data() + done);
+        }
       } else {
         float_values_.resize(count_);
-        data = reinterpret_cast<char*>(float_values_.data());
-      }
-      if (!in.read(data, static_cast<std::streamsize>(count_ * size))) {
-        throw Error("input pixels kept in '" + file_.string() + "'",
-                    std::to_string(count_ * size) + " bytes", "a shorter file");
+        if (!in.read(reinterpret_cast<char*>(float_values_.data()),
+                     static_cast<std::streamsize>(count_ * size))) {
+          throw short_file();
+        }
       }
       in.close();
       fs::remove(file_);
       spilled_ = false;
+      if (packed_) {
+        return;
+      }
     }
     if (!packed_) {
       volume.pixels.swap(float_values_);
@@ -141,13 +156,17 @@ class HeldPixels {
       return;
     }
     volume.pixels.resize(values_.size());
-    for (std::size_t v = 0; v < values_.size(); ++v) {
-      volume.pixels[v] = static_cast<float>(values_[v]) + offset_;
-    }
+    widen(values_.data(), values_.size(), volume.pixels.data());
     std::vector<std::int16_t>().swap(values_);
   }
 
  private:
+  void widen(const std::int16_t* values, std::size_t n, float* pixels) const {
+    for (std::size_t v = 0; v < n; ++v) {
+      pixels[v] = static_cast<float>(values[v]) + offset_;
+    }
+  }
+
   void pack(const core::Volume& volume) {
     using core::PixelType;
     const PixelType type = volume.pixel_type;

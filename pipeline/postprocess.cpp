@@ -121,17 +121,16 @@ std::int64_t skip_bytes(const std::uint8_t* row, std::int64_t i, std::int64_t n,
   return i;
 }
 
-RunComponents run_components(const std::vector<std::uint8_t>& mask, const core::Index3& size,
+// `row_mask(r)` gives the mask bytes of row r = j + size[1] * k (read before the next call).
+template <typename RowMask>
+RunComponents run_components(const RowMask& row_mask, const core::Index3& size,
                              Connectivity connectivity) {
-  const std::int64_t voxels = size[0] * size[1] * size[2];
-  CAJAL_CHECK(static_cast<std::int64_t>(mask.size()) == voxels)
-      << "mask of " << mask.size() << " voxels for a grid of " << voxels;
   CAJAL_CHECK(size[0] < (std::int64_t{1} << 30)) << "rows of " << size[0] << " voxels";
   RunComponents runs;
   const std::int64_t rows = size[1] * size[2];
   runs.row_start.reserve(static_cast<std::size_t>(rows + 1));
-  const std::uint8_t* voxel = mask.data();
-  for (std::int64_t r = 0; r < rows; ++r, voxel += size[0]) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::uint8_t* voxel = row_mask(r);
     runs.row_start.push_back(static_cast<std::int64_t>(runs.begin.size()));
     for (std::int64_t i = 0; i < size[0];) {
       if (voxel[i] == 0) {
@@ -222,6 +221,41 @@ RunComponents run_components(const std::vector<std::uint8_t>& mask, const core::
   return runs;
 }
 
+RunComponents run_components(const std::vector<std::uint8_t>& mask, const core::Index3& size,
+                             Connectivity connectivity) {
+  const std::int64_t voxels = size[0] * size[1] * size[2];
+  CAJAL_CHECK(static_cast<std::int64_t>(mask.size()) == voxels)
+      << "mask of " << mask.size() << " voxels for a grid of " << voxels;
+  return run_components([&mask, &size](std::int64_t r) { return mask.data() + r * size[0]; }, size,
+                        connectivity);
+}
+
+// The first of the largest components of `runs`, by its voxel count and box.
+ComponentBox largest_box(const RunComponents& runs, const core::Index3& size) {
+  std::vector<ComponentBox> boxes(static_cast<std::size_t>(runs.count),
+                                  ComponentBox{0, size, {-1, -1, -1}});
+  for (std::int64_t k = 0; k < size[2]; ++k) {
+    for (std::int64_t j = 0; j < size[1]; ++j) {
+      const std::int64_t row = j + size[1] * k;
+      for (auto n = runs.row_start[static_cast<std::size_t>(row)];
+           n < runs.row_start[static_cast<std::size_t>(row + 1)]; ++n) {
+        const auto sn = static_cast<std::size_t>(n);
+        ComponentBox& box = boxes[static_cast<std::size_t>(runs.component[sn])];
+        box.voxels += runs.end[sn] - runs.begin[sn];
+        const core::Index3 low{runs.begin[sn], j, k};
+        const core::Index3 high{runs.end[sn] - 1, j, k};
+        for (int c = 0; c < 3; ++c) {
+          box.low[c] = std::min(box.low[c], low[c]);
+          box.high[c] = std::max(box.high[c], high[c]);
+        }
+      }
+    }
+  }
+  // The first of the largest: max_element keeps the earliest of equal ones.
+  return *std::max_element(boxes.begin(), boxes.end(),
+                           [](const auto& a, const auto& b) { return a.voxels < b.voxels; });
+}
+
 }  // namespace
 
 Components label_components(const std::vector<std::uint8_t>& mask, const core::Index3& size,
@@ -260,28 +294,30 @@ std::optional<ComponentBox> largest_component_box(const std::vector<std::uint8_t
   if (runs.count == 0) {
     return std::nullopt;
   }
-  std::vector<ComponentBox> boxes(static_cast<std::size_t>(runs.count),
-                                  ComponentBox{0, size, {-1, -1, -1}});
-  for (std::int64_t k = 0; k < size[2]; ++k) {
-    for (std::int64_t j = 0; j < size[1]; ++j) {
-      const std::int64_t row = j + size[1] * k;
-      for (auto n = runs.row_start[static_cast<std::size_t>(row)];
-           n < runs.row_start[static_cast<std::size_t>(row + 1)]; ++n) {
-        const auto sn = static_cast<std::size_t>(n);
-        ComponentBox& box = boxes[static_cast<std::size_t>(runs.component[sn])];
-        box.voxels += runs.end[sn] - runs.begin[sn];
-        const core::Index3 low{runs.begin[sn], j, k};
-        const core::Index3 high{runs.end[sn] - 1, j, k};
-        for (int c = 0; c < 3; ++c) {
-          box.low[c] = std::min(box.low[c], low[c]);
-          box.high[c] = std::max(box.high[c], high[c]);
+  return largest_box(runs, size);
+}
+
+std::optional<ComponentBox> largest_component_box_above(const std::vector<float>& pixels,
+                                                        float threshold, const core::Index3& size,
+                                                        Connectivity connectivity) {
+  const std::int64_t voxels = size[0] * size[1] * size[2];
+  CAJAL_CHECK(static_cast<std::int64_t>(pixels.size()) == voxels)
+      << pixels.size() << " pixels for a grid of " << voxels;
+  // One row of mask at a time, not a byte per voxel of the grid.
+  std::vector<std::uint8_t> row(static_cast<std::size_t>(size[0]));
+  const RunComponents runs = run_components(
+      [&](std::int64_t r) {
+        const float* p = pixels.data() + r * size[0];
+        for (std::size_t i = 0; i < row.size(); ++i) {
+          row[i] = p[i] > threshold ? 1 : 0;
         }
-      }
-    }
+        return row.data();
+      },
+      size, connectivity);
+  if (runs.count == 0) {
+    return std::nullopt;
   }
-  // The first of the largest: max_element keeps the earliest of equal ones.
-  return *std::max_element(boxes.begin(), boxes.end(),
-                           [](const auto& a, const auto& b) { return a.voxels < b.voxels; });
+  return largest_box(runs, size);
 }
 
 PostprocessReport postprocess_labels(core::Volume& labels, const models::RunConfig& run) {

@@ -53,5 +53,10 @@ struct ComponentBox {
 std::optional<ComponentBox> largest_component_box(const std::vector<std::uint8_t>& mask,
                                                   const core::Index3& size,
                                                   Connectivity connectivity);
+// The same for the voxels whose pixel is above `threshold` (a body above an HU level), with no
+// mask of the whole grid either.
+std::optional<ComponentBox> largest_component_box_above(const std::vector<float>& pixels,
+                                                        float threshold, const core::Index3& size,
+                                                        Connectivity connectivity);
 
 }  // namespace cajal::pipeline

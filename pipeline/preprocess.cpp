@@ -24,28 +24,15 @@ core::Geometry sub_grid(const core::Geometry& grid, const Index3& begin, const I
 }
 
 // The crop of `volume` for `crop`; none when nothing is found or the box is the whole volume.
-// The body's largest component is found on a byte mask without a per-voxel component id (the
-// input grid is the largest the pipeline sees).
+// The body's largest component is found a row of mask at a time, without a mask or component id
+// per voxel (the input grid is the largest the pipeline sees).
 std::optional<CropStep> plan_crop(const core::Volume& volume, const models::Crop& crop) {
   const auto& g = volume.geometry;
-  std::vector<std::uint8_t> mask(volume.pixels.size());
-  const auto threshold = static_cast<float>(crop.threshold);
-  const bool body_crop = crop.kind == "body";  // not a string compare for each voxel
-  const float* pixels = volume.pixels.data();
-  if (body_crop) {
-    for (std::size_t v = 0; v < mask.size(); ++v) {
-      mask[v] = pixels[v] > threshold ? 1 : 0;
-    }
-  } else {
-    for (std::size_t v = 0; v < mask.size(); ++v) {
-      mask[v] = pixels[v] != 0.0f ? 1 : 0;
-    }
-  }
   Index3 lo{g.size};
   Index3 hi{-1, -1, -1};
-  if (body_crop) {
-    const std::optional<ComponentBox> body =
-        largest_component_box(mask, g.size, Connectivity::full26);
+  if (crop.kind == "body") {
+    const std::optional<ComponentBox> body = largest_component_box_above(
+        volume.pixels, static_cast<float>(crop.threshold), g.size, Connectivity::full26);
     if (!body) {
       return std::nullopt;
     }
@@ -56,7 +43,7 @@ std::optional<CropStep> plan_crop(const core::Volume& volume, const models::Crop
     for (std::int64_t k = 0; k < g.size[2]; ++k) {
       for (std::int64_t j = 0; j < g.size[1]; ++j) {
         for (std::int64_t i = 0; i < g.size[0]; ++i, ++v) {
-          if (mask[v] != 0) {
+          if (volume.pixels[v] != 0.0f) {
             const Index3 index{i, j, k};
             for (int c = 0; c < 3; ++c) {
               lo[c] = std::min(lo[c], index[c]);
@@ -279,7 +266,22 @@ core::Volume restore_labels(const core::Volume& labels, const PreprocessRecord& 
                {0, 0, 0}, pad->before.size);
       current = std::move(inner);
     } else if (const auto* resample = std::get_if<ResampleStep>(&*step)) {
-      current = resample_labels_linear(current, resample->before);
+      auto next = std::next(step);  // the crop before it, normalisation (nothing to undo) between
+      while (next != record.steps.rend() && std::holds_alternative<NormalizeStep>(*next)) {
+        ++next;
+      }
+      const auto* crop = next != record.steps.rend() ? std::get_if<CropStep>(&*next) : nullptr;
+      if (crop != nullptr && resample->before.size == crop->after.size &&
+          same_grid(resample->before, crop->after)) {
+        // Resampled straight into the uncropped grid: no cropped copy to fill and move.
+        core::Volume outer = core::make_volume(crop->before, labels.pixel_type);
+        resample_labels_linear_into(current, resample->before, outer.pixels, crop->before.size,
+                                    crop->begin);
+        current = std::move(outer);
+        step = next;
+      } else {
+        current = resample_labels_linear(current, resample->before);
+      }
     } else if (const auto* crop = std::get_if<CropStep>(&*step)) {
       core::Volume outer = core::make_volume(crop->before, labels.pixel_type);
       copy_box(current.pixels, crop->after.size, {0, 0, 0}, outer.pixels, crop->before.size,

@@ -131,6 +131,21 @@ core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& 
 }
 
 core::Volume resample_labels_linear(const core::Volume& volume, const core::Geometry& grid) {
+  core::Volume result{grid, volume.pixel_type,
+                      std::vector<float>(static_cast<std::size_t>(grid.voxel_count()))};
+  resample_labels_linear_into(volume, grid, result.pixels, grid.size, {0, 0, 0});
+  return result;
+}
+
+void resample_labels_linear_into(const core::Volume& volume, const core::Geometry& grid,
+                                 std::vector<float>& out, const core::Index3& out_size,
+                                 const core::Index3& out_begin) {
+  for (int c = 0; c < 3; ++c) {
+    CAJAL_CHECK(out_begin[c] >= 0 && out_begin[c] + grid.size[c] <= out_size[c])
+        << "a box of " << grid.size[c] << " at " << out_begin[c] << " in " << out_size[c];
+  }
+  CAJAL_CHECK(static_cast<std::int64_t>(out.size()) == out_size[0] * out_size[1] * out_size[2])
+      << "pixels for another grid";
   const auto maps = axis_maps(volume.geometry, grid);
   struct Tap {
     std::int64_t lo = 0;
@@ -148,14 +163,12 @@ core::Volume resample_labels_linear(const core::Volume& volume, const core::Geom
     }
   }
   const auto& in = volume.geometry.size;
-  core::Volume result{grid, volume.pixel_type,
-                      std::vector<float>(static_cast<std::size_t>(grid.voxel_count()))};
 #pragma omp parallel for schedule(static)
   for (std::int64_t k = 0; k < grid.size[2]; ++k) {
     const Tap& tk = taps[2][static_cast<std::size_t>(k)];
     for (std::int64_t j = 0; j < grid.size[1]; ++j) {
       const Tap& tj = taps[1][static_cast<std::size_t>(j)];
-      std::size_t n = index_of(grid.size, 0, j, k);
+      std::size_t n = index_of(out_size, out_begin[0], out_begin[1] + j, out_begin[2] + k);
       for (std::int64_t i = 0; i < grid.size[0]; ++i, ++n) {
         const Tap& ti = taps[0][static_cast<std::size_t>(i)];
         std::array<float, 8> label{};
@@ -193,11 +206,10 @@ core::Volume resample_labels_linear(const core::Volume& volume, const core::Geom
             }
           }
         }
-        result.pixels[n] = best;
+        out[n] = best;
       }
     }
   }
-  return result;
 }
 
 }  // namespace cajal::pipeline

@@ -26,5 +26,10 @@ core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& 
 // label). Where all 8 agree this is nearest neighbour's answer; borders are clamped. Keeps the
 // pixel type.
 core::Volume resample_labels_linear(const core::Volume& volume, const core::Geometry& grid);
+// The same labels written into `out`, pixels of a larger grid of `out_size`, as the box that
+// starts at `out_begin` (the rest of `out` untouched): a crop undone without a copy.
+void resample_labels_linear_into(const core::Volume& volume, const core::Geometry& grid,
+                                 std::vector<float>& out, const core::Index3& out_size,
+                                 const core::Index3& out_begin);
 
 }  // namespace cajal::pipeline

@@ -224,6 +224,35 @@ TEST(Components, LargestBoxWithoutIdsMatchesTheLabelledComponentsOnRandomMasks) 
   EXPECT_FALSE(largest_component_box(none, {2, 2, 2}, Connectivity::full26));
 }
 
+TEST(Components, LargestBoxAboveAThresholdIsTheLargestBoxOfTheThresholdedMask) {
+  std::mt19937 random(9);
+  std::uniform_int_distribution<int> value(-3, 3);
+  const core::Index3 size{21, 8, 6};
+  for (int trial = 0; trial < 30; ++trial) {
+    std::vector<float> pixels(static_cast<std::size_t>(size[0] * size[1] * size[2]));
+    for (auto& p : pixels) {
+      p = static_cast<float>(value(random));
+    }
+    const float threshold = static_cast<float>(trial % 5 - 2);  // pixels equal to it are out
+    std::vector<std::uint8_t> mask(pixels.size());
+    for (std::size_t v = 0; v < mask.size(); ++v) {
+      mask[v] = pixels[v] > threshold ? 1 : 0;
+    }
+    for (const Connectivity connectivity : {Connectivity::full26, Connectivity::face6}) {
+      const auto expected = largest_component_box(mask, size, connectivity);
+      const auto box = largest_component_box_above(pixels, threshold, size, connectivity);
+      ASSERT_EQ(box.has_value(), expected.has_value()) << trial;
+      if (expected) {
+        EXPECT_EQ(box->voxels, expected->voxels) << trial;
+        EXPECT_EQ(box->low, expected->low) << trial;
+        EXPECT_EQ(box->high, expected->high) << trial;
+      }
+    }
+  }
+  EXPECT_FALSE(largest_component_box_above(std::vector<float>(8, 1.0f), 1.0f, {2, 2, 2},
+                                           Connectivity::full26));
+}
+
 TEST(Components, LargestBoxTakesTheFirstOfEquallyLargeComponents) {
   std::vector<std::uint8_t> mask(5 * 1 * 1, 0);
   mask[0] = 1;  // (0, 0, 0)

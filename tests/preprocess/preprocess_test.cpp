@@ -156,13 +156,23 @@ TEST(Preprocess, LabelRoundTripIsIdentityWhenSpacingIsAlreadyTheTarget) {
 // Restoring through a resampling gives each input voxel the label of largest trilinear weight
 // among the 8 model voxels around it (ties: the lower label); the model voxels are found here
 // from physical coordinates, independently of the resampler's index arithmetic.
-TEST(Preprocess, RestoreThroughResamplingTakesTheLabelOfLargestLinearWeight) {
+// With `crop`, a body crop before the resampling: voxels outside it restore as 0 (the restore
+// then resamples straight into the uncropped grid).
+void expect_largest_linear_weight(bool crop) {
   const auto input = body_volume(false);  // 1.5 x 1.5 x 2 mm
   models::RunConfig run = ct_run();
   run.orientation = "RAS";
   run.target_spacing = {2.6, 0.7, 1.1};  // (D, H, W)
+  if (crop) {
+    run.crop = {.kind = "body", .threshold = -500, .margin_mm = 1.5};
+  }
   const auto out = preprocess(input, run);
   ASSERT_TRUE(std::holds_alternative<ResampleStep>(out.record.steps.back()));
+  const CropStep* cropped = nullptr;
+  for (const auto& step : out.record.steps) {
+    cropped = std::holds_alternative<CropStep>(step) ? &std::get<CropStep>(step) : cropped;
+  }
+  ASSERT_EQ(cropped != nullptr, crop);
   const auto& grid = out.image.geometry;
   EXPECT_NEAR(grid.spacing[0], 1.1, 1e-12);
   EXPECT_NEAR(grid.spacing[2], 2.6, 1e-12);
@@ -175,11 +185,26 @@ TEST(Preprocess, RestoreThroughResamplingTakesTheLabelOfLargestLinearWeight) {
   std::size_t n = 0;
   std::int64_t wrong = 0;
   std::int64_t mixed = 0;
+  std::int64_t outside = 0;
   for (std::int64_t k = 0; k < g.size[2]; ++k) {
     for (std::int64_t j = 0; j < g.size[1]; ++j) {
       for (std::int64_t i = 0; i < g.size[0]; ++i, ++n) {
-        const auto at = grid.physical_to_index(g.index_to_physical(
-            {static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)}));
+        const auto point = g.index_to_physical(
+            {static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)});
+        if (cropped != nullptr) {
+          const auto in_crop = cropped->after.physical_to_index(point);
+          bool inside = true;
+          for (int c = 0; c < 3; ++c) {
+            const auto nearest = static_cast<std::int64_t>(std::floor(in_crop[c] + 0.5));
+            inside = inside && nearest >= 0 && nearest < cropped->after.size[c];
+          }
+          if (!inside) {
+            outside += 1;
+            wrong += restored.pixels[n] != 0.0f;
+            continue;
+          }
+        }
+        const auto at = grid.physical_to_index(point);
         std::array<std::int64_t, 3> lo{};
         std::array<double, 3> w{};
         for (int c = 0; c < 3; ++c) {
@@ -211,8 +236,17 @@ TEST(Preprocess, RestoreThroughResamplingTakesTheLabelOfLargestLinearWeight) {
       }
     }
   }
-  EXPECT_GT(mixed, 1000);  // the check sees voxels between different labels
+  EXPECT_GT(mixed, crop ? 500 : 1000);  // the check sees voxels between different labels
+  EXPECT_EQ(outside > 0, crop);
   EXPECT_EQ(wrong, 0);
+}
+
+TEST(Preprocess, RestoreThroughResamplingTakesTheLabelOfLargestLinearWeight) {
+  expect_largest_linear_weight(false);
+}
+
+TEST(Preprocess, RestoreThroughACropAndResamplingTakesTheSameLabelsInsideTheCrop) {
+  expect_largest_linear_weight(true);
 }
 
 // A ball on a 3 mm model grid restored onto a 1 mm grid: the linear-weight rule follows its

@@ -59,22 +59,6 @@ std::pair<double, double> extent_along(const core::Geometry& grid, const core::V
   return {low, high};
 }
 
-// Nearest voxel's linear index, or -1 outside the volume.
-std::int64_t nearest_voxel(const core::Geometry& grid, const core::Vec3& point) {
-  const core::Vec3 index = grid.physical_to_index(point);
-  std::int64_t linear = 0;
-  std::int64_t stride = 1;
-  for (int c = 0; c < 3; ++c) {
-    const auto i = static_cast<std::int64_t>(std::floor(index[c] + 0.5));
-    if (i < 0 || i >= grid.size[c]) {
-      return -1;
-    }
-    linear += i * stride;
-    stride *= grid.size[c];
-  }
-  return linear;
-}
-
 std::uint8_t grey(float value, const QaWindow& window) {
   const double t = (value - window.low) / std::max(1e-9, window.high - window.low);
   return static_cast<std::uint8_t>(std::lround(255.0 * std::clamp(t, 0.0, 1.0)));
@@ -135,22 +119,44 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
   const double depth = dot(through_mm, axes.normal);
   io::RgbImage picture = io::make_rgb_image(width, height);
   std::vector<int> label_at(static_cast<std::size_t>(width) * height, -1);
+  // The continuous voxel index is affine in (x, y): its value at the first pixel centre and its
+  // steps along a row and down a column, instead of a point mapped for each pixel.
+  const auto index_at = [&](double x, double y) {
+    const double u = right_low + (x + 0.5) * pixel_mm;
+    const double v = down_low + (y + 0.5) * pixel_mm;
+    core::Vec3 point{};
+    for (int c = 0; c < 3; ++c) {
+      point[c] = u * axes.right[c] + v * axes.down[c] + depth * axes.normal[c];
+    }
+    return grid.physical_to_index(point);
+  };
+  const core::Vec3 first = index_at(0, 0);
+  const core::Vec3 across = index_at(1, 0);
+  const core::Vec3 below = index_at(0, 1);
+  core::Vec3 step_x{};
+  core::Vec3 step_y{};
+  for (int c = 0; c < 3; ++c) {
+    step_x[c] = across[c] - first[c];
+    step_y[c] = below[c] - first[c];
+  }
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
-      const double u = right_low + (x + 0.5) * pixel_mm;
-      const double v = down_low + (y + 0.5) * pixel_mm;
-      core::Vec3 point{};
-      for (int c = 0; c < 3; ++c) {
-        point[c] = u * axes.right[c] + v * axes.down[c] + depth * axes.normal[c];
+      std::int64_t voxel = 0;
+      std::int64_t stride = 1;
+      for (int c = 0; c < 3 && voxel >= 0; ++c) {
+        const double index = first[c] + x * step_x[c] + y * step_y[c];
+        const auto i = static_cast<std::int64_t>(std::floor(index + 0.5));
+        voxel = i < 0 || i >= grid.size[c] ? -1 : voxel + i * stride;
+        stride *= grid.size[c];
       }
-      const std::int64_t voxel = nearest_voxel(grid, point);
       if (voxel < 0) {
         continue;
       }
-      const std::uint8_t g = grey(image.pixels[voxel], window);
+      const std::uint8_t g = grey(image.pixels[static_cast<std::size_t>(voxel)], window);
       std::fill_n(picture.at(x, y), 3, g);
+      // Label values are whole numbers.
       label_at[static_cast<std::size_t>(y) * width + x] =
-          static_cast<int>(std::lround(labels.pixels[voxel]));
+          static_cast<int>(labels.pixels[static_cast<std::size_t>(voxel)]);
     }
   }
   std::map<int, std::string> name_of;

@@ -110,26 +110,44 @@ void set_mean_std(const std::vector<float>& values, NormalizeStep& step) {
   step.std = std > 1e-8 ? std : 1.0;
 }
 
-NormalizeStep normalize(core::Volume& volume, const models::Normalization& n) {
+// The CT window's step: fixed clip and scale, whatever the values.
+NormalizeStep ct_normalization(const models::Normalization& n) {
   NormalizeStep step;
   step.kind = n.kind;
+  step.clipped = true;
+  step.clip_min = n.clip_min;
+  step.clip_max = n.clip_max;
+  step.mean = n.mean;
+  step.std = n.std;
+  return step;
+}
+
+NormalizeStep normalize(core::Volume& volume, const models::Normalization& n) {
   auto& values = volume.pixels;
-  if (n.kind == "ct" || n.kind == "percentile") {
+  if (n.kind == "ct") {
+    const NormalizeStep step = ct_normalization(n);
+    const ValueMap map{true, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max),
+                       step.mean, step.std};
+    for (float& x : values) {
+      x = map(x);
+    }
+    volume.pixel_type = core::PixelType::float32;
+    return step;
+  }
+  NormalizeStep step;
+  step.kind = n.kind;
+  if (n.kind == "percentile") {
     step.clipped = true;
-    step.clip_min = n.kind == "ct" ? n.clip_min : percentile(values, n.lower_percentile / 100.0);
-    step.clip_max = n.kind == "ct" ? n.clip_max : percentile(values, n.upper_percentile / 100.0);
+    step.clip_min = percentile(values, n.lower_percentile / 100.0);
+    step.clip_max = percentile(values, n.upper_percentile / 100.0);
     for (float& x : values) {
       x = std::clamp(x, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max));
     }
   }
-  if (n.kind == "ct") {
-    step.mean = n.mean;
-    step.std = n.std;
-  } else {
-    set_mean_std(values, step);
-  }
+  set_mean_std(values, step);
+  const ValueMap map{false, 0, 0, step.mean, step.std};
   for (float& x : values) {
-    x = static_cast<float>((x - step.mean) / step.std);
+    x = map(x);
   }
   volume.pixel_type = core::PixelType::float32;
   return step;
@@ -188,33 +206,60 @@ PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig&
       steps.emplace_back(std::move(step));
     }
   }
+  std::optional<CropStep> crop;
   if (run.crop.kind != "none") {
-    if (auto step = plan_crop(*current, run.crop)) {
-      replace(apply_crop(*current, *step));
-      steps.emplace_back(std::move(*step));
-    }
+    crop = plan_crop(*current, run.crop);
   }
-  if (current == &input) {
-    result.image = input;  // nothing changed the grid: the image to normalise is a copy
-  }
-  core::Volume& image = result.image;
-  if (run.normalization.kind != "none") {
-    steps.emplace_back(normalize(image, run.normalization));
-  }
-  image.pixel_type = core::PixelType::float32;
+  // The grid to resample to, if the spacing differs from the target.
+  const core::Geometry& cropped = crop ? crop->after : current->geometry;
+  std::optional<ResampleStep> resample;
   if (!run.target_spacing.empty()) {
     // target_spacing is (D, H, W): the voxel axes (k, j, i).
     const core::Vec3 target{run.target_spacing[2], run.target_spacing[1], run.target_spacing[0]};
     bool differs = false;
     for (int c = 0; c < 3; ++c) {
-      differs = differs || std::abs(image.geometry.spacing[c] - target[c]) > 1e-6 * target[c];
+      differs = differs || std::abs(cropped.spacing[c] - target[c]) > 1e-6 * target[c];
     }
     if (differs) {
-      ResampleStep step{image.geometry, resampled_grid(image.geometry, target)};
-      image = resample_linear(image, step.after);
-      steps.emplace_back(std::move(step));
+      resample = ResampleStep{cropped, resampled_grid(cropped, target)};
     }
   }
+  const std::string& norm = run.normalization.kind;
+  if (resample && (norm == "ct" || norm == "none")) {
+    // A normalisation that does not look at the values (the CT window) is applied as the
+    // resampling reads them, from the uncropped volume: the same pixels as cropping, normalising
+    // and resampling one after the other, without the cropped and normalised copies.
+    const core::Index3 begin = crop ? crop->begin : core::Index3{0, 0, 0};
+    if (crop) {
+      steps.emplace_back(std::move(*crop));
+    }
+    ValueMap map;
+    if (norm == "ct") {
+      NormalizeStep step = ct_normalization(run.normalization);
+      map = {true, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max), step.mean,
+             step.std};
+      steps.emplace_back(std::move(step));
+    }
+    result.image = resample_linear(*current, begin, cropped, resample->after, map);
+    steps.emplace_back(std::move(*resample));
+  } else {
+    if (crop) {
+      replace(apply_crop(*current, *crop));
+      steps.emplace_back(std::move(*crop));
+    }
+    if (current == &input) {
+      result.image = input;  // nothing changed the grid: the image to normalise is a copy
+    }
+    if (norm != "none") {
+      steps.emplace_back(normalize(result.image, run.normalization));
+    }
+    if (resample) {
+      result.image = resample_linear(result.image, resample->after);
+      steps.emplace_back(std::move(*resample));
+    }
+  }
+  core::Volume& image = result.image;
+  image.pixel_type = core::PixelType::float32;
   if (!run.patch_size.empty()) {
     const Index3 patch{run.patch_size[2], run.patch_size[1], run.patch_size[0]};
     if (auto step = plan_pad(image, patch)) {

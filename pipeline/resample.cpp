@@ -33,8 +33,10 @@ std::size_t index_of(const core::Index3& size, std::int64_t i, std::int64_t j, s
   return static_cast<std::size_t>(i + size[0] * (j + size[1] * k));
 }
 
-// One linear pass along `axis`: src of size `in` to dst of size `out` (equal but for `axis`).
-std::vector<float> linear_pass(const std::vector<float>& src, const core::Index3& in, int axis,
+// One linear pass along `axis`: the source, of size `in` and read by read(i, j, k), to dst of
+// size `out` (equal but for `axis`).
+template <typename Read>
+std::vector<float> linear_pass(const Read& read, const core::Index3& in, int axis,
                                std::int64_t out_count, const AxisMap& map) {
   core::Index3 out = in;
   out[axis] = out_count;
@@ -62,8 +64,8 @@ std::vector<float> linear_pass(const std::vector<float>& src, const core::Index3
         const auto o = static_cast<std::size_t>(a[axis]);
         a[axis] = lo[o];
         b[axis] = hi[o];
-        const float va = src[index_of(in, a[0], a[1], a[2])];
-        const float vb = src[index_of(in, b[0], b[1], b[2])];
+        const float va = read(a[0], a[1], a[2]);
+        const float vb = read(b[0], b[1], b[2]);
         dst[index_of(out, i, j, k)] = va + weight[o] * (vb - va);
       }
     }
@@ -89,17 +91,50 @@ core::Geometry resampled_grid(const core::Geometry& geometry, const core::Vec3& 
   return grid;
 }
 
-core::Volume resample_linear(const core::Volume& volume, const core::Geometry& grid) {
-  const auto maps = axis_maps(volume.geometry, grid);
-  core::Index3 size = volume.geometry.size;
-  // The first pass reads the input itself; each pass's source is freed once the next exists.
-  std::vector<float> pixels;
-  for (int axis = 0; axis < 3; ++axis) {
-    pixels =
-        linear_pass(axis == 0 ? volume.pixels : pixels, size, axis, grid.size[axis], maps[axis]);
-    size[axis] = grid.size[axis];
+namespace {
+
+// The passes along i, j, k; the first reads the source through read(i, j, k) (of `size`), each
+// pass's output is freed once the next exists.
+template <typename Read>
+std::vector<float> linear_passes(const Read& read, core::Index3 size,
+                                 const std::array<AxisMap, 3>& maps, const core::Index3& out) {
+  std::vector<float> pixels = linear_pass(read, size, 0, out[0], maps[0]);
+  for (int axis = 1; axis < 3; ++axis) {
+    size[axis - 1] = out[axis - 1];
+    const core::Index3 in = size;
+    pixels = linear_pass([&pixels, &in](std::int64_t i, std::int64_t j,
+                                        std::int64_t k) { return pixels[index_of(in, i, j, k)]; },
+                         in, axis, out[axis], maps[axis]);
   }
-  return {grid, volume.pixel_type, std::move(pixels)};
+  return pixels;
+}
+
+}  // namespace
+
+core::Volume resample_linear(const core::Volume& volume, const core::Geometry& grid) {
+  const core::Index3& size = volume.geometry.size;
+  return {grid, volume.pixel_type,
+          linear_passes(
+              [&volume, &size](std::int64_t i, std::int64_t j, std::int64_t k) {
+                return volume.pixels[index_of(size, i, j, k)];
+              },
+              size, axis_maps(volume.geometry, grid), grid.size)};
+}
+
+core::Volume resample_linear(const core::Volume& volume, const core::Index3& begin,
+                             const core::Geometry& box, const core::Geometry& grid,
+                             const ValueMap& map) {
+  const core::Index3& size = volume.geometry.size;
+  for (int c = 0; c < 3; ++c) {
+    CAJAL_CHECK(begin[c] >= 0 && box.size[c] >= 1 && begin[c] + box.size[c] <= size[c])
+        << "a box of " << box.size[c] << " at " << begin[c] << " in " << size[c];
+  }
+  return {grid, core::PixelType::float32,
+          linear_passes(
+              [&](std::int64_t i, std::int64_t j, std::int64_t k) {
+                return map(volume.pixels[index_of(size, begin[0] + i, begin[1] + j, begin[2] + k)]);
+              },
+              box.size, axis_maps(box, grid), grid.size)};
 }
 
 core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& grid) {

@@ -3,6 +3,8 @@
 // index of the input (per axis, since the directions agree) and clamp at the borders.
 #pragma once
 
+#include <algorithm>
+
 #include "core/volume.h"
 
 namespace cajal::pipeline {
@@ -14,6 +16,29 @@ core::Geometry resampled_grid(const core::Geometry& geometry, const core::Vec3& 
 // Trilinear interpolation of `volume` at the voxel centres of `grid`; outside the input the
 // nearest border value is used. Throws Error when the directions differ. Keeps the pixel type.
 core::Volume resample_linear(const core::Volume& volume, const core::Geometry& grid);
+
+// A map of each input value before it is interpolated: clamped to [low, high] when `clip`, then
+// (x - mean) / scale computed in double and rounded to float (preprocessing's CT normalisation,
+// done on the fly).
+struct ValueMap {
+  bool clip = false;
+  float low = 0;
+  float high = 0;
+  double mean = 0;
+  double scale = 1;
+  float operator()(float x) const {
+    if (clip) {
+      x = std::clamp(x, low, high);
+    }
+    return static_cast<float>((x - mean) / scale);
+  }
+};
+// resample_linear of the box of `volume` that starts at voxel `begin` and whose grid is `box` (a
+// crop, not copied out), each value passed through `map` first: the same pixels as cropping,
+// mapping every value and resampling, without the two full-size intermediate volumes.
+core::Volume resample_linear(const core::Volume& volume, const core::Index3& begin,
+                             const core::Geometry& box, const core::Geometry& grid,
+                             const ValueMap& map);
 
 // Nearest-neighbour sampling (for label maps): each voxel of `grid` takes the value of the input
 // voxel whose centre is nearest (ties toward the higher index, as ITK rounds); clamped at

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 
 #include "core/error.h"
 #include "test_support.h"
@@ -48,6 +49,43 @@ TEST(Preprocess, CtNormalisationClipsThenScales) {
   EXPECT_EQ(out.image.pixel_type, core::PixelType::float32);
   ASSERT_EQ(out.record.steps.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<NormalizeStep>(out.record.steps[0]));
+}
+
+// Crop, CT window and resampling are done in one pass over the input (no cropped or normalised
+// copy): the pixels must be those of the three steps done one after the other.
+TEST(Preprocess, CroppingNormalisingAndResamplingInOnePassGivesTheStepwisePixels) {
+  core::Volume input = body_volume(true);
+  std::mt19937 random(2);
+  std::uniform_real_distribution<float> hu(-1200.0f, 1500.0f);
+  for (std::size_t v = 0; v < input.pixels.size(); ++v) {
+    if (input.pixels[v] > -1000.0f) {
+      input.pixels[v] = std::round(hu(random));  // beyond the window both ways
+    }
+  }
+  models::RunConfig run = ct_run();
+  run.crop = {.kind = "body", .threshold = -500, .margin_mm = 3};
+  run.target_spacing = {2.6, 0.7, 1.1};  // (D, H, W)
+  const auto out = preprocess(input, run);
+  ASSERT_EQ(out.record.steps.size(), 3u);
+  const auto& crop = std::get<CropStep>(out.record.steps[0]);
+  const auto& norm = std::get<NormalizeStep>(out.record.steps[1]);
+  const auto& resample = std::get<ResampleStep>(out.record.steps[2]);
+  core::Volume stepwise = core::make_volume(crop.after, input.pixel_type);
+  core::copy_box(input.pixels, input.geometry.size, crop.begin, stepwise.pixels, crop.after.size,
+                 {0, 0, 0}, crop.after.size);
+  for (float& x : stepwise.pixels) {
+    x = std::clamp(x, static_cast<float>(norm.clip_min), static_cast<float>(norm.clip_max));
+    x = static_cast<float>((x - norm.mean) / norm.std);
+  }
+  const core::Volume expected = resample_linear(stepwise, resample.after);
+  EXPECT_TRUE(core::same_grid(out.image.geometry, expected.geometry, 0));
+  ASSERT_EQ(out.image.pixels.size(), expected.pixels.size());
+  std::int64_t differ = 0;
+  for (std::size_t v = 0; v < expected.pixels.size(); ++v) {
+    differ += out.image.pixels[v] != expected.pixels[v];
+  }
+  EXPECT_EQ(differ, 0);
+  EXPECT_EQ(out.image.pixel_type, core::PixelType::float32);
 }
 
 TEST(Preprocess, PercentileNormalisationClipsAtTheImagesPercentilesThenZScores) {

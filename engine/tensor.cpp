@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "core/error.h"
@@ -61,7 +62,20 @@ Tensor::Tensor(Dims dims, std::vector<float> values) : dims_(std::move(dims)) {
 
 void Tensor::reshape(Dims dims) {
   dims_ = std::move(dims);
-  values_.resize(static_cast<std::size_t>(element_count(dims_)));
+  resize_zeroed(values_, static_cast<std::size_t>(element_count(dims_)));
+}
+
+void resize_zeroed(std::vector<float, AlignedAllocator<float>>& values, std::size_t size) {
+  const std::size_t old = std::min(values.size(), size);
+  values.resize(size);
+  constexpr std::size_t kBlock = std::size_t{1} << 18;  // floats: 1 MiB
+  const auto blocks = static_cast<std::int64_t>((size - old + kBlock - 1) / kBlock);
+  float* data = values.data();
+#pragma omp parallel for schedule(static) if (blocks > 4)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::size_t start = old + static_cast<std::size_t>(b) * kBlock;
+    std::fill(data + start, data + std::min(size, start + kBlock), 0.0f);
+  }
 }
 
 }  // namespace cajal::engine

@@ -6,6 +6,7 @@
 #include <new>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cajal::engine {
@@ -30,11 +31,26 @@ struct AlignedAllocator {
   explicit AlignedAllocator(const AlignedAllocator<U>& /*other*/) {}
   T* allocate(std::size_t n) { return static_cast<T*>(allocate_aligned(n * sizeof(T))); }
   void deallocate(T* p, std::size_t n) { free_aligned(p, n * sizeof(T)); }
+  // resize() leaves new elements unwritten (default-initialised): the two that grow (Tensor and
+  // the scratch) zero them with resize_zeroed, on all threads, so a large buffer's pages are
+  // first touched (and cleared by the kernel) in parallel rather than by one memset.
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <typename U>
   bool operator==(const AlignedAllocator<U>& /*other*/) const {
     return true;
   }
 };
+
+// values.resize(size), the new elements zero (as std::vector's resize makes them), written on the
+// OpenMP threads when there are many.
+void resize_zeroed(std::vector<float, AlignedAllocator<float>>& values, std::size_t size);
 
 // "[16,1,3,3,3]"
 std::string to_string(const Dims& dims);

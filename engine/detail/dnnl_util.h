@@ -32,7 +32,7 @@ class SharedScratch {
     const std::size_t next = held_after(held, bytes, shrink);
     if (next != held) {
       release();
-      buffer_.resize(next / sizeof(float));
+      resize_zeroed(buffer_, next / sizeof(float));
     }
     return buffer_.data();
   }

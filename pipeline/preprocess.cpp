@@ -122,30 +122,29 @@ NormalizeStep ct_normalization(const models::Normalization& n) {
   return step;
 }
 
+// What `step` does to each value.
+ValueMap value_map(const NormalizeStep& step) {
+  return {step.clipped, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max),
+          step.mean, step.std};
+}
+
 NormalizeStep normalize(core::Volume& volume, const models::Normalization& n) {
   auto& values = volume.pixels;
-  if (n.kind == "ct") {
-    const NormalizeStep step = ct_normalization(n);
-    const ValueMap map{true, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max),
-                       step.mean, step.std};
-    for (float& x : values) {
-      x = map(x);
+  NormalizeStep step = n.kind == "ct" ? ct_normalization(n) : NormalizeStep{};
+  if (n.kind != "ct") {
+    step.kind = n.kind;
+    if (n.kind == "percentile") {
+      // Clipped before the mean and deviation are taken (value_map's clip is then a no-op).
+      step.clipped = true;
+      step.clip_min = percentile(values, n.lower_percentile / 100.0);
+      step.clip_max = percentile(values, n.upper_percentile / 100.0);
+      for (float& x : values) {
+        x = std::clamp(x, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max));
+      }
     }
-    volume.pixel_type = core::PixelType::float32;
-    return step;
+    set_mean_std(values, step);
   }
-  NormalizeStep step;
-  step.kind = n.kind;
-  if (n.kind == "percentile") {
-    step.clipped = true;
-    step.clip_min = percentile(values, n.lower_percentile / 100.0);
-    step.clip_max = percentile(values, n.upper_percentile / 100.0);
-    for (float& x : values) {
-      x = std::clamp(x, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max));
-    }
-  }
-  set_mean_std(values, step);
-  const ValueMap map{false, 0, 0, step.mean, step.std};
+  const ValueMap map = value_map(step);
   for (float& x : values) {
     x = map(x);
   }
@@ -210,8 +209,8 @@ PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig&
   if (run.crop.kind != "none") {
     crop = plan_crop(*current, run.crop);
   }
-  // The grid to resample to, if the spacing differs from the target.
-  const core::Geometry& cropped = crop ? crop->after : current->geometry;
+  // The grid to resample from (the crop's, if any) and to, if the spacing differs from the target.
+  const core::Geometry cropped = crop ? crop->after : current->geometry;
   std::optional<ResampleStep> resample;
   if (!run.target_spacing.empty()) {
     // target_spacing is (D, H, W): the voxel axes (k, j, i).
@@ -236,8 +235,7 @@ PreprocessedImage preprocess(const core::Volume& input, const models::RunConfig&
     ValueMap map;
     if (norm == "ct") {
       NormalizeStep step = ct_normalization(run.normalization);
-      map = {true, static_cast<float>(step.clip_min), static_cast<float>(step.clip_max), step.mean,
-             step.std};
+      map = value_map(step);
       steps.emplace_back(std::move(step));
     }
     result.image = resample_linear(*current, begin, cropped, resample->after, map);

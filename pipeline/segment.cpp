@@ -76,19 +76,9 @@ QaWindow qa_window(const models::RunConfig& run, const core::Volume& image) {
 class HeldPixels {
  public:
   // Packs and writes `volume`'s pixels, only reading them: others may read them meanwhile.
-  // `pixel_sha256` gets pixel_data_sha256(volume), from the packed copy when that holds the
-  // stored bytes (int16, CT's type) instead of converting the pixels again.
-  HeldPixels(const core::Volume& volume, fs::path spill_file, std::string& pixel_sha256)
-      : file_(std::move(spill_file)) {
+  HeldPixels(const core::Volume& volume, fs::path spill_file) : file_(std::move(spill_file)) {
     count_ = volume.pixels.size();
     pack(volume);
-    if (packed_ && volume.pixel_type == core::PixelType::int16) {
-      Sha256 hash;  // x86-64 and aarch64 Linux are little-endian, as the bytes are defined
-      hash.update(values_.data(), values_.size() * sizeof(std::int16_t));
-      pixel_sha256 = hash.hex_digest();
-    } else {
-      pixel_sha256 = pixel_data_sha256(volume);
-    }
     const char* data = packed_ ? reinterpret_cast<const char*>(values_.data())
                                : reinterpret_cast<const char*>(volume.pixels.data());
     const std::size_t bytes = count_ * (packed_ ? sizeof(std::int16_t) : sizeof(float));
@@ -377,7 +367,8 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   std::optional<HeldPixels> held;
   std::future<void> holding =
       begin_work(model.context.threads() > 1, [&report, &held, &image, &case_dir] {
-        held.emplace(image, case_dir / ".input_pixels.tmp", report.pixel_sha256);
+        report.pixel_sha256 = pixel_data_sha256(image);
+        held.emplace(image, case_dir / ".input_pixels.tmp");
       });
   PreprocessedImage preprocessed = preprocess(image, run);
   report.preprocessing = to_json(preprocessed.record);

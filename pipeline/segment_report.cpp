@@ -89,16 +89,16 @@ void fill_stats(StructureStats& stats, const Accumulator& acc, const core::Geome
 
 template <typename T>
 void append_little_endian(Sha256& hash, const std::vector<float>& pixels) {
-  std::vector<T> chunk;
-  chunk.reserve(1 << 16);
-  for (std::size_t start = 0; start < pixels.size(); start += 1 << 16) {
-    const std::size_t end = std::min(pixels.size(), start + (std::size_t{1} << 16));
-    chunk.clear();
-    for (std::size_t v = start; v < end; ++v) {
-      chunk.push_back(static_cast<T>(pixels[v]));
+  constexpr std::size_t kChunk = std::size_t{1} << 16;
+  std::vector<T> chunk(std::min(pixels.size(), kChunk));
+  for (std::size_t start = 0; start < pixels.size(); start += kChunk) {
+    const std::size_t n = std::min(pixels.size() - start, kChunk);
+    // Indexed stores, not push_back: the conversion vectorises.
+    for (std::size_t v = 0; v < n; ++v) {
+      chunk[v] = static_cast<T>(pixels[start + v]);
     }
     // x86-64 and aarch64 Linux are little-endian, as the bytes are defined.
-    hash.update(chunk.data(), chunk.size() * sizeof(T));
+    hash.update(chunk.data(), n * sizeof(T));
   }
 }
 

@@ -1,5 +1,7 @@
 #include "engine/layers/eltwise.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "core/error.h"
@@ -123,8 +125,31 @@ class DnnlEltwise final : public EltwiseLayer {
 class DnnlPrelu final : public PreluLayer {
  public:
   using PreluLayer::PreluLayer;
+  // By hand: oneDNN v2.6 runs a per-channel PReLU on plain layouts with its reference kernel
+  // (`ref:any`, 70 % of a MONAI-style UNet's forward). y = x > 0 ? x : slope[c] * x, per block of
+  // one channel's plane, which vectorises.
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
-    detail::run_plain(primitive_, *ctx_, *src[0], dst, {{DNNL_ARG_WEIGHTS, weights_}});
+    const Tensor& x = *src[0];
+    const auto channels = x.dim(1);
+    const auto rows = x.dim(0) * channels;
+    const auto plane = x.size() / rows;
+    constexpr std::int64_t block = 16384;
+    const auto blocks_per_row = (plane + block - 1) / block;
+    const float* slopes = weight("weight").data();
+    const bool shared = num_parameters() == 1;
+    const float* in = x.data();
+    float* out = dst.data();
+#pragma omp parallel for num_threads(ctx_->threads) schedule(static)
+    for (std::int64_t b = 0; b < rows * blocks_per_row; ++b) {
+      const auto row = b / blocks_per_row;
+      const auto begin = row * plane + (b % blocks_per_row) * block;
+      const auto end = std::min(begin + block, (row + 1) * plane);
+      const float slope = slopes[shared ? 0 : row % channels];
+      for (auto i = begin; i < end; ++i) {
+        const float v = in[i];
+        out[i] = v > 0.0f ? v : slope * v;
+      }
+    }
   }
 
   void backward(const std::vector<const Tensor*>& src, const Tensor& /*dst*/,

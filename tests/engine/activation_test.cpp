@@ -46,7 +46,12 @@ INSTANTIATE_TEST_SUITE_P(
         ActivationCase{"PreluShared2d", LayerType::prelu, {2, 3, 5, 4}, kNone},
         ActivationCase{
             "PreluPerChannel3d", LayerType::prelu, {2, 4, 3, 5, 2}, {{"num_parameters", 4}}},
-        ActivationCase{"PreluPerFeature", LayerType::prelu, {3, 6}, {{"num_parameters", 6}}}),
+        ActivationCase{"PreluPerFeature", LayerType::prelu, {3, 6}, {{"num_parameters", 6}}},
+        // Planes of 18,200 values: more than one of the kernel's blocks of 16,384 per channel.
+        ActivationCase{"PreluPlanesOfSeveralBlocks",
+                       LayerType::prelu,
+                       {2, 3, 2, 130, 70},
+                       {{"num_parameters", 3}}}),
     [](const auto& param_info) { return param_info.param.name; });
 
 TEST(LeakyRelu, ScalesNegativeValuesBySlope) {

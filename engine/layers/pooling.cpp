@@ -1,6 +1,11 @@
 #include "engine/layers/pooling.h"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "engine/detail/dnnl_util.h"
@@ -64,16 +69,93 @@ void PoolingLayer::set_global_kernel() {
 
 namespace {
 
+// One pooling axis: sizes, kernel, stride and padding (depth is a size 1 axis in 2D).
+struct Axis {
+  std::int64_t in = 1;
+  std::int64_t out = 1;
+  std::int64_t kernel = 1;
+  std::int64_t stride = 1;
+  std::int64_t pad = 0;
+};
+
+// The window taps k of output o that fall inside the input: [first, last).
+std::pair<std::int64_t, std::int64_t> taps_inside(const Axis& a, std::int64_t o) {
+  const auto start = o * a.stride - a.pad;
+  return {std::max<std::int64_t>(0, -start), std::min(a.kernel, a.in - start)};
+}
+
+// Pooling over plain N C [D] H W by hand, one output row (n, c, od, oh) at a time: oneDNN v2.6
+// has only its scalar `simple_nchw` kernel for plain layouts (1-2 GB/s here, 8 % of the CT
+// model's forward). Padding is never a maximum and, for `exclude`, never counted.
+void pool_plain(const float* in, float* out, std::int64_t planes, const std::array<Axis, 3>& ax,
+                bool max, bool exclude_padding, int threads) {
+  const auto& [d, h, w] = ax;
+  const auto rows = planes * d.out * h.out;
+  const auto full = static_cast<double>(d.kernel * h.kernel * w.kernel);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> best(static_cast<std::size_t>(w.out));
+    std::vector<double> sum(static_cast<std::size_t>(w.out));
+#pragma omp for schedule(static)
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const auto oh = row % h.out;
+      const auto od = (row / h.out) % d.out;
+      const float* plane = in + (row / (h.out * d.out)) * d.in * h.in * w.in;
+      std::fill(best.begin(), best.end(), std::numeric_limits<float>::lowest());
+      std::fill(sum.begin(), sum.end(), 0.0);
+      const auto [kd0, kd1] = taps_inside(d, od);
+      const auto [kh0, kh1] = taps_inside(h, oh);
+      for (auto kd = kd0; kd < kd1; ++kd) {
+        for (auto kh = kh0; kh < kh1; ++kh) {
+          const float* line =
+              plane + ((od * d.stride - d.pad + kd) * h.in + oh * h.stride - h.pad + kh) * w.in;
+          for (std::int64_t kw = 0; kw < w.kernel; ++kw) {
+            // The outputs whose tap kw is inside the row: 0 <= ow * stride - pad + kw < in.
+            const auto shift = kw - w.pad;
+            const auto lo = std::max<std::int64_t>(0, (-shift + w.stride - 1) / w.stride);
+            const auto last = w.in - 1 - shift;  // ow * stride <= last
+            const auto hi = last < 0 ? 0 : std::min(w.out, last / w.stride + 1);
+            if (max) {
+              for (auto ow = lo; ow < hi; ++ow) {
+                best[ow] = std::max(best[ow], line[ow * w.stride + shift]);
+              }
+            } else {
+              for (auto ow = lo; ow < hi; ++ow) {
+                sum[ow] += line[ow * w.stride + shift];
+              }
+            }
+          }
+        }
+      }
+      float* dst = out + row * w.out;
+      if (max) {
+        std::copy(best.begin(), best.end(), dst);
+        continue;
+      }
+      for (std::int64_t ow = 0; ow < w.out; ++ow) {
+        double count = full;
+        if (exclude_padding) {
+          const auto [kw0, kw1] = taps_inside(w, ow);
+          count = static_cast<double>((kd1 - kd0) * (kh1 - kh0) * (kw1 - kw0));
+        }
+        dst[ow] = static_cast<float>(sum[ow] / count);
+      }
+    }
+  }
+}
+
 class DnnlPooling final : public PoolingLayer {
  public:
   using PoolingLayer::PoolingLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
-    std::unordered_map<int, dnnl::memory> args;
-    if (workspace_) {
-      // Where each maximum came from, for backward().
-      args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+    if (!workspace_) {
+      pool_plain(src[0]->data(), dst.data(), src[0]->dim(0) * src[0]->dim(1), axes_,
+                 type() == LayerType::max_pool, !params().count_include_pad, ctx_->threads);
+      return;
     }
-    detail::run_plain(primitive_, *ctx_, *src[0], dst, args);
+    // Training max pooling: oneDNN's, for the workspace (where each maximum came from) that its
+    // backward reads.
+    detail::run_plain(primitive_, *ctx_, *src[0], dst, {{DNNL_ARG_WORKSPACE, workspace_}});
   }
 
   void backward(const std::vector<const Tensor*>& /*src*/, const Tensor& /*dst*/,
@@ -108,6 +190,19 @@ class DnnlPooling final : public PoolingLayer {
     const dnnl::memory::dims kernel(p.kernel_size.begin(), p.kernel_size.end());
     const dnnl::memory::dims stride(p.stride.begin(), p.stride.end());
     const dnnl::memory::dims padding(p.padding.begin(), p.padding.end());
+    const auto rank = p.kernel_size.size();
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (i + rank < 3) {
+        axes_[i] = Axis{};
+        continue;
+      }
+      const auto k = i + rank - 3;
+      axes_[i] = Axis{.in = src_dims()[0][k + 2],
+                      .out = dst_dims()[k + 2],
+                      .kernel = p.kernel_size[k],
+                      .stride = p.stride[k],
+                      .pad = p.padding[k]};
+    }
     const auto src_md = detail::plain_desc(src_dims()[0]);
     const auto dst_md = detail::plain_desc(dst_dims());
     const dnnl::pooling_forward::desc desc(
@@ -130,6 +225,7 @@ class DnnlPooling final : public PoolingLayer {
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
+  std::array<Axis, 3> axes_;
   dnnl::primitive primitive_;
   // Training only. Written by the const forward(): a training layer runs one pass at a time.
   dnnl::memory workspace_;

@@ -55,6 +55,18 @@ INSTANTIATE_TEST_SUITE_P(
                  LayerType::avg_pool,
                  {2, 2, 5, 8, 9},
                  {{"kernel_size", {1, 2, 3}}, {"stride", {1, 2, 2}}, {"padding", {0, 1, 1}}}},
+        // Windows wider than the input on each side: taps beyond both ends of a row.
+        PoolCase{"Max3Padding1OnRowsOfOne3d",
+                 LayerType::max_pool,
+                 {1, 2, 1, 3, 1},
+                 {{"kernel_size", {3, 3, 3}}, {"stride", 1}, {"padding", 1}}},
+        PoolCase{"AvgExcludingPadOnRowsOfTwo2d",
+                 LayerType::avg_pool,
+                 {2, 3, 2, 2},
+                 {{"kernel_size", {3, 4}},
+                  {"stride", {1, 3}},
+                  {"padding", 1},
+                  {"count_include_pad", false}}},
         PoolCase{"GlobalAvg2d", LayerType::global_avg_pool, {2, 5, 7, 9}, nlohmann::json::object()},
         PoolCase{
             "GlobalAvg3d", LayerType::global_avg_pool, {1, 4, 3, 5, 6}, nlohmann::json::object()}),

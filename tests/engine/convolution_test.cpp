@@ -121,7 +121,27 @@ INSTANTIATE_TEST_SUITE_P(
                  1,
                  true,
                  {1, 0, 1}},
-        ConvCase{"To2Channels3d", {1, 32, 3, 4, 3}, 2, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}}),
+        ConvCase{"To2Channels3d", {1, 32, 3, 4, 3}, 2, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+        // Kernel equal to stride into at most 16 channels (engine's own loop): rows of 19 and 10
+        // (blocks of 8 columns and a remainder), 11 and 9 channels (a block of 8 and the rest),
+        // a batch, no bias, a kernel of 1, 2 and 3 along different axes, 2D with a kernel of 4.
+        ConvCase{"KernelIsStrideBatchNoBias3d",
+                 {2, 5, 3, 4, 19},
+                 11,
+                 {2, 2, 2},
+                 {2, 2, 2},
+                 {0, 0, 0},
+                 {1, 1, 1},
+                 1,
+                 false},
+        ConvCase{"KernelIsStrideAnisotropic3d",
+                 {1, 3, 2, 3, 10},
+                 9,
+                 {1, 2, 3},
+                 {1, 2, 3},
+                 {0, 0, 0},
+                 {1, 1, 1}},
+        ConvCase{"KernelIsStride4_2d", {2, 6, 3, 17}, 16, {4, 4}, {4, 4}, {0, 0}, {1, 1}}),
     case_name);
 
 TEST(Conv, MatchesReferenceForStride2Padding1) {

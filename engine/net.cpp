@@ -151,6 +151,8 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
       output_slot_.push_back(i);
     }
     release_after_.assign(nodes_.size(), {});
+    in_place_.assign(nodes_.size(), {});
+    concat_in_place_.assign(nodes_.size(), false);
     planned_bytes_ = resident_bytes();
     peak_bytes_ = planned_bytes_;
     prepared_ = true;
@@ -165,11 +167,6 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   for (const auto& output : outputs_) {
     last_read[output] = std::numeric_limits<std::size_t>::max();
   }
-  // Plan: each blob takes a free slot (the smallest that fits, else the largest, which grows).
-  std::vector<std::int64_t> capacity;
-  std::vector<bool> busy;
-  std::map<std::string, std::size_t> slot_of;
-  output_slot_.assign(nodes_.size(), 0);
   // Per node: the blob it writes, the last node that reads that blob (itself when none does), and
   // the bytes its layout copies (SharedScratch's policy) and its primitive's scratchpad hold while
   // it runs.
@@ -201,36 +198,65 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     }
     scratch_bytes[i] = static_cast<std::int64_t>(held_in + held_out + scratchpad.take_planned());
     blob_dims_[node.output] = dst;
-    const auto need = element_count(dst);
-    written[i] = need;
+    written[i] = element_count(dst);
     live_until[i] = last_read.contains(node.output) ? last_read.at(node.output) : i;
-    std::size_t best = capacity.size();
-    for (std::size_t s = 0; s < capacity.size(); ++s) {
-      if (busy[s]) {
-        continue;
-      }
-      const bool fits = capacity[s] >= need;
-      if (best == capacity.size() ||
-          (fits && (capacity[best] < need || capacity[s] < capacity[best])) ||
-          (!fits && capacity[best] < need && capacity[s] > capacity[best])) {
-        best = s;
-      }
+  }
+  plan_concats_in_place(last_read);
+  // Where a concat is written in place, its buffer is taken by the first layer that writes into
+  // it and held until the concat's blob is dead; the layers writing into it hold nothing of
+  // their own.
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (in_place_[i].concat == kNone) {
+      continue;
     }
-    if (best == capacity.size()) {
-      capacity.push_back(0);
-      busy.push_back(false);
+    const std::size_t c = in_place_[i].concat;
+    written[i] = in_place_[i].first ? written[c] : 0;
+    live_until[i] = in_place_[i].first ? live_until[c] : i;
+  }
+  for (std::size_t c = 0; c < nodes_.size(); ++c) {
+    if (concat_in_place_[c]) {
+      written[c] = 0;
     }
-    capacity[best] = std::max(capacity[best], need);
-    busy[best] = true;
-    slot_of[node.output] = best;
-    output_slot_[i] = best;
+  }
+  // Plan: each blob takes a free slot (the smallest that fits, else the largest, which grows).
+  std::vector<std::int64_t> capacity;
+  std::vector<bool> busy;
+  std::map<std::string, std::size_t> slot_of;
+  output_slot_.assign(nodes_.size(), 0);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const auto& node = nodes_[i];
+    const std::size_t c = in_place_[i].concat;
+    const std::string& owner = c == kNone ? node.output : nodes_[c].output;
+    if (!slot_of.contains(owner)) {
+      const auto need = element_count(blob_dims_.at(owner));
+      std::size_t best = capacity.size();
+      for (std::size_t s = 0; s < capacity.size(); ++s) {
+        if (busy[s]) {
+          continue;
+        }
+        const bool fits = capacity[s] >= need;
+        if (best == capacity.size() ||
+            (fits && (capacity[best] < need || capacity[s] < capacity[best])) ||
+            (!fits && capacity[best] < need && capacity[s] > capacity[best])) {
+          best = s;
+        }
+      }
+      if (best == capacity.size()) {
+        capacity.push_back(0);
+        busy.push_back(false);
+      }
+      capacity[best] = std::max(capacity[best], need);
+      busy[best] = true;
+      slot_of[owner] = best;
+    }
+    output_slot_[i] = slot_of.at(owner);
     for (const auto& blob : node.inputs) {
       if (slot_of.contains(blob) && last_read.at(blob) == i) {
         busy[slot_of.at(blob)] = false;
       }
     }
-    if (!last_read.contains(node.output)) {
-      busy[best] = false;  // nothing reads it
+    if (c == kNone && !last_read.contains(node.output)) {
+      busy[output_slot_[i]] = false;  // nothing reads it
     }
   }
   constexpr auto kFloat = static_cast<std::int64_t>(sizeof(float));
@@ -238,9 +264,11 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     return capacity[slot] * kFloat >= options_.release_bytes;
   };
   // Freed after the last reader (the writer, when nothing reads the blob); graph outputs never.
+  // A concat written in place is freed for the concat's blob, not for the blobs inside it.
   release_after_.assign(nodes_.size(), {});
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (released(output_slot_[i]) && live_until[i] != std::numeric_limits<std::size_t>::max()) {
+    if (released(output_slot_[i]) && in_place_[i].concat == kNone &&
+        live_until[i] != std::numeric_limits<std::size_t>::max()) {
       release_after_[live_until[i]].push_back(output_slot_[i]);
     }
   }
@@ -271,6 +299,49 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   prepared_ = true;
 }
 
+void Net::plan_concats_in_place(const std::map<std::string, std::size_t>& last_read) {
+  in_place_.assign(nodes_.size(), {});
+  concat_in_place_.assign(nodes_.size(), false);
+  views_.assign(nodes_.size(), Tensor());
+  std::map<std::string, std::size_t> writer;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    writer[nodes_[i].output] = i;
+  }
+  const std::set<std::string> outputs(outputs_.begin(), outputs_.end());
+  for (std::size_t c = 0; c < nodes_.size(); ++c) {
+    const auto& node = nodes_[c];
+    if (node.layer->type() != LayerType::concat || blob_dims_.at(node.output).at(0) != 1) {
+      continue;
+    }
+    // The concat's buffer lives until its own blob's last reader: each input must be dead by then
+    // (a U-Net's skip is also read by the next stage's downsampling, which is fine).
+    const auto dead_by = last_read.contains(node.output) ? last_read.at(node.output) : c;
+    const std::set<std::string> distinct(node.inputs.begin(), node.inputs.end());
+    const bool in_place = distinct.size() == node.inputs.size() &&
+                          std::all_of(node.inputs.begin(), node.inputs.end(), [&](const auto& b) {
+                            const auto w = writer.find(b);
+                            return w != writer.end() && !outputs.contains(b) &&
+                                   last_read.at(b) <= dead_by &&
+                                   nodes_[w->second].layer->type() != LayerType::concat &&
+                                   in_place_[w->second].concat == kNone;
+                          });
+    if (!in_place) {
+      continue;
+    }
+    concat_in_place_[c] = true;
+    std::size_t first = kNone;
+    for (const auto& input : node.inputs) {
+      first = std::min(first, writer.at(input));
+    }
+    std::int64_t offset = 0;
+    for (const auto& input : node.inputs) {
+      const std::size_t w = writer.at(input);
+      in_place_[w] = {.concat = c, .offset = offset, .first = w == first};
+      offset += element_count(blob_dims_.at(input));
+    }
+  }
+}
+
 std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& inputs) {
   CAJAL_CHECK(prepared_) << "Net::forward before prepare";
   if (training_) {
@@ -294,16 +365,29 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
   }
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const auto& node = nodes_[i];
-    std::vector<const Tensor*> src;
-    for (const auto& input : node.inputs) {
-      src.push_back(blobs.at(input));
+    Tensor& slot = arena_[output_slot_[i]];
+    if (concat_in_place_[i]) {
+      blobs[node.output] = &slot;  // its inputs wrote it
+    } else {
+      std::vector<const Tensor*> src;
+      for (const auto& input : node.inputs) {
+        src.push_back(blobs.at(input));
+      }
+      Tensor* dst = &slot;
+      if (const auto& part = in_place_[i]; part.concat != kNone) {
+        if (part.first) {
+          slot.reshape(blob_dims_.at(nodes_[part.concat].output));
+        }
+        views_[i] = Tensor::view(slot.data() + part.offset, blob_dims_.at(node.output));
+        dst = &views_[i];
+      } else {
+        slot.reshape(blob_dims_.at(node.output));
+      }
+      node.layer->forward(src, *dst);
+      blobs[node.output] = dst;
     }
-    Tensor& dst = arena_[output_slot_[i]];
-    dst.reshape(blob_dims_.at(node.output));
-    node.layer->forward(src, dst);
-    blobs[node.output] = &dst;
-    for (const std::size_t slot : release_after_[i]) {  // none in training
-      arena_[slot] = Tensor();
+    for (const std::size_t released : release_after_[i]) {  // none in training
+      arena_[released] = Tensor();
     }
   }
   std::map<std::string, Tensor> result;

@@ -60,7 +60,32 @@ Tensor::Tensor(Dims dims, std::vector<float> values) : dims_(std::move(dims)) {
   values_.assign(values.begin(), values.end());
 }
 
+Tensor Tensor::view(float* data, Dims dims) {
+  Tensor t;
+  t.view_size_ = element_count(dims);
+  t.dims_ = std::move(dims);
+  t.view_ = data;
+  return t;
+}
+
+Tensor::Tensor(const Tensor& other) : dims_(other.dims_) {
+  const auto values = other.values();
+  values_.assign(values.begin(), values.end());
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) {
+    const auto values = other.values();
+    values_.assign(values.begin(), values.end());  // reuses this tensor's storage
+    dims_ = other.dims_;
+    view_ = nullptr;
+    view_size_ = 0;
+  }
+  return *this;
+}
+
 void Tensor::reshape(Dims dims) {
+  CAJAL_CHECK(view_ == nullptr) << "reshape of a tensor view";
   dims_ = std::move(dims);
   resize_zeroed(values_, static_cast<std::size_t>(element_count(dims_)));
 }

@@ -64,17 +64,29 @@ class Tensor {
   // Throws cajal::Error if values.size() does not match the dims.
   Tensor(Dims dims, std::vector<float> values);
 
+  // A tensor over values at `data` that it does not own (Net: a layer's output written straight
+  // into its channels of a concat's buffer). A copy of a view owns its values.
+  static Tensor view(float* data, Dims dims);
+  Tensor(const Tensor& other);
+  Tensor& operator=(const Tensor& other);
+  Tensor(Tensor&&) noexcept = default;
+  Tensor& operator=(Tensor&&) noexcept = default;
+  ~Tensor() = default;
+
   const Dims& dims() const { return dims_; }
   int rank() const { return static_cast<int>(dims_.size()); }
   std::int64_t dim(int axis) const { return dims_.at(static_cast<std::size_t>(axis)); }
-  std::int64_t size() const { return static_cast<std::int64_t>(values_.size()); }
+  std::int64_t size() const {
+    return view_ ? view_size_ : static_cast<std::int64_t>(values_.size());
+  }
 
-  float* data() { return values_.data(); }
-  const float* data() const { return values_.data(); }
-  std::span<float> values() { return values_; }
-  std::span<const float> values() const { return values_; }
+  float* data() { return view_ ? view_ : values_.data(); }
+  const float* data() const { return view_ ? view_ : values_.data(); }
+  std::span<float> values() { return {data(), static_cast<std::size_t>(size())}; }
+  std::span<const float> values() const { return {data(), static_cast<std::size_t>(size())}; }
 
-  // New dims; keeps the storage's capacity, so a reused buffer does not reallocate.
+  // New dims; keeps the storage's capacity, so a reused buffer does not reallocate. Not for a
+  // view.
   void reshape(Dims dims);
   // Reserves storage for this many values without changing the dims.
   void reserve(std::int64_t count) { values_.reserve(static_cast<std::size_t>(count)); }
@@ -83,6 +95,8 @@ class Tensor {
  private:
   Dims dims_;
   std::vector<float, AlignedAllocator<float>> values_;
+  float* view_ = nullptr;  // a view's values (values_ empty)
+  std::int64_t view_size_ = 0;
 };
 
 }  // namespace cajal::engine

@@ -198,18 +198,55 @@ TEST(Net, FreesBuffersAfterTheirLastReaderAndMovesTheOutputOut) {
   auto freed = make_net(small_u(), Backend::onednn, {.release_bytes = 0});
   const auto a = run(kept, {}, input);
   const auto b = run(freed, {}, input);
-  EXPECT_EQ(kept.activation_bytes(), 1280 * 4);
-  EXPECT_EQ(freed.activation_bytes(), 1280 * 4);
-  EXPECT_EQ(kept.peak_bytes(), 1280 * 4);
+  // Batch 1: "a" and "u" are written straight into the concat's 512 floats (taken when "a"
+  // runs), "p" takes 64 and "t" 512 (p's buffer, grown: c's is still read by t).
+  EXPECT_EQ(kept.activation_bytes(), 1024 * 4);
+  EXPECT_EQ(freed.activation_bytes(), 1024 * 4);
+  EXPECT_EQ(kept.peak_bytes(), 1024 * 4);
   EXPECT_EQ(freed.peak_bytes(), 1024 * 4);
   // The output's buffer went out with it; the others stay (kept) or were freed.
-  EXPECT_EQ(kept.resident_bytes(), (512 + 256) * 4);
+  EXPECT_EQ(kept.resident_bytes(), 512 * 4);
   EXPECT_EQ(freed.resident_bytes(), 0);
   ASSERT_EQ(a.dims(), (Dims{1, 2, 16, 16}));
   ASSERT_EQ(b.dims(), a.dims());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()), 0);
   const auto again = freed.forward({{"x", input}}).at("t");
   EXPECT_EQ(std::memcmp(a.data(), again.data(), sizeof(float) * a.size()), 0);
+}
+
+TEST(Net, ConcatOfOneImageIsWrittenInPlaceWithTheSameValues) {
+  // Batch 2 keeps the copy (an image's channels are not contiguous): a (256 per image), p (64)
+  // and u (256) each in a buffer, then c (512) and t (512) in the reused ones.
+  const auto pair = testing::random_tensor({2, 1, 16, 16}, 6);
+  auto copied = make_net(small_u(), Backend::onednn);
+  const auto both = run(copied, {}, pair);
+  EXPECT_EQ(copied.activation_bytes(), 2 * 1280 * 4);
+  // Each image alone, written in place, gives its half of the batch's output, bit for bit.
+  for (std::int64_t n = 0; n < 2; ++n) {
+    Tensor one({1, 1, 16, 16});
+    std::memcpy(one.data(), pair.data() + n * 256, 256 * sizeof(float));
+    auto in_place = make_net(small_u(), Backend::onednn);
+    const auto got = run(in_place, {}, one);
+    EXPECT_EQ(in_place.activation_bytes(), 1024 * 4);
+    EXPECT_EQ(std::memcmp(got.data(), both.data() + n * 512, 512 * sizeof(float)), 0) << n;
+  }
+}
+
+TEST(Net, ConcatInputReadAfterTheConcatIsDeadKeepsItsOwnBuffer) {
+  // "a" is read by "e" after "c" is dead: in c's buffer, e would write over it as it reads it.
+  const auto none = nlohmann::json::object();
+  const std::vector<NodeDef> defs{
+      {LayerType::tanh, "a", none, {"x"}, "a"},        {LayerType::sigmoid, "b", none, {"x"}, "b"},
+      {LayerType::concat, "c", none, {"a", "b"}, "c"}, {LayerType::tanh, "t", none, {"c"}, "t"},
+      {LayerType::sigmoid, "e", none, {"a"}, "e"},
+  };
+  const auto input = testing::random_tensor({1, 1, 16, 16}, 7);
+  auto fast = make_net(defs, Backend::onednn, {.release_bytes = 0}, {"e", "t"});
+  auto naive = make_net(defs, Backend::reference, {false, false}, {"e", "t"});
+  const auto got = run(fast, {}, input);
+  EXPECT_LE(testing::relative_error(got, run(naive, {}, input)), 1e-6);
+  // a, b, c, then t in b's buffer grown, e in c's: 256 + 512 + 512 floats.
+  EXPECT_EQ(fast.activation_bytes(), 1280 * 4);
 }
 
 TEST(Net, SharedScratchShrinksOnlyWhenAskedToAndLargeAndAskedForHalfOrLess) {

@@ -164,9 +164,6 @@ bool unpools(const ConvolutionParams& p, bool transposed) {
          p.output_padding == Dims(rank, 0) && p.dilation == Dims(rank, 1);
 }
 
-// Adds to dw (PyTorch's [OC, IC, K...]) and db the gradient of a plain convolution (groups 1)
-// from its input x and diff_dst dy, both [N, C, (D,) H, W]: one double sum per weight over
-// the batch and the output positions, in a fixed order, so any thread count gives the same bytes.
 // One weight's gradient term: the sum of dy * x over the batch and the output positions where the
 // tap reads the input. Row segments are summed into 16 double lanes (lane j takes the segment's
 // terms j, j + 16, ...), the lanes added in order at the end: a fixed order, so the same bytes on
@@ -223,6 +220,9 @@ __attribute__((target_clones("avx2", "default"))) double weight_term(const Weigh
   return sum;
 }
 
+// Adds to dw (PyTorch's [OC, IC, K...]) and db the gradient of a plain convolution (groups 1)
+// from its input x and diff_dst dy, both [N, C, (D,) H, W]: weight_term per weight, one double
+// sum per bias, each in a fixed order, so any thread count gives the same bytes.
 void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const Tensor& dy,
                             Tensor& dw, Tensor* db, int threads) {
   const auto rank = p.kernel_size.size();

@@ -197,9 +197,9 @@ class DnnlPrelu final : public PreluLayer {
     const auto prop =
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     const dnnl::prelu_forward::desc desc(prop, detail::plain_desc(dims), weights_md_);
+    // The forward's descriptor is the backward's hint and gives the weights' layout.
     forward_pd_ = dnnl::prelu_forward::primitive_desc(desc, ctx_->engine);
     weights_changed();
-    primitive_ = dnnl::prelu_forward(forward_pd_);
     if (training()) {
       build_backward();
     }
@@ -218,8 +218,7 @@ class DnnlPrelu final : public PreluLayer {
   std::shared_ptr<const detail::ContextImpl> ctx_;
   dnnl::memory::desc weights_md_;
   dnnl::prelu_forward::primitive_desc forward_pd_;
-  dnnl::memory weights_;
-  dnnl::primitive primitive_;
+  dnnl::memory weights_;  // for the backward primitive
   dnnl::primitive backward_;
 };
 

@@ -187,7 +187,7 @@ class DnnlPooling final : public PoolingLayer {
  public:
   using PoolingLayer::PoolingLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
-    if (!workspace_) {
+    if (!primitive_) {
       pool_plain(src[0]->data(), dst.data(), src[0]->dim(0) * src[0]->dim(1), axes_,
                  type() == LayerType::max_pool, !params().count_include_pad, ctx_->threads);
       return;
@@ -211,14 +211,11 @@ class DnnlPooling final : public PoolingLayer {
                        axes_, !params().count_include_pad, ctx.threads);
       return;
     }
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, ctx.engine)},
-        {DNNL_ARG_DIFF_SRC,
-         dnnl::memory(detail::plain_desc(src_dims()[0]), ctx.engine, diff_src[0]->data())}};
-    if (workspace_) {
-      args.emplace(DNNL_ARG_WORKSPACE, workspace_);
-    }
-    backward_.execute(ctx.stream, args);
+    backward_.execute(
+        ctx.stream, {{DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, ctx.engine)},
+                     {DNNL_ARG_DIFF_SRC, dnnl::memory(detail::plain_desc(src_dims()[0]), ctx.engine,
+                                                      diff_src[0]->data())},
+                     {DNNL_ARG_WORKSPACE, workspace_}});
     ctx.stream.wait();
   }
 
@@ -227,13 +224,6 @@ class DnnlPooling final : public PoolingLayer {
     ctx_ = context.impl();
     set_global_kernel();
     const auto& p = params();
-    using alg = dnnl::algorithm;
-    const auto algorithm = type() == LayerType::max_pool ? alg::pooling_max
-                           : p.count_include_pad         ? alg::pooling_avg_include_padding
-                                                         : alg::pooling_avg_exclude_padding;
-    const dnnl::memory::dims kernel(p.kernel_size.begin(), p.kernel_size.end());
-    const dnnl::memory::dims stride(p.stride.begin(), p.stride.end());
-    const dnnl::memory::dims padding(p.padding.begin(), p.padding.end());
     const auto rank = p.kernel_size.size();
     for (std::size_t i = 0; i < 3; ++i) {
       if (i + rank < 3) {
@@ -247,20 +237,25 @@ class DnnlPooling final : public PoolingLayer {
                       .stride = p.stride[k],
                       .pad = p.padding[k]};
     }
-    const auto src_md = detail::plain_desc(src_dims()[0]);
-    const auto dst_md = detail::plain_desc(dst_dims());
-    const dnnl::pooling_forward::desc desc(
-        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
-        algorithm, src_md, dst_md, stride, kernel, padding, padding);
-    const dnnl::pooling_forward::primitive_desc pd(desc, ctx_->engine);
-    primitive_ = dnnl::pooling_forward(pd);
+    primitive_ = dnnl::primitive();
+    backward_ = dnnl::primitive();
     workspace_ = dnnl::memory();
-    if (!training()) {
+    // pool_plain and unpool_plain_avg do the rest; training max pooling keeps oneDNN's forward
+    // and backward, for the workspace where the forward records each maximum.
+    if (!training() || type() != LayerType::max_pool) {
       return;
     }
-    if (pd.workspace_desc().get_size() > 0) {
-      workspace_ = dnnl::memory(pd.workspace_desc(), ctx_->engine);
-    }
+    const dnnl::memory::dims kernel(p.kernel_size.begin(), p.kernel_size.end());
+    const dnnl::memory::dims stride(p.stride.begin(), p.stride.end());
+    const dnnl::memory::dims padding(p.padding.begin(), p.padding.end());
+    const auto src_md = detail::plain_desc(src_dims()[0]);
+    const auto dst_md = detail::plain_desc(dst_dims());
+    const auto algorithm = dnnl::algorithm::pooling_max;
+    const dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_training, algorithm, src_md,
+                                           dst_md, stride, kernel, padding, padding);
+    const dnnl::pooling_forward::primitive_desc pd(desc, ctx_->engine);
+    primitive_ = dnnl::pooling_forward(pd);
+    workspace_ = dnnl::memory(pd.workspace_desc(), ctx_->engine);
     // The backward descriptor takes the forward one as hint.
     const dnnl::pooling_backward::desc backward_desc(algorithm, src_md, dst_md, stride, kernel,
                                                      padding, padding);
@@ -270,8 +265,9 @@ class DnnlPooling final : public PoolingLayer {
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   std::array<Axis, 3> axes_;
+  // Training max pooling only. The workspace is written by the const forward(): a training layer
+  // runs one pass at a time.
   dnnl::primitive primitive_;
-  // Training only. Written by the const forward(): a training layer runs one pass at a time.
   dnnl::memory workspace_;
   dnnl::primitive backward_;
 };

@@ -1,9 +1,9 @@
 // The cajal binary's operator new: blocks of 4 MiB or more (volumes of a CT: a 512 x 512 x 300
 // float volume is 315 MB, and segmenting one makes a dozen of them) come from
 // engine::allocate_aligned, aligned to 2 MiB and offered to the kernel for transparent huge
-// pages, so touching them costs one page fault per 2 MiB instead of one per 4 KiB. Smaller blocks
-// come from malloc as before. Every block is released with free(), which takes both (libstdc++'s
-// aligned new is aligned_alloc).
+// pages, so touching them costs one page fault per 2 MiB instead of one per 4 KiB, and kept when
+// deleted for the next large block of about their size (engine/tensor.h says how many). Smaller
+// blocks come from malloc and go back with free().
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -21,6 +21,12 @@ void* allocate(std::size_t bytes) noexcept {
     return cajal::engine::allocate_aligned(bytes);
   } catch (const std::bad_alloc&) {
     return nullptr;
+  }
+}
+
+void release(void* p) noexcept {
+  if (!cajal::engine::free_large_block(p)) {
+    std::free(p);
   }
 }
 
@@ -47,25 +53,25 @@ void* operator new[](std::size_t bytes, const std::nothrow_t& /*tag*/) noexcept 
 }
 
 void operator delete(void* p) noexcept {
-  std::free(p);
+  release(p);
 }
 
 void operator delete[](void* p) noexcept {
-  std::free(p);
+  release(p);
 }
 
 void operator delete(void* p, std::size_t /*bytes*/) noexcept {
-  std::free(p);
+  release(p);
 }
 
 void operator delete[](void* p, std::size_t /*bytes*/) noexcept {
-  std::free(p);
+  release(p);
 }
 
 void operator delete(void* p, const std::nothrow_t& /*tag*/) noexcept {
-  std::free(p);
+  release(p);
 }
 
 void operator delete[](void* p, const std::nothrow_t& /*tag*/) noexcept {
-  std::free(p);
+  release(p);
 }

@@ -17,11 +17,24 @@ using Dims = std::vector<std::int64_t>;
 // may use aligned loads and stores (its 2.6 resampling crashes on a destination that
 // std::vector's 16-byte alignment leaves unaligned), and aligned rows are faster anyway. Blocks
 // of 4 MiB or more are aligned to 2 MiB and offered to the kernel for transparent huge pages
-// (madvise): a 3D network's activations are gigabytes touched afresh after each release, and
-// 4 KiB pages cost a page fault every 4 KiB. Free with the same byte count.
+// (madvise): a 3D network's activations are gigabytes, and 4 KiB pages cost a page fault every
+// 4 KiB. Freed, such blocks are kept and lent again to later allocations of about their size
+// (memory touched for the first time is slow on virtual machines), as long as the blocks lent
+// and kept add up to no more than the most ever lent at once. Free with the same byte count.
 constexpr std::size_t kHugePageBlockBytes = std::size_t{4} << 20;
 void* allocate_aligned(std::size_t bytes);
 void free_aligned(void* p, std::size_t bytes) noexcept;
+// Frees `p` if allocate_aligned lent it as a block of kHugePageBlockBytes or more and returns
+// true; false otherwise (the cajal binary's operator delete, which sees every block).
+bool free_large_block(void* p) noexcept;
+// Bytes of the blocks of kHugePageBlockBytes or more: lent now, kept for reuse, and the most
+// ever lent at once (lent + kept never exceed it).
+struct LargeBlockBytes {
+  std::size_t lent = 0;
+  std::size_t kept = 0;
+  std::size_t peak = 0;
+};
+LargeBlockBytes large_block_bytes();
 
 template <typename T>
 struct AlignedAllocator {

@@ -417,6 +417,171 @@ void unpool_convolution(const Tensor& x, const float* weights, const float* bias
   }
 }
 
+// A convolution of 1 or 2 input channels (a network's first layer): oneDNN v2.6 runs LeNet-5's
+// 1->6 5x5 at 10 GFLOP/s here, its jit kernels built for many channels. Each output row (n, d, h)
+// is made from its input rows (ic, kd, kh) copied with their zero padding and split by stride
+// phase (phase r holds padded columns r, r + s, ...), so that the 8 outputs of a vector read 8
+// consecutive values for every tap; 8 output channels at a time share each value read.
+struct ThinShape {
+  std::int64_t rows;          // input rows per output row: in channels x kd x kh, in that order
+  std::int64_t kw;            // taps along W
+  std::int64_t stride;        // along W
+  std::int64_t phase_length;  // floats per stride phase of a prepared row
+  std::int64_t out_width;
+  std::int64_t out_channels;
+};
+
+// Outputs [oc0, oc0 + kOut) of one output row: bias, then the taps in the order (ic, kd, kh, kw)
+// (the same bytes on any thread count); `prepared` null where the tap's row lies in the padding.
+// `weights` holds [rows, kw, out_channels], out channels innermost. Compiled for AVX2 and for the
+// baseline, chosen at load time by the CPU.
+template <int kOut>
+__attribute__((target_clones("avx2", "default"))) void thin_row(
+    const float* const* prepared, const float* weights, const float* bias, float* out,
+    std::int64_t out_plane, std::int64_t oc0, const ThinShape& shape) {
+  constexpr std::int64_t kChunk = 8;
+  for (std::int64_t w0 = 0; w0 < shape.out_width; w0 += kChunk) {
+    Float8 acc[kOut];
+    for (int o = 0; o < kOut; ++o) {
+      acc[o] = Float8{} + (bias == nullptr ? 0.0f : bias[oc0 + o]);
+    }
+    for (std::int64_t r = 0; r < shape.rows; ++r) {
+      if (prepared[r] == nullptr) {
+        continue;
+      }
+      for (std::int64_t b = 0; b < shape.kw; ++b) {
+        Float8 x;
+        std::memcpy(&x, prepared[r] + b % shape.stride * shape.phase_length + b / shape.stride + w0,
+                    sizeof x);
+        const float* w = weights + (r * shape.kw + b) * shape.out_channels + oc0;
+        for (int o = 0; o < kOut; ++o) {
+          acc[o] += w[o] * x;
+        }
+      }
+    }
+    const std::int64_t columns = std::min(kChunk, shape.out_width - w0);
+    for (int o = 0; o < kOut; ++o) {
+      float sums[kChunk];
+      std::memcpy(sums, &acc[o], sizeof sums);
+      std::copy(sums, sums + columns, out + (oc0 + o) * out_plane + w0);
+    }
+  }
+}
+
+void thin_rows(const float* const* prepared, const float* weights, const float* bias, float* out,
+               std::int64_t out_plane, const ThinShape& shape) {
+  std::int64_t oc = 0;
+  for (; oc + 8 <= shape.out_channels; oc += 8) {
+    thin_row<8>(prepared, weights, bias, out, out_plane, oc, shape);
+  }
+  switch (shape.out_channels - oc) {
+    case 7:
+      return thin_row<7>(prepared, weights, bias, out, out_plane, oc, shape);
+    case 6:
+      return thin_row<6>(prepared, weights, bias, out, out_plane, oc, shape);
+    case 5:
+      return thin_row<5>(prepared, weights, bias, out, out_plane, oc, shape);
+    case 4:
+      return thin_row<4>(prepared, weights, bias, out, out_plane, oc, shape);
+    case 3:
+      return thin_row<3>(prepared, weights, bias, out, out_plane, oc, shape);
+    case 2:
+      return thin_row<2>(prepared, weights, bias, out, out_plane, oc, shape);
+    case 1:
+      return thin_row<1>(prepared, weights, bias, out, out_plane, oc, shape);
+    default:
+      return;
+  }
+}
+
+// y = conv(x) + bias for a thin convolution (thin() below); `weights` as thin_row reads them.
+void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* weights,
+                      const float* bias, Tensor& y, int threads) {
+  const auto rank = static_cast<std::int64_t>(p.kernel_size.size());
+  const auto axis = [rank](const Dims& values, std::int64_t a) {  // a: 0 D, 1 H, 2 W
+    return a < 3 - rank ? std::int64_t{1} : values[static_cast<std::size_t>(a - (3 - rank))];
+  };
+  const auto spatial = [rank](const Tensor& t, std::int64_t a) {
+    return a < 3 - rank ? std::int64_t{1} : t.dim(static_cast<int>(2 + a - (3 - rank)));
+  };
+  const auto pad_of = [&](std::int64_t a) { return a < 3 - rank ? 0 : axis(p.padding, a); };
+  const std::int64_t batch = x.dim(0);
+  const std::int64_t ic_count = x.dim(1);
+  const std::int64_t in_d = spatial(x, 0);
+  const std::int64_t in_h = spatial(x, 1);
+  const std::int64_t in_w = spatial(x, 2);
+  const std::int64_t out_d = spatial(y, 0);
+  const std::int64_t out_h = spatial(y, 1);
+  const std::int64_t out_w = spatial(y, 2);
+  const std::int64_t kd = axis(p.kernel_size, 0);
+  const std::int64_t kh = axis(p.kernel_size, 1);
+  const std::int64_t kw = axis(p.kernel_size, 2);
+  const std::int64_t sd = axis(p.stride, 0);
+  const std::int64_t sh = axis(p.stride, 1);
+  const std::int64_t sw = axis(p.stride, 2);
+  const std::int64_t pd = pad_of(0);
+  const std::int64_t ph = pad_of(1);
+  const std::int64_t pw = pad_of(2);
+  ThinShape shape{ic_count * kd * kh, kw, sw, out_w + (kw - 1) / sw + 8, out_w, y.dim(1)};
+  const std::int64_t in_plane = in_d * in_h * in_w;
+  const std::int64_t out_plane = out_d * out_h * out_w;
+  const std::int64_t out_rows = batch * out_d * out_h;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> rows(static_cast<std::size_t>(shape.rows * sw * shape.phase_length));
+    std::vector<const float*> prepared(static_cast<std::size_t>(shape.rows));
+#pragma omp for schedule(static)
+    for (std::int64_t row = 0; row < out_rows; ++row) {
+      const std::int64_t n = row / (out_d * out_h);
+      const std::int64_t od = row / out_h % out_d;
+      const std::int64_t oh = row % out_h;
+      for (std::int64_t r = 0; r < shape.rows; ++r) {
+        const std::int64_t ic = r / (kd * kh);
+        const std::int64_t id = od * sd + r / kh % kd - pd;
+        const std::int64_t ih = oh * sh + r % kh - ph;
+        const auto at = static_cast<std::size_t>(r);
+        if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
+          prepared[at] = nullptr;
+          continue;
+        }
+        const float* line = x.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w;
+        float* phases = rows.data() + r * sw * shape.phase_length;
+        if (sw == 1) {
+          // The line from column pw; the columns around it are zero: with stride 1 every row
+          // takes this path, which writes nothing else.
+          std::copy(line, line + std::min(in_w, shape.phase_length - pw), phases + pw);
+          prepared[at] = phases;
+          continue;
+        }
+        // Phase q, position m: padded column m * sw + q, input column m * sw + q - pw.
+        for (std::int64_t q = 0; q < sw; ++q) {
+          float* phase = phases + q * shape.phase_length;
+          for (std::int64_t m = 0; m < shape.phase_length; ++m) {
+            const std::int64_t column = m * sw + q - pw;
+            phase[m] = column >= 0 && column < in_w ? line[column] : 0.0f;
+          }
+        }
+        prepared[at] = phases;
+      }
+      float* out = y.data() + n * shape.out_channels * out_plane + (od * out_h + oh) * out_w;
+      thin_rows(prepared.data(), weights, bias, out, out_plane, shape);
+    }
+  }
+}
+
+// The convolutions thin_convolution runs: 1 or 2 input channels (those whose weight gradient is
+// summed directly too) into a number of channels that is not a multiple of 8, no groups or
+// dilation, and no fused residual add. oneDNN's kernels do well with whole blocks of 8 output
+// channels (measured: 1->8 3x3x3 at 65-73 GFLOP/s, 1->32 3x3 at 100, against 44 and 30 here)
+// and badly without (1->6 5x5, LeNet-5's first layer: 4-6 ms for a batch of 256, 1.7 ms here).
+bool thin(const ConvolutionParams& p, bool transposed, const std::vector<PostOp>& post_ops) {
+  const auto rank = p.kernel_size.size();
+  return sums_weight_gradient_directly(p, transposed) && p.out_channels % 8 != 0 &&
+         (rank == 2 || rank == 3) && p.dilation == Dims(rank, 1) &&
+         std::none_of(post_ops.begin(), post_ops.end(),
+                      [](const PostOp& op) { return op.type == LayerType::add; });
+}
+
 // In training the weights change every step: forward and backward read oneDNN-layout copies
 // (WeightBridge), refreshed by weights_changed(), so both keep the blocked kernels that the
 // inference path uses; the refresh is one reorder per weight, small next to the convolutions.
@@ -426,6 +591,17 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
     const auto& ctx = *ctx_;
+    if (thin_) {
+      thin_convolution(params(), *src[0], thin_weights_.data(),
+                       params().bias ? weight("bias").data() : nullptr, dst, ctx.threads);
+      // The fused activations, in place.
+      const dnnl::memory values(detail::plain_desc(dst.dims()), ctx.engine, dst.data());
+      for (const dnnl::primitive& activation : activations_) {
+        activation.execute(ctx.stream, {{DNNL_ARG_SRC, values}, {DNNL_ARG_DST, values}});
+      }
+      ctx.stream.wait();
+      return;
+    }
     if (unpool_) {
       unpool_convolution(*src[0], weight("weight").data(),
                          params().bias ? weight("bias").data() : nullptr, dst, params().kernel_size,
@@ -491,6 +667,21 @@ class DnnlConvolution final : public ConvolutionLayer {
 
  private:
   void refresh_weights() {
+    if (thin_) {
+      // [OC, IC * KD * KH * KW] -> [IC * KD * KH * KW, OC]
+      const Tensor& w = weight("weight");
+      const std::int64_t oc_count = params().out_channels;
+      const std::int64_t taps = w.size() / oc_count;
+      thin_weights_.resize(static_cast<std::size_t>(w.size()));
+      for (std::int64_t oc = 0; oc < oc_count; ++oc) {
+        for (std::int64_t t = 0; t < taps; ++t) {
+          thin_weights_[static_cast<std::size_t>(t * oc_count + oc)] = w.data()[oc * taps + t];
+        }
+      }
+      if (!training()) {
+        return;
+      }
+    }
     if (unpool_) {
       return;  // read from weight() at each run
     }
@@ -510,6 +701,20 @@ class DnnlConvolution final : public ConvolutionLayer {
     unpool_ = !training() && unpools(params(), transposed()) && post_ops().empty();
     if (unpool_) {
       return;  // no primitive: unpool_convolution reads the weights in PyTorch's layout
+    }
+    thin_ = thin(params(), transposed(), post_ops());
+    activations_.clear();
+    if (thin_ && !training()) {
+      // No convolution primitive: thin_convolution, then each fused activation in place.
+      const auto values = detail::plain_desc(dst_dims());
+      for (const auto& op : post_ops()) {
+        const auto [alg, alpha, beta] = detail::eltwise_algorithm(op.type, op.alpha);
+        const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, values,
+                                               alpha, beta);
+        activations_.emplace_back(dnnl::eltwise_forward::primitive_desc(desc, ctx_->engine));
+      }
+      refresh_weights();
+      return;
     }
     const auto geometry = make_geometry();
     if (transposed()) {
@@ -626,6 +831,12 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   bool unpool_ = false;  // inference by unpool_convolution instead of a oneDNN primitive
+  // Forward by thin_convolution instead of primitive_ (training still builds it: the backward
+  // primitives take its descriptor as hint), with the weights as it reads them and, in
+  // inference, the fused activations as primitives of their own.
+  bool thin_ = false;
+  std::vector<float> thin_weights_;
+  std::vector<dnnl::primitive> activations_;
   detail::Bridge src_;
   detail::Bridge dst_;
   detail::WeightBridge weights_;

@@ -81,6 +81,27 @@ INSTANTIATE_TEST_SUITE_P(
                  {1, 1, 1},
                  {1, 1, 1},
                  {0, 0, 0},
+                 {1, 1, 1}},
+        // 1 or 2 input channels into a number of channels not a multiple of 8 (the engine's own
+        // loop): a batch, stride phases along W, rows of 21 (blocks of 8 columns and the rest),
+        // 11 channels (a block of 8 and 3), rows wholly in the padding, no bias.
+        ConvCase{"ThinPaddedRows2d", {2, 2, 7, 13}, 3, {3, 5}, {1, 1}, {1, 2}, {1, 1}},
+        ConvCase{"ThinStride2Padding2Batch2d", {3, 1, 19, 23}, 6, {5, 5}, {2, 2}, {2, 2}, {1, 1}},
+        ConvCase{"ThinLongRowsNoBias3d",
+                 {1, 2, 4, 5, 21},
+                 11,
+                 {3, 3, 3},
+                 {1, 1, 2},
+                 {1, 1, 1},
+                 {1, 1, 1},
+                 1,
+                 false},
+        ConvCase{"ThinAnisotropicStride3d",
+                 {2, 1, 5, 6, 9},
+                 5,
+                 {2, 3, 4},
+                 {2, 1, 3},
+                 {1, 1, 2},
                  {1, 1, 1}}),
     case_name);
 

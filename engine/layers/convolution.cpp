@@ -468,29 +468,27 @@ __attribute__((target_clones("avx2", "default"))) void thin_row(
   }
 }
 
+// thin_row<kOut> for the last `rest` (1 to kOut) output channels from oc0.
+template <int kOut>
+void thin_rest(const float* const* prepared, const float* weights, const float* bias, float* out,
+               std::int64_t out_plane, std::int64_t oc0, std::int64_t rest,
+               const ThinShape& shape) {
+  if constexpr (kOut > 1) {
+    if (rest < kOut) {
+      return thin_rest<kOut - 1>(prepared, weights, bias, out, out_plane, oc0, rest, shape);
+    }
+  }
+  thin_row<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
+}
+
 void thin_rows(const float* const* prepared, const float* weights, const float* bias, float* out,
                std::int64_t out_plane, const ThinShape& shape) {
   std::int64_t oc = 0;
   for (; oc + 8 <= shape.out_channels; oc += 8) {
     thin_row<8>(prepared, weights, bias, out, out_plane, oc, shape);
   }
-  switch (shape.out_channels - oc) {
-    case 7:
-      return thin_row<7>(prepared, weights, bias, out, out_plane, oc, shape);
-    case 6:
-      return thin_row<6>(prepared, weights, bias, out, out_plane, oc, shape);
-    case 5:
-      return thin_row<5>(prepared, weights, bias, out, out_plane, oc, shape);
-    case 4:
-      return thin_row<4>(prepared, weights, bias, out, out_plane, oc, shape);
-    case 3:
-      return thin_row<3>(prepared, weights, bias, out, out_plane, oc, shape);
-    case 2:
-      return thin_row<2>(prepared, weights, bias, out, out_plane, oc, shape);
-    case 1:
-      return thin_row<1>(prepared, weights, bias, out, out_plane, oc, shape);
-    default:
-      return;
+  if (oc < shape.out_channels) {
+    thin_rest<7>(prepared, weights, bias, out, out_plane, oc, shape.out_channels - oc, shape);
   }
 }
 

@@ -2,11 +2,16 @@
 
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include <array>
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <string>
+#include <string_view>
 
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
@@ -34,6 +39,98 @@ void draw_text(RgbImage& image, const std::string& text, int x, int y, int heigh
               cv::Scalar(colour[0], colour[1], colour[2]), 1, cv::LINE_AA);
 }
 
+namespace {
+
+void append_u32(std::string& out, std::uint32_t value) {  // big-endian, as PNG stores numbers
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((value >> shift) & 0xffu));
+  }
+}
+
+// A chunk: its data's length, its type, the data, and the CRC-32 of type and data.
+void append_chunk(std::string& out, const char (&type)[5], std::string_view data) {
+  append_u32(out, static_cast<std::uint32_t>(data.size()));
+  const std::size_t start = out.size();
+  out.append(type, 4);
+  out.append(data);
+  const auto* bytes = reinterpret_cast<const Bytef*>(out.data() + start);
+  append_u32(out, static_cast<std::uint32_t>(crc32(0, bytes, static_cast<uInt>(4 + data.size()))));
+}
+
+// Each row behind its filter type byte, filtered as libpng does by default: of the five filters,
+// the one whose bytes, read as signed, have the smallest sum of magnitudes.
+std::string filtered_rows(const RgbImage& image) {
+  constexpr std::size_t kPixel = 3;
+  const std::size_t row_bytes = kPixel * static_cast<std::size_t>(image.width);
+  std::string rows;
+  rows.reserve((row_bytes + 1) * static_cast<std::size_t>(image.height));
+  const std::vector<std::uint8_t> zeros(row_bytes, 0);
+  std::array<std::vector<std::uint8_t>, 5> candidates;
+  for (auto& candidate : candidates) {
+    candidate.resize(row_bytes);
+  }
+  for (int y = 0; y < image.height; ++y) {
+    const std::uint8_t* row = image.at(0, y);
+    const std::uint8_t* up = y > 0 ? image.at(0, y - 1) : zeros.data();
+    for (std::size_t i = 0; i < row_bytes; ++i) {
+      const int a = i >= kPixel ? row[i - kPixel] : 0;
+      const int b = up[i];
+      const int c = i >= kPixel ? up[i - kPixel] : 0;
+      const int p = a + b - c;
+      const int pa = std::abs(p - a);
+      const int pb = std::abs(p - b);
+      const int pc = std::abs(p - c);
+      const int paeth = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c);
+      const int x = row[i];
+      candidates[0][i] = static_cast<std::uint8_t>(x);
+      candidates[1][i] = static_cast<std::uint8_t>(x - a);
+      candidates[2][i] = static_cast<std::uint8_t>(x - b);
+      candidates[3][i] = static_cast<std::uint8_t>(x - (a + b) / 2);
+      candidates[4][i] = static_cast<std::uint8_t>(x - paeth);
+    }
+    std::size_t best = 0;
+    std::uint64_t best_sum = ~std::uint64_t{0};
+    for (std::size_t f = 0; f < candidates.size(); ++f) {
+      std::uint64_t sum = 0;
+      for (const std::uint8_t v : candidates[f]) {
+        sum += static_cast<std::uint64_t>(std::abs(static_cast<std::int8_t>(v)));
+      }
+      if (sum < best_sum) {
+        best = f;
+        best_sum = sum;
+      }
+    }
+    rows.push_back(static_cast<char>(best));
+    rows.append(reinterpret_cast<const char*>(candidates[best].data()), row_bytes);
+  }
+  return rows;
+}
+
+// The zlib stream of `data` at compression level 1.
+std::string deflated(const std::string& data, const fs::path& path) {
+  z_stream stream{};
+  // Level 1: on segment's 34 QA pictures of a 512 x 512 CT, 0.31 s against 1.12 s at level 6
+  // for 15 % more bytes (4.4 MB against 3.8 MB; measured through OpenCV's libpng).
+  if (deflateInit2(&stream, 1, Z_DEFLATED, 15, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw Error("PNG '" + path.string() + "'", "zlib ready to compress", "deflateInit2 failed");
+  }
+  std::string out(deflateBound(&stream, static_cast<uLong>(data.size())), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int status = deflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  if (status != Z_STREAM_END) {
+    throw Error("PNG '" + path.string() + "'", "its pixels compressed",
+                "zlib status " + std::to_string(status));
+  }
+  return out;
+}
+
+}  // namespace
+
 void write_png(const RgbImage& image, const fs::path& path) {
   if (image.width <= 0 || image.height <= 0 ||
       image.pixels.size() != 3 * static_cast<std::size_t>(image.width) * image.height) {
@@ -41,59 +138,33 @@ void write_png(const RgbImage& image, const fs::path& path) {
                 std::to_string(image.width) + " x " + std::to_string(image.height) + " with " +
                     std::to_string(image.pixels.size()) + " bytes");
   }
-  // OpenCV wants BGR; the Mat wraps a copy so the caller's pixels stay const.
-  std::vector<std::uint8_t> rgb = image.pixels;
-  const cv::Mat wrapped(image.height, image.width, CV_8UC3, rgb.data());
-  cv::Mat bgr;
-  cv::cvtColor(wrapped, bgr, cv::COLOR_RGB2BGR);
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  std::string header;
+  append_u32(header, static_cast<std::uint32_t>(image.width));
+  append_u32(header, static_cast<std::uint32_t>(image.height));
+  // 8 bits per sample, colour type 2 (RGB), deflate, adaptive filtering, no interlacing.
+  header.append({8, 2, 0, 0, 0});
+  append_chunk(png, "IHDR", header);
+  append_chunk(png, "IDAT", deflated(filtered_rows(image), path));
+  append_chunk(png, "IEND", {});
   static std::atomic<int> counter{0};
-  // The temporary keeps the .png extension: OpenCV picks the encoder by it.
   const fs::path temporary =
-      path.parent_path() / ("." + path.stem().string() + ".cajal-tmp-" + std::to_string(getpid()) +
-                            "-" + std::to_string(counter++) + ".png");
-  bool written = false;
-  try {
-    // Level 1: on segment's 34 QA pictures of a 512 x 512 CT, 0.31 s against 1.12 s at level 6
-    // for 15 % more bytes (4.4 MB against 3.8 MB).
-    written = cv::imwrite(temporary.string(), bgr,
-                          {cv::IMWRITE_PNG_COMPRESSION, 1, cv::IMWRITE_PNG_STRATEGY,
-                           cv::IMWRITE_PNG_STRATEGY_DEFAULT});
-  } catch (const cv::Exception& e) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw Error("PNG '" + path.string() + "'", "a writable file", e.what());
-  }
+      path.parent_path() / ("." + path.filename().string() + ".cajal-tmp-" +
+                            std::to_string(getpid()) + "-" + std::to_string(counter++));
+  std::ofstream out(temporary, std::ios::binary);
+  const bool written =
+      out.write(png.data(), static_cast<std::streamsize>(png.size())) && out.flush();
+  out.close();
   std::error_code error;
-  if (written) {
+  if (written && !out.fail()) {
     fs::rename(temporary, path, error);
   }
-  if (!written || error) {
+  if (!written || out.fail() || error) {
     std::error_code ignored;
     fs::remove(temporary, ignored);
     throw Error("PNG '" + path.string() + "'", "a writable file",
-                written ? error.message() : "OpenCV could not write it");
+                error ? error.message() : "the write failed");
   }
-}
-
-RgbImage read_png(const fs::path& path) {
-  cv::Mat bgr;
-  try {
-    bgr = cv::imread(path.string(), cv::IMREAD_COLOR);
-  } catch (const cv::Exception& e) {
-    throw Error("PNG '" + path.string() + "'", "a readable picture", e.what());
-  }
-  if (bgr.empty()) {
-    throw Error("PNG '" + path.string() + "'", "a readable picture",
-                fs::exists(path) ? "a file OpenCV cannot decode" : "nothing");
-  }
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  RgbImage image = make_rgb_image(rgb.cols, rgb.rows);
-  for (int y = 0; y < rgb.rows; ++y) {
-    const auto* row = rgb.ptr<std::uint8_t>(y);
-    std::copy(row, row + 3 * rgb.cols, image.at(0, y));
-  }
-  return image;
 }
 
 }  // namespace cajal::io

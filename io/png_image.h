@@ -1,5 +1,7 @@
-// PNG pictures through OpenCV: 8-bit RGB images written under a temporary name and renamed into
-// place, with fixed settings so the same pixels always give the same bytes.
+// PNG pictures: 8-bit RGB images encoded here (zlib; the cajal binary does not load OpenCV's
+// image codecs, which bring 140 libraries with them), written under a temporary name and renamed
+// into place, with fixed settings so the same pixels always give the same bytes; text drawn with
+// OpenCV.
 #pragma once
 
 #include <array>
@@ -31,8 +33,5 @@ void draw_text(RgbImage& image, const std::string& text, int x, int y, int heigh
 // Writes an 8-bit RGB PNG (zlib level 1, no metadata). Throws Error when the image is empty or
 // its pixel count does not match, or the file cannot be written.
 void write_png(const RgbImage& image, const std::filesystem::path& path);
-
-// Reads a PNG (or any picture OpenCV decodes) as 8-bit RGB; throws Error when it cannot.
-RgbImage read_png(const std::filesystem::path& path);
 
 }  // namespace cajal::io

@@ -204,18 +204,19 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
     for (std::int64_t j = 0; j < grid.size[1]; ++j) {
       const Tap& tj = taps[1][static_cast<std::size_t>(j)];
       std::size_t n = index_of(out_size, out_begin[0], out_begin[1] + j, out_begin[2] + k);
+      // The four source rows of this output row, in the corners' order (dk, dj).
+      const std::array<const float*, 4> rows{volume.pixels.data() + index_of(in, 0, tj.lo, tk.lo),
+                                             volume.pixels.data() + index_of(in, 0, tj.hi, tk.lo),
+                                             volume.pixels.data() + index_of(in, 0, tj.lo, tk.hi),
+                                             volume.pixels.data() + index_of(in, 0, tj.hi, tk.hi)};
       for (std::int64_t i = 0; i < grid.size[0]; ++i, ++n) {
         const Tap& ti = taps[0][static_cast<std::size_t>(i)];
         std::array<float, 8> label{};
-        int corner = 0;
-        for (int dk = 0; dk < 2; ++dk) {
-          for (int dj = 0; dj < 2; ++dj) {
-            for (int di = 0; di < 2; ++di, ++corner) {
-              label[corner] = volume.pixels[index_of(in, di ? ti.hi : ti.lo, dj ? tj.hi : tj.lo,
-                                                     dk ? tk.hi : tk.lo)];
-            }
-          }
+        for (int row = 0; row < 4; ++row) {
+          label[static_cast<std::size_t>(2 * row)] = rows[static_cast<std::size_t>(row)][ti.lo];
+          label[static_cast<std::size_t>(2 * row + 1)] = rows[static_cast<std::size_t>(row)][ti.hi];
         }
+        int corner = 0;
         float best = label[0];
         if (std::any_of(label.begin() + 1, label.end(), [&](float v) { return v != best; })) {
           // Weights only where the eight corners disagree (a thin shell around each structure).

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -130,6 +132,43 @@ TEST_F(VolumeIo, ValueThatDoesNotFitThePixelTypeIsRefusedAndNothingIsLeft) {
   v.pixels[3] = 300;
   EXPECT_THROW(write_volume(v, folder_ / "labels.nii.gz"), Error);
   EXPECT_EQ(file_count(), 0u);
+}
+
+TEST_F(VolumeIo, TheErrorNamesTheFirstValueThatDoesNotFitAndItsIndex) {
+  // 40 x 30 x 20 voxels: values checked a block at a time, the misfits past the first block.
+  core::Geometry g;
+  g.size = {40, 30, 20};
+  const auto error_for = [&](std::size_t index, float value, core::PixelType type) {
+    core::Volume v = core::make_volume(g, type);
+    for (std::size_t i = 0; i < v.pixels.size(); ++i) {
+      v.pixels[i] = static_cast<float>(i % 7);
+    }
+    v.pixels[index] = value;
+    v.pixels[index + 5000] = 1000;  // a later misfit, not the one named
+    try {
+      write_volume(v, folder_ / "labels.nii");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_for(9000, 256, core::PixelType::uint8).find("index 9000 "), std::string::npos)
+      << error_for(9000, 256, core::PixelType::uint8);
+  EXPECT_NE(error_for(4095, -1, core::PixelType::uint8).find("index 4095 "), std::string::npos);
+  EXPECT_NE(error_for(4096, 2.5f, core::PixelType::int16).find("2.5"), std::string::npos);
+  EXPECT_NE(error_for(12345, std::nanf(""), core::PixelType::int16).find("index 12345 "),
+            std::string::npos);
+  EXPECT_NE(error_for(17, 40000, core::PixelType::int16).find("an integer that fits int16"),
+            std::string::npos)
+      << error_for(17, 40000, core::PixelType::int16);
+  EXPECT_EQ(file_count(), 0u);
+  // Values that fit, the extremes of the type among them, come back as they were.
+  core::Volume v = core::make_volume(g, core::PixelType::int16);
+  for (std::size_t i = 0; i < v.pixels.size(); ++i) {
+    v.pixels[i] = static_cast<float>(static_cast<int>(i * 37 % 65536) - 32768);
+  }
+  write_volume(v, folder_ / "v.nii");
+  EXPECT_EQ(read_volume(folder_ / "v.nii").pixels, v.pixels);
 }
 
 TEST_F(VolumeIo, FailedWriteLeavesThePreviousFileUntouched) {

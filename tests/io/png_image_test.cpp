@@ -10,10 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include "core/error.h"
+#include "tests/io/png_decode.h"
 
 namespace cajal::io {
 namespace {
@@ -29,21 +27,6 @@ fs::path scratch(const std::string& name) {
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// What OpenCV decodes from the file, as R G B rows.
-RgbImage decoded(const fs::path& path) {
-  const cv::Mat bgr = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
-  if (bgr.empty() || bgr.type() != CV_8UC3) {
-    return {};
-  }
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  RgbImage image = make_rgb_image(rgb.cols, rgb.rows);
-  for (int y = 0; y < rgb.rows; ++y) {
-    std::copy(rgb.ptr<std::uint8_t>(y), rgb.ptr<std::uint8_t>(y) + 3 * rgb.cols, image.at(0, y));
-  }
-  return image;
 }
 
 // Bands of 6 rows that suit different filters: noise, smooth 2D ramps (Paeth and Average),
@@ -89,7 +72,7 @@ TEST(PngImage, AnIndependentDecoderReadsThePixelsWritten) {
     const RgbImage image = picture(width, height);
     const fs::path path = scratch("p.png");
     write_png(image, path);
-    const RgbImage back = decoded(path);
+    const RgbImage back = testing::decode_png(path);
     EXPECT_EQ(back.width, width);
     EXPECT_EQ(back.height, height);
     EXPECT_TRUE(back.pixels == image.pixels) << width << " x " << height;

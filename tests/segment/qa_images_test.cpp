@@ -7,10 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include "io/png_image.h"
+#include "tests/io/png_decode.h"
 
 namespace cajal::pipeline {
 namespace {
@@ -18,21 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<LabelName> kNames{{1, "Liver"}, {2, "Spleen"}};
-
-// A picture as OpenCV decodes it (an independent decoder), as R G B rows.
-io::RgbImage read_png(const fs::path& path) {
-  const cv::Mat bgr = cv::imread(path.string(), cv::IMREAD_COLOR);
-  if (bgr.empty()) {
-    return {};
-  }
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  io::RgbImage image = io::make_rgb_image(rgb.cols, rgb.rows);
-  for (int y = 0; y < rgb.rows; ++y) {
-    std::copy(rgb.ptr<std::uint8_t>(y), rgb.ptr<std::uint8_t>(y) + 3 * rgb.cols, image.at(0, y));
-  }
-  return image;
-}
 
 // 20 x 16 x 10 voxels in LPS with identity direction: i runs to the patient's left, j to
 // posterior, k to superior. Label 1 is a block at the patient's left, anterior and superior
@@ -183,9 +166,9 @@ TEST(QaImages, WritesViewsAndMontageWithTheSameBytesEveryTime) {
   for (const std::string& file : files) {
     EXPECT_EQ(read_bytes(root / "a" / file), read_bytes(root / "b" / file)) << file;
   }
-  const io::RgbImage montage = read_png(root / "a" / "montage.png");
+  const io::RgbImage montage = io::testing::decode_png(root / "a" / "montage.png");
   EXPECT_EQ(montage.height, 2 * 160);
-  const io::RgbImage axial = read_png(root / "a" / "Liver_axial.png");
+  const io::RgbImage axial = io::testing::decode_png(root / "a" / "Liver_axial.png");
   const io::RgbImage rendered =
       render_qa_slice(scene.image, scene.labels, names, QaView::axial, stats[0].centroid_mm, {});
   EXPECT_TRUE(axial.pixels == rendered.pixels) << "PNG should hold the rendered pixels exactly";

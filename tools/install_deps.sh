@@ -19,11 +19,14 @@ done
 build_pkgs=(
   build-essential cmake ninja-build clang-format
   libinsighttoolkit5-dev
-  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libopencv-core-dev libopencv-imgproc-dev
   libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libdcmtk-dev libssl-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+# libopencv-imgcodecs-dev: the tests decode cajal's PNG files with OpenCV (cajal writes them
+# itself); it brings GDAL and a hundred other libraries, which cajal no longer needs.
 test_pkgs=(
+  libopencv-imgcodecs-dev
   python3 python3-numpy python3-scipy python3-nibabel python3-pydicom python3-torch python3-onnx python3-sklearn
   plastimatch dcm2niix dicom3tools dcmtk libgdcm-tools
   mricron-data insighttoolkit5-examples dataset-fashion-mnist

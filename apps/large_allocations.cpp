@@ -1,9 +1,9 @@
 // The cajal binary's operator new: blocks of 4 MiB or more (volumes of a CT: a 512 x 512 x 300
 // float volume is 315 MB, and segmenting one makes a dozen of them) come from
 // engine::allocate_aligned, aligned to 2 MiB and offered to the kernel for transparent huge
-// pages, so touching them costs one page fault per 2 MiB instead of one per 4 KiB, and kept when
-// deleted for the next large block of about their size (engine/tensor.h says how many). Smaller
-// blocks come from malloc and go back with free().
+// pages, so touching them costs one page fault per 2 MiB instead of one per 4 KiB; deleted, their
+// pages are kept for the next large blocks (engine/tensor.h says how many). Smaller blocks come
+// from malloc and go back with free().
 #include <cstddef>
 #include <cstdlib>
 #include <new>

@@ -18,9 +18,10 @@ using Dims = std::vector<std::int64_t>;
 // std::vector's 16-byte alignment leaves unaligned), and aligned rows are faster anyway. Blocks
 // of 4 MiB or more are aligned to 2 MiB and offered to the kernel for transparent huge pages
 // (madvise): a 3D network's activations are gigabytes, and 4 KiB pages cost a page fault every
-// 4 KiB. Freed, such blocks are kept and lent again to later allocations of about their size
-// (memory touched for the first time is slow on virtual machines), as long as the blocks lent
-// and kept add up to no more than the most ever lent at once. Free with the same byte count.
+// 4 KiB. Freed, such blocks keep their pages, which later large blocks of any size are made of
+// before fresh ones (memory touched for the first time is slow on virtual machines), as long as
+// the pages lent and kept add up to no more than the most ever lent at once. Free with the same
+// byte count.
 constexpr std::size_t kHugePageBlockBytes = std::size_t{4} << 20;
 void* allocate_aligned(std::size_t bytes);
 void free_aligned(void* p, std::size_t bytes) noexcept;

@@ -164,6 +164,32 @@ bool unpools(const ConvolutionParams& p, bool transposed) {
          p.output_padding == Dims(rank, 0) && p.dilation == Dims(rank, 1);
 }
 
+// A convolution's input and output sizes and its parameters along D, H and W (2D as 3D with
+// depth 1, no stride, padding or dilation along it), from input x and output y.
+struct Axes3d {
+  std::array<std::int64_t, 3> in{1, 1, 1};
+  std::array<std::int64_t, 3> out{1, 1, 1};
+  std::array<std::int64_t, 3> kernel{1, 1, 1};
+  std::array<std::int64_t, 3> stride{1, 1, 1};
+  std::array<std::int64_t, 3> pad{0, 0, 0};
+  std::array<std::int64_t, 3> dilation{1, 1, 1};
+};
+
+Axes3d axes_3d(const ConvolutionParams& p, const Tensor& x, const Tensor& y) {
+  const auto rank = p.kernel_size.size();
+  const auto lead = 3 - rank;
+  Axes3d a;
+  for (std::size_t i = 0; i < rank; ++i) {
+    a.in[lead + i] = x.dim(static_cast<int>(2 + i));
+    a.out[lead + i] = y.dim(static_cast<int>(2 + i));
+    a.kernel[lead + i] = p.kernel_size[i];
+    a.stride[lead + i] = p.stride[i];
+    a.pad[lead + i] = p.padding[i];
+    a.dilation[lead + i] = p.dilation[i];
+  }
+  return a;
+}
+
 // One weight's gradient term: the sum of dy * x over the batch and the output positions where the
 // tap reads the input. Row segments are summed into 16 double lanes (lane j takes the segment's
 // terms j, j + 16, ...), the lanes added in order at the end: a fixed order, so the same bytes on
@@ -225,18 +251,7 @@ __attribute__((target_clones("avx2", "default"))) double weight_term(const Weigh
 // sum per bias, each in a fixed order, so any thread count gives the same bytes.
 void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const Tensor& dy,
                             Tensor& dw, Tensor* db, int threads) {
-  const auto rank = p.kernel_size.size();
-  const auto lead = static_cast<std::size_t>(3 - rank);  // 2D as 3D with depth 1
-  std::int64_t in[3]{1, 1, 1}, out[3]{1, 1, 1}, k[3]{1, 1, 1}, s[3]{1, 1, 1}, pad[3]{0, 0, 0},
-      dil[3]{1, 1, 1};
-  for (std::size_t i = 0; i < rank; ++i) {
-    in[lead + i] = x.dim(static_cast<int>(2 + i));
-    out[lead + i] = dy.dim(static_cast<int>(2 + i));
-    k[lead + i] = p.kernel_size[i];
-    s[lead + i] = p.stride[i];
-    pad[lead + i] = p.padding[i];
-    dil[lead + i] = p.dilation[i];
-  }
+  const auto [in, out, k, s, pad, dil] = axes_3d(p, x, dy);
   const std::int64_t batch = x.dim(0);
   const std::int64_t ic_count = p.in_channels;
   const std::int64_t oc_count = p.out_channels;
@@ -495,31 +510,14 @@ void thin_rows(const float* const* prepared, const float* weights, const float* 
 // y = conv(x) + bias for a thin convolution (thin() below); `weights` as thin_row reads them.
 void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* weights,
                       const float* bias, Tensor& y, int threads) {
-  const auto rank = static_cast<std::int64_t>(p.kernel_size.size());
-  const auto axis = [rank](const Dims& values, std::int64_t a) {  // a: 0 D, 1 H, 2 W
-    return a < 3 - rank ? std::int64_t{1} : values[static_cast<std::size_t>(a - (3 - rank))];
-  };
-  const auto spatial = [rank](const Tensor& t, std::int64_t a) {
-    return a < 3 - rank ? std::int64_t{1} : t.dim(static_cast<int>(2 + a - (3 - rank)));
-  };
-  const auto pad_of = [&](std::int64_t a) { return a < 3 - rank ? 0 : axis(p.padding, a); };
+  const Axes3d a = axes_3d(p, x, y);
   const std::int64_t batch = x.dim(0);
   const std::int64_t ic_count = x.dim(1);
-  const std::int64_t in_d = spatial(x, 0);
-  const std::int64_t in_h = spatial(x, 1);
-  const std::int64_t in_w = spatial(x, 2);
-  const std::int64_t out_d = spatial(y, 0);
-  const std::int64_t out_h = spatial(y, 1);
-  const std::int64_t out_w = spatial(y, 2);
-  const std::int64_t kd = axis(p.kernel_size, 0);
-  const std::int64_t kh = axis(p.kernel_size, 1);
-  const std::int64_t kw = axis(p.kernel_size, 2);
-  const std::int64_t sd = axis(p.stride, 0);
-  const std::int64_t sh = axis(p.stride, 1);
-  const std::int64_t sw = axis(p.stride, 2);
-  const std::int64_t pd = pad_of(0);
-  const std::int64_t ph = pad_of(1);
-  const std::int64_t pw = pad_of(2);
+  const auto [in_d, in_h, in_w] = a.in;
+  const auto [out_d, out_h, out_w] = a.out;
+  const auto [kd, kh, kw] = a.kernel;
+  const auto [sd, sh, sw] = a.stride;
+  const auto [pd, ph, pw] = a.pad;
   ThinShape shape{ic_count * kd * kh, kw, sw, out_w + (kw - 1) / sw + 8, out_w, y.dim(1)};
   const std::int64_t in_plane = in_d * in_h * in_w;
   const std::int64_t out_plane = out_d * out_h * out_w;

@@ -87,6 +87,15 @@ TrainDataConfig parse_data(Section& s, const std::filesystem::path& base) {
     c.patches_per_case = s.integer("patches_per_case", c.patches_per_case, 1);
     c.test_patches_per_case = s.integer("test_patches_per_case", c.test_patches_per_case, 1);
     c.foreground_fraction = number_in(s, "foreground_fraction", c.foreground_fraction, 0.0, 1.0);
+    if (s.has("foreground_label_weights")) {
+      for (const auto& [name, value] : s.object("foreground_label_weights").items()) {
+        if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= 1000)) {
+          s.fail("foreground_label_weights", "a weight from 0 to 1000 for each label name",
+                 "'" + name + "': " + value.dump());
+        }
+        c.foreground_label_weights.emplace_back(name, value.get<double>());
+      }
+    }
     c.data_seed = static_cast<std::uint64_t>(s.integer("seed", 1, 0));
   } else if (c.kind == "lesions") {
     c.count = s.integer("count", 20, 1);

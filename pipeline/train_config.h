@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,8 @@ struct TrainDataConfig {
   std::int64_t patches_per_case = 8;         // training samples per case and epoch
   std::int64_t test_patches_per_case = 4;
   double foreground_fraction = 0.33;  // of patches centred on a voxel of a random present label
+  // How often each label is drawn for those patches, by name (unlisted: 1; all 1: uniformly).
+  std::vector<std::pair<std::string, double>> foreground_label_weights;
   // phantom: count and test_count cases; spacing drawn per case from these ranges (mm)
   double min_in_plane_spacing = 1.0;
   double max_in_plane_spacing = 2.0;

@@ -37,6 +37,7 @@ struct Case {
   std::vector<float> image;
   std::vector<std::uint8_t> labels;
   std::vector<std::vector<std::int64_t>> centres;  // per present label
+  std::vector<std::uint8_t> centre_labels;         // the label of each list of centres
 };
 
 constexpr std::size_t kCentresPerLabel = 4096;
@@ -65,7 +66,8 @@ Case make_case(const std::string& name, const core::Volume& image, const core::V
       voxels[static_cast<std::size_t>(value)].push_back(static_cast<std::int64_t>(v));
     }
   }
-  for (auto& list : voxels) {
+  for (std::size_t label = 0; label < voxels.size(); ++label) {
+    const std::vector<std::int64_t>& list = voxels[label];
     if (list.empty()) {
       continue;
     }
@@ -76,6 +78,7 @@ Case make_case(const std::string& name, const core::Volume& image, const core::V
       kept.push_back(list[i]);
     }
     c.centres.push_back(std::move(kept));
+    c.centre_labels.push_back(static_cast<std::uint8_t>(label));
   }
   return c;
 }
@@ -170,6 +173,22 @@ class VolumeSamples final : public SampleSet {
                   std::to_string(run.labels.size()));
     }
     classes_ = static_cast<std::int64_t>(run.labels.size());
+    if (!config.foreground_label_weights.empty()) {
+      label_weights_.assign(run.labels.size(), 1.0);
+      for (const auto& [name, weight] : config.foreground_label_weights) {
+        const auto found = std::find(run.labels.begin() + 1, run.labels.end(), name);
+        if (found == run.labels.end()) {
+          std::string names;
+          for (std::size_t l = 1; l < run.labels.size(); ++l) {
+            names += (l > 1 ? ", " : "") + run.labels[l];
+          }
+          throw Error("data: foreground_label_weights: label '" + name + "'",
+                      "one of the run configuration's labels but the first (" + names + ")",
+                      "no such label");
+        }
+        label_weights_[static_cast<std::size_t>(found - run.labels.begin())] = weight;
+      }
+    }
     patch_ = {run.patch_size[2], run.patch_size[1], run.patch_size[0]};  // (i, j, k)
     per_case_ = test ? config.test_patches_per_case : config.patches_per_case;
     if (config.kind == "volumes") {
@@ -217,8 +236,12 @@ class VolumeSamples final : public SampleSet {
         cases_[static_cast<std::size_t>(index % static_cast<std::int64_t>(cases_.size()))];
     Generator random(mix_seed(seed, static_cast<std::uint64_t>(index)));
     core::Index3 begin{};
+    const std::vector<std::int64_t>* centres = nullptr;
     if (!c.centres.empty() && random.chance(config_.foreground_fraction)) {
-      const auto& list = c.centres[random.below(c.centres.size())];
+      centres = draw_centres(c, random);
+    }
+    if (centres != nullptr) {
+      const auto& list = *centres;
       std::int64_t v = list[random.below(list.size())];
       const core::Index3 centre{v % c.size[0], (v / c.size[0]) % c.size[1],
                                 v / (c.size[0] * c.size[1])};
@@ -254,9 +277,39 @@ class VolumeSamples final : public SampleSet {
     return {std::move(image), std::move(target)};
   }
 
+  // The voxels of the label a foreground patch is centred on: drawn uniformly among the labels
+  // present, or by their weights (none when every present label weighs 0).
+  const std::vector<std::int64_t>* draw_centres(const Case& c, Generator& random) const {
+    if (label_weights_.empty()) {
+      return &c.centres[random.below(c.centres.size())];
+    }
+    double total = 0;
+    for (const std::uint8_t label : c.centre_labels) {
+      total += label_weights_[label];
+    }
+    if (!(total > 0)) {
+      return nullptr;
+    }
+    double point = random.uniform() * total;
+    for (std::size_t i = 0; i + 1 < c.centres.size(); ++i) {
+      point -= label_weights_[c.centre_labels[i]];
+      if (point < 0) {
+        return &c.centres[i];
+      }
+    }
+    // The last label of positive weight (rounding may leave `point` just above 0).
+    for (std::size_t i = c.centres.size(); i-- > 0;) {
+      if (label_weights_[c.centre_labels[i]] > 0) {
+        return &c.centres[i];
+      }
+    }
+    return nullptr;
+  }
+
   TrainDataConfig config_;
   bool test_ = false;
   std::int64_t classes_ = 0;
+  std::vector<double> label_weights_;  // per label value; empty: labels drawn uniformly
   core::Index3 patch_{};
   std::int64_t per_case_ = 1;
   std::vector<Case> cases_;

@@ -235,6 +235,12 @@ def case_volume_data_errors(binary, work):
     require("whole values 0 to 4" in err and "case_0000" in err,
             f"the message should name the case and the expected labels, got {err!r}")
     require(not os.path.exists(os.path.join(work, "model")), "nothing should be written")
+    config["data"]["foreground_label_weights"] = {"Kidney_L": "high"}
+    json.dump(config, open(path, "w"))
+    err = run(binary, "train", path, expect=1).stderr
+    require("foreground_label_weights" in err and "'Kidney_L': \"high\"" in err,
+            f"the message should name the key and the weight, got {err!r}")
+    require(not os.path.exists(os.path.join(work, "model")), "nothing should be written")
 
 
 def read_safetensors(path):

@@ -186,6 +186,38 @@ TEST(VolumeSamples, PhantomPatchesAreAlignedAndDeterministic) {
       std::equal(fixed.image.data(), fixed.image.data() + fixed.image.size(), drawn1.image.data()));
 }
 
+// Foreground patches centred by label weight: with every label but the left kidney at 0, every
+// drawn patch holds some of it; drawn uniformly (no weights), some patches hold none.
+TEST(VolumeSamples, ForegroundLabelWeightsChooseTheCentres) {
+  const auto run = ct_run({8, 16, 16});
+  const auto kidney_patches = [&](const TrainDataConfig& data) {
+    const auto samples = open_samples(data, run, false);
+    int with_kidney = 0;
+    for (std::uint64_t step = 0; step < 20; ++step) {
+      const Sample drawn = samples->draw(static_cast<std::int64_t>(step % 10), step);
+      const float* t = drawn.target.data();
+      with_kidney += std::count(t, t + drawn.target.size(), 7.0f) > 0 ? 1 : 0;
+    }
+    return with_kidney;
+  };
+  TrainDataConfig weighted = phantom_data();
+  for (const auto& label : phantom_labels()) {
+    weighted.foreground_label_weights.emplace_back(label.name, label.name == "Kidney_L" ? 1 : 0);
+  }
+  EXPECT_EQ(kidney_patches(weighted), 20);
+  EXPECT_LT(kidney_patches(phantom_data()), 20);
+
+  TrainDataConfig unknown = phantom_data();
+  unknown.foreground_label_weights = {{"Kidney", 2.0}};
+  try {
+    open_samples(unknown, run, false);
+    FAIL() << "a weight for a label the model does not have should be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'Kidney'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Kidney_L"), std::string::npos) << e.what();
+  }
+}
+
 TEST(VolumeSamples, FilesFromFolderAndCsv) {
   const fs::path dir = fs::temp_directory_path() / "cajal_train_volumes_test";
   fs::remove_all(dir);

@@ -1,6 +1,9 @@
 // Blocks of kHugePageBlockBytes or more: freed pages lent again (moved, with what they held),
 // blocks assembled from several freed ones, and the bound on lent plus kept bytes.
 #include <gtest/gtest.h>
+#include <omp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -82,6 +85,26 @@ TEST(LargeBlocks, ABlockOfManyFreedPiecesTakesFreshPagesAndTheRestKeptGoes) {
   fill(whole, before.kept, 1.0f);
   expect_bounded();
   free_aligned(whole, before.kept);
+  expect_bounded();
+}
+
+// Fresh pages of 32 MiB or more are touched (on the OpenMP threads) before the block is lent:
+// all resident at once, where untouched fresh pages would not be.
+TEST(LargeBlocks, FreshPagesAreTouchedBeforeTheBlockIsLent) {
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  const std::size_t bytes = large_block_bytes().kept + 64 * kMiB;
+  void* block = allocate_aligned(bytes);
+  omp_set_num_threads(threads);
+  // The last 32 MiB are fresh (kept pages come first).
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident(32 * kMiB / page);
+  char* tail = static_cast<char*>(block) + bytes - 32 * kMiB;
+  ASSERT_EQ(::mincore(tail, 32 * kMiB, resident.data()), 0);
+  EXPECT_EQ(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }),
+            static_cast<std::ptrdiff_t>(resident.size()));
+  EXPECT_EQ(count_equal(block, bytes - 32 * kMiB, bytes, 0.0f), 32 * kMiB / sizeof(float));
+  free_aligned(block, bytes);
   expect_bounded();
 }
 

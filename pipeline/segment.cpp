@@ -1,11 +1,9 @@
 #include "pipeline/segment.h"
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <future>
 #include <utility>
 
@@ -15,6 +13,7 @@
 #include "io/volume_io.h"
 #include "pipeline/case_input.h"
 #include "pipeline/dicom_export.h"
+#include "pipeline/held_pixels.h"
 #include "pipeline/postprocess.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/qa_images.h"
@@ -68,145 +67,6 @@ QaWindow qa_window(const models::RunConfig& run, const core::Volume& image) {
   const double high = nth(0.99);
   return high > low ? QaWindow{low, high} : QaWindow{low, low + 1};
 }
-
-// The input's pixels while the network runs: as 16-bit integers when they hold every value
-// exactly (8- and 16-bit integer inputs, CT among them; half the bytes of the float pixels), in a
-// file in the case folder rather than in memory (float pixels too), so --memory-limit is left
-// for the network. Kept in memory when the file cannot be written.
-class HeldPixels {
- public:
-  // Packs and writes `volume`'s pixels, only reading them: others may read them meanwhile.
-  HeldPixels(const core::Volume& volume, fs::path spill_file) : file_(std::move(spill_file)) {
-    count_ = volume.pixels.size();
-    pack(volume);
-    const char* data = packed_ ? reinterpret_cast<const char*>(values_.data())
-                               : reinterpret_cast<const char*>(volume.pixels.data());
-    const std::size_t bytes = count_ * (packed_ ? sizeof(std::int16_t) : sizeof(float));
-    std::ofstream out(file_, std::ios::binary);
-    if (!out.write(data, static_cast<std::streamsize>(bytes)) || !out.flush()) {
-      out.close();
-      std::error_code ignored;
-      fs::remove(file_, ignored);
-      return;
-    }
-    spilled_ = true;
-    std::vector<std::int16_t>().swap(values_);
-  }
-  ~HeldPixels() {
-    if (spilled_) {
-      std::error_code ignored;
-      fs::remove(file_, ignored);
-    }
-  }
-  HeldPixels(const HeldPixels&) = delete;
-  HeldPixels& operator=(const HeldPixels&) = delete;
-
-  // Takes the pixels out of `volume` (left empty), once nothing else reads them.
-  void take(core::Volume& volume) {
-    CAJAL_CHECK(volume.pixels.size() == count_) << "held pixels of another volume";
-    if (!spilled_ && !packed_) {
-      float_values_ = std::move(volume.pixels);
-    }
-    std::vector<float>().swap(volume.pixels);
-  }
-  // Bytes held in memory.
-  std::int64_t bytes() const {
-    return static_cast<std::int64_t>(values_.size() * sizeof(std::int16_t) +
-                                     float_values_.size() * sizeof(float));
-  }
-  // Puts the pixels back into `volume`.
-  void restore(core::Volume& volume) {
-    if (spilled_) {
-      std::ifstream in(file_, std::ios::binary);
-      const std::size_t size = packed_ ? sizeof(std::int16_t) : sizeof(float);
-      const auto short_file = [&] {
-        return Error("input pixels kept in '" + file_.string() + "'",
-                     std::to_string(count_ * size) + " bytes", "a shorter file");
-      };
-      if (packed_) {
-        // Read a slab at a time and widened straight into the volume: no second full-size
-        // buffer to touch afresh.
-        volume.pixels.resize(count_);
-        std::vector<std::int16_t> slab(std::min<std::size_t>(count_, std::size_t{1} << 20));
-        for (std::size_t done = 0; done < count_; done += slab.size()) {
-          const std::size_t n = std::min(slab.size(), count_ - done);
-          if (!in.read(reinterpret_cast<char*>(slab.data()),
-                       static_cast<std::streamsize>(n * size))) {
-            throw short_file();
-          }
-          widen(slab.data(), n, volume.pixels.data() + done);
-        }
-      } else {
-        float_values_.resize(count_);
-        if (!in.read(reinterpret_cast<char*>(float_values_.data()),
-                     static_cast<std::streamsize>(count_ * size))) {
-          throw short_file();
-        }
-      }
-      in.close();
-      fs::remove(file_);
-      spilled_ = false;
-      if (packed_) {
-        return;
-      }
-    }
-    if (!packed_) {
-      volume.pixels.swap(float_values_);
-      std::vector<float>().swap(float_values_);
-      return;
-    }
-    volume.pixels.resize(values_.size());
-    widen(values_.data(), values_.size(), volume.pixels.data());
-    std::vector<std::int16_t>().swap(values_);
-  }
-
- private:
-  void widen(const std::int16_t* values, std::size_t n, float* pixels) const {
-    for (std::size_t v = 0; v < n; ++v) {
-      pixels[v] = static_cast<float>(values[v]) + offset_;
-    }
-  }
-
-  void pack(const core::Volume& volume) {
-    using core::PixelType;
-    const PixelType type = volume.pixel_type;
-    if (type != PixelType::int8 && type != PixelType::uint8 && type != PixelType::int16 &&
-        type != PixelType::uint16) {
-      return;
-    }
-    offset_ = type == PixelType::uint16 ? 32768.0f : 0.0f;
-    values_.resize(volume.pixels.size());
-    // A block at a time without a branch per value (so the compiler vectorises it): out-of-range
-    // values and NaN become 0, and any value that does not come back bit for bit (-0.0 included)
-    // leaves the pixels unpacked.
-    constexpr std::size_t kBlock = 4096;
-    const float* pixels = volume.pixels.data();
-    for (std::size_t start = 0; start < values_.size(); start += kBlock) {
-      const std::size_t end = std::min(values_.size(), start + kBlock);
-      std::uint32_t differs = 0;
-      for (std::size_t v = start; v < end; ++v) {
-        const float shifted = pixels[v] - offset_;
-        const float in_range = shifted >= -32768.0f && shifted <= 32767.0f ? shifted : 0.0f;
-        values_[v] = static_cast<std::int16_t>(in_range);
-        differs |= std::bit_cast<std::uint32_t>(static_cast<float>(values_[v]) + offset_) ^
-                   std::bit_cast<std::uint32_t>(pixels[v]);
-      }
-      if (differs != 0) {
-        std::vector<std::int16_t>().swap(values_);
-        return;
-      }
-    }
-    packed_ = true;
-  }
-
-  fs::path file_;
-  std::size_t count_ = 0;
-  std::vector<std::int16_t> values_;
-  std::vector<float> float_values_;  // not packed and not spilled
-  float offset_ = 0;
-  bool packed_ = false;
-  bool spilled_ = false;
-};
 
 // `work` on a second thread when `parallel`, else done now; await_work() waits for it and passes on
 // its exception.

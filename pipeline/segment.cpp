@@ -1,5 +1,7 @@
 #include "pipeline/segment.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -69,11 +71,16 @@ QaWindow qa_window(const models::RunConfig& run, const core::Volume& image) {
 }
 
 // `work` on a second thread when `parallel`, else done now; await_work() waits for it and passes on
-// its exception.
+// its exception. The second thread's OpenMP regions (the page pool's prefault) take the caller's
+// thread count, not OpenMP's default of every core.
 template <typename Work>
 std::future<void> begin_work(bool parallel, Work work) {
   if (parallel) {
-    return std::async(std::launch::async, std::move(work));
+    return std::async(std::launch::async,
+                      [threads = omp_get_max_threads(), work = std::move(work)]() mutable {
+                        omp_set_num_threads(threads);
+                        work();
+                      });
   }
   work();
   return {};

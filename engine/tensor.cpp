@@ -38,8 +38,62 @@ class PagePool {
   }
 
   void* allocate(std::size_t bytes) {
+    const std::size_t capacity = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    std::unique_lock lock(mutex_);
     Segment fresh{nullptr, 0};
-    void* block = allocate_locked(bytes, fresh);
+    auto* block = static_cast<char*>(map_aligned(capacity));
+    std::vector<Segment>* lent_segments = nullptr;
+    try {
+      Lent& lent = lent_[block];
+      lent.capacity = capacity;
+      lent.segments.reserve(kMaxSegments);
+      lent_segments = &lent.segments;
+    } catch (const std::bad_alloc&) {
+      lent_.erase(block);
+      ::munmap(block, capacity);
+      throw;
+    }
+    std::vector<Segment>& segments = *lent_segments;
+    std::size_t filled = 0;
+    // Kept segments moved in one by one (mremap moves within one mapping at a time); a block of
+    // more than kMaxSegments takes fresh pages for the rest, and the oldest kept pages go.
+    while (filled < capacity && !kept_.empty() && segments.size() + 1 < kMaxSegments) {
+      Segment& from = kept_.back();
+      const std::size_t n = std::min(from.bytes, capacity - filled);
+      if (::mremap(from.start, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, block + filled) == MAP_FAILED) {
+        break;
+      }
+      segments.push_back({block + filled, n});
+      filled += n;
+      kept_bytes_ -= n;
+      if (n == from.bytes) {
+        kept_.pop_back();
+      } else {
+        from.start += n;
+        from.bytes -= n;
+      }
+    }
+    if (filled < capacity) {
+      segments.push_back({block + filled, capacity - filled});
+      fresh = segments.back();
+      // Advice only: where transparent huge pages are off, nothing changes.
+      (void)::madvise(block + filled, capacity - filled, MADV_HUGEPAGE);
+    }
+    lent_bytes_ += capacity;
+    peak_bytes_ = std::max(peak_bytes_, lent_bytes_);
+    while (lent_bytes_ + kept_bytes_ > peak_bytes_) {
+      Segment& oldest = kept_.front();
+      const std::size_t n = std::min(oldest.bytes, lent_bytes_ + kept_bytes_ - peak_bytes_);
+      ::munmap(oldest.start, n);
+      kept_bytes_ -= n;
+      if (n == oldest.bytes) {
+        kept_.erase(kept_.begin());
+      } else {
+        oldest.start += n;
+        oldest.bytes -= n;
+      }
+    }
+    lock.unlock();
     prefault(fresh);
     return block;
   }
@@ -100,64 +154,6 @@ class PagePool {
         start[at] = 0;
       }
     }
-  }
-
-  void* allocate_locked(std::size_t bytes, Segment& fresh) {
-    const std::size_t capacity = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-    const std::lock_guard lock(mutex_);
-    auto* block = static_cast<char*>(map_aligned(capacity));
-    std::vector<Segment>* lent_segments = nullptr;
-    try {
-      Lent& lent = lent_[block];
-      lent.capacity = capacity;
-      lent.segments.reserve(kMaxSegments);
-      lent_segments = &lent.segments;
-    } catch (const std::bad_alloc&) {
-      lent_.erase(block);
-      ::munmap(block, capacity);
-      throw;
-    }
-    std::vector<Segment>& segments = *lent_segments;
-    std::size_t filled = 0;
-    // Kept segments moved in one by one (mremap moves within one mapping at a time); a block of
-    // more than kMaxSegments takes fresh pages for the rest, and the oldest kept pages go.
-    while (filled < capacity && !kept_.empty() && segments.size() + 1 < kMaxSegments) {
-      Segment& from = kept_.back();
-      const std::size_t n = std::min(from.bytes, capacity - filled);
-      if (::mremap(from.start, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, block + filled) == MAP_FAILED) {
-        break;
-      }
-      segments.push_back({block + filled, n});
-      filled += n;
-      kept_bytes_ -= n;
-      if (n == from.bytes) {
-        kept_.pop_back();
-      } else {
-        from.start += n;
-        from.bytes -= n;
-      }
-    }
-    if (filled < capacity) {
-      segments.push_back({block + filled, capacity - filled});
-      fresh = segments.back();
-      // Advice only: where transparent huge pages are off, nothing changes.
-      (void)::madvise(block + filled, capacity - filled, MADV_HUGEPAGE);
-    }
-    lent_bytes_ += capacity;
-    peak_bytes_ = std::max(peak_bytes_, lent_bytes_);
-    while (lent_bytes_ + kept_bytes_ > peak_bytes_) {
-      Segment& oldest = kept_.front();
-      const std::size_t n = std::min(oldest.bytes, lent_bytes_ + kept_bytes_ - peak_bytes_);
-      ::munmap(oldest.start, n);
-      kept_bytes_ -= n;
-      if (n == oldest.bytes) {
-        kept_.erase(kept_.begin());
-      } else {
-        oldest.start += n;
-        oldest.bytes -= n;
-      }
-    }
-    return block;
   }
 
   // `bytes` of fresh address space aligned to 2 MiB (for huge pages and for moving them whole).

@@ -366,9 +366,9 @@ def killed_run_leaves_nothing_that_looks_finished(args):
 # Dice of the bundled model on the sample study must stay at or above these (measured when the
 # model was trained, less a margin): a regression in reading, preprocessing, inference or
 # restoring the grid shows here first. models/ct-organs/card.json has the held-out figures.
-SAMPLE_DICE_FLOOR = {"External": 0.95, "Lung_L": 0.95, "Lung_R": 0.95, "Liver": 0.93,
-                     "Heart": 0.87, "Spleen": 0.91, "Aorta": 0.88, "Kidney_L": 0.86,
-                     "Kidney_R": 0.82, "Esophagus": 0.82, "SpinalCord": 0.68}
+SAMPLE_DICE_FLOOR = {"External": 0.95, "Lung_L": 0.95, "Lung_R": 0.95, "Liver": 0.94,
+                     "Heart": 0.89, "Spleen": 0.93, "Aorta": 0.90, "Kidney_L": 0.89,
+                     "Kidney_R": 0.86, "Esophagus": 0.84, "SpinalCord": 0.74}
 
 
 def bundled_model_segments_the_sample_study(args):

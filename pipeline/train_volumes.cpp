@@ -290,20 +290,21 @@ class VolumeSamples final : public SampleSet {
     if (!(total > 0)) {
       return nullptr;
     }
+    // The label whose stretch of [0, total) holds the point; the last of positive weight when
+    // rounding leaves the point past them all.
     double point = random.uniform() * total;
-    for (std::size_t i = 0; i + 1 < c.centres.size(); ++i) {
-      point -= label_weights_[c.centre_labels[i]];
-      if (point < 0) {
-        return &c.centres[i];
+    const std::vector<std::int64_t>* drawn = nullptr;
+    for (std::size_t i = 0; i < c.centres.size(); ++i) {
+      const double weight = label_weights_[c.centre_labels[i]];
+      if (weight > 0) {
+        drawn = &c.centres[i];
+        if (point < weight) {
+          break;
+        }
+        point -= weight;
       }
     }
-    // The last label of positive weight (rounding may leave `point` just above 0).
-    for (std::size_t i = c.centres.size(); i-- > 0;) {
-      if (label_weights_[c.centre_labels[i]] > 0) {
-        return &c.centres[i];
-      }
-    }
-    return nullptr;
+    return drawn;
   }
 
   TrainDataConfig config_;

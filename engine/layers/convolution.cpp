@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -590,10 +591,15 @@ class DnnlConvolution final : public ConvolutionLayer {
     if (thin_) {
       thin_convolution(params(), *src[0], thin_weights_.data(),
                        params().bias ? weight("bias").data() : nullptr, dst, ctx.threads);
-      // The fused activations, in place.
+      // The fused activations, in place: tanh by hand, the others by oneDNN.
       const dnnl::memory values(detail::plain_desc(dst.dims()), ctx.engine, dst.data());
-      for (const dnnl::primitive& activation : activations_) {
-        activation.execute(ctx.stream, {{DNNL_ARG_SRC, values}, {DNNL_ARG_DST, values}});
+      for (std::size_t a = 0; a < activations_.size(); ++a) {
+        if (post_ops()[a].type == LayerType::tanh) {
+          ctx.stream.wait();
+          detail::tanh_by_hand(dst.data(), dst.data(), dst.size(), ctx.threads);
+        } else {
+          activations_[a].execute(ctx.stream, {{DNNL_ARG_SRC, values}, {DNNL_ARG_DST, values}});
+        }
       }
       ctx.stream.wait();
       return;
@@ -615,6 +621,17 @@ class DnnlConvolution final : public ConvolutionLayer {
       args.emplace(DNNL_ARG_BIAS, bias_.memory());
     }
     detail::Scratchpad::execute(primitive_, scratchpad_, std::move(args), ctx);
+    if (tanh_after_ > 0) {
+      // The trailing tanh left out of the primitive's post-ops, by hand on its output in
+      // whatever layout it has (the zeros that pad a blocked layout's channels stay zeros).
+      ctx.stream.wait();
+      auto* values = static_cast<float*>(dst_memory.get_data_handle());
+      const auto count =
+          static_cast<std::int64_t>(dst_memory.get_desc().get_size() / sizeof(float));
+      for (int t = 0; t < tanh_after_; ++t) {
+        detail::tanh_by_hand(values, values, count, ctx.threads);
+      }
+    }
     dst_.out_done(dst, ctx);
     ctx.stream.wait();
   }
@@ -704,6 +721,10 @@ class DnnlConvolution final : public ConvolutionLayer {
       // No convolution primitive: thin_convolution, then each fused activation in place.
       const auto values = detail::plain_desc(dst_dims());
       for (const auto& op : post_ops()) {
+        if (op.type == LayerType::tanh) {
+          activations_.emplace_back();  // by hand in forward()
+          continue;
+        }
         const auto [alg, alpha, beta] = detail::eltwise_algorithm(op.type, op.alpha);
         const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, values,
                                                alpha, beta);
@@ -760,7 +781,16 @@ class DnnlConvolution final : public ConvolutionLayer {
     const auto& engine = ctx_->engine;
     dnnl::primitive_attr attr;
     dnnl::post_ops ops;
-    for (const auto& op : post_ops()) {
+    // A tanh at the end of the post-ops runs by hand after the primitive (detail::tanh_by_hand);
+    // oneDNN's own, in the kernel or not, reads a table with gathers that are slow here.
+    const std::vector<PostOp>& fused = post_ops();
+    auto end = fused.end();
+    while (end != fused.begin() && std::prev(end)->type == LayerType::tanh) {
+      --end;
+    }
+    tanh_after_ = static_cast<int>(fused.end() - end);
+    for (auto it = fused.begin(); it != end; ++it) {
+      const PostOp& op = *it;
       if (op.type == LayerType::add) {
         ops.append_sum(1.0f);
         continue;
@@ -832,7 +862,8 @@ class DnnlConvolution final : public ConvolutionLayer {
   // inference, the fused activations as primitives of their own.
   bool thin_ = false;
   std::vector<float> thin_weights_;
-  std::vector<dnnl::primitive> activations_;
+  std::vector<dnnl::primitive> activations_;  // thin: one per post-op, empty for tanh
+  int tanh_after_ = 0;                        // oneDNN path: trailing tanh post-ops applied by hand
   detail::Bridge src_;
   detail::Bridge dst_;
   detail::WeightBridge weights_;

@@ -1,5 +1,6 @@
 // Element-wise activations: relu, leaky_relu, elu, sigmoid, tanh, gelu (exact, erf), and
-// prelu (a learned slope per channel, or one for all). Backward: oneDNN's eltwise_backward (from
+// prelu (a learned slope per channel, or one for all). Forward on oneDNN but tanh and prelu (by
+// hand: detail::tanh_by_hand, and a loop per channel). Backward: oneDNN's eltwise_backward (from
 // dst for relu, elu, sigmoid and tanh in training, as v2.6 offers; from src for gelu) and
 // prelu_backward (the slope's gradient too).
 #pragma once

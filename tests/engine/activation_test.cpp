@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
 #include "tests/engine/layer_harness.h"
 
 namespace cajal::engine {
@@ -60,6 +66,60 @@ TEST(LeakyRelu, ScalesNegativeValuesBySlope) {
                                     {{"negative_slope", 0.25}}, {input}, {});
   EXPECT_FLOAT_EQ(dst.data()[0], -0.5f);
   EXPECT_FLOAT_EQ(dst.data()[1], 3.0f);
+}
+
+// The hand tanh against tanh in double: every float from 1e-6 to 20 a few hundred apart, both
+// signs, the values around its switches (0.0004, the clamp at 7.905), zeros, denormals, infinities
+// and NaN; an odd count, so the last values take the scalar path.
+TEST(TanhByHand, WithinAFewUnitsInTheLastPlaceAndNeverAboveOne) {
+  std::vector<float> x{0.0f,
+                       -0.0f,
+                       1e-40f,
+                       -1e-40f,
+                       0.00039999f,
+                       0.0004f,
+                       0.0004001f,
+                       7.9053f,
+                       7.9054f,
+                       9.0f,
+                       50.0f,
+                       std::numeric_limits<float>::infinity(),
+                       -std::numeric_limits<float>::infinity()};
+  for (float v = 1e-6f; v < 20.0f; v = std::nextafter(v, 30.0f) + v * 3e-5f) {
+    x.push_back(v);
+    x.push_back(-v);
+  }
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  ASSERT_NE(x.size() % 8, 0u) << "the scalar tail is exercised";
+  std::vector<float> y(x.size());
+  detail::tanh_by_hand(x.data(), y.data(), static_cast<std::int64_t>(x.size()), 2);
+  double worst_ulps = 0;
+  double worst_error = 0;
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const double exact = std::tanh(static_cast<double>(x[i]));
+    const auto rounded = static_cast<float>(exact);
+    const double ulp = std::nextafter(std::fabs(rounded), 2.0f) - std::fabs(rounded);
+    const double error = std::fabs(y[i] - exact);
+    worst_ulps = std::max(worst_ulps, error / ulp);
+    worst_error = std::max(worst_error, error);
+    ASSERT_LE(std::fabs(y[i]), 1.0f) << "tanh(" << x[i] << ")";
+    ASSERT_EQ(std::signbit(y[i]), std::signbit(x[i])) << "tanh(" << x[i] << ")";
+  }
+  EXPECT_LE(worst_ulps, 8.0);
+  EXPECT_LE(worst_error, 4e-7);
+  EXPECT_TRUE(std::isnan(y.back()));
+}
+
+TEST(TanhByHand, InPlaceAndAnyThreadCountGiveTheSameBytes) {
+  std::vector<float> x(100003);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>(static_cast<double>(i % 997) / 40.0 - 12.0);
+  }
+  std::vector<float> one(x.size());
+  detail::tanh_by_hand(x.data(), one.data(), static_cast<std::int64_t>(x.size()), 1);
+  std::vector<float> two = x;
+  detail::tanh_by_hand(two.data(), two.data(), static_cast<std::int64_t>(two.size()), 2);
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
 }
 
 }  // namespace

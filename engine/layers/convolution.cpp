@@ -191,21 +191,11 @@ Axes3d axes_3d(const ConvolutionParams& p, const Tensor& x, const Tensor& y) {
   return a;
 }
 
-// One weight's gradient term: the sum of dy * x over the batch and the output positions where the
-// tap reads the input. Row segments are summed into 16 double lanes (lane j takes the segment's
-// terms j, j + 16, ...), the lanes added in order at the end: a fixed order, so the same bytes on
-// any thread count, with independent sums the compiler vectorises (a single running double sum
-// waited on each addition). Built for AVX2 and the baseline, chosen at load time.
-struct WeightTerm {
-  const float* x;            // x at (image 0, ic) moved by the tap's W shift
-  const float* dy;           // dy at (image 0, oc)
-  std::int64_t x_image = 0;  // values per image of x and dy
-  std::int64_t dy_image = 0;
-  std::int64_t batch = 0;
-  // Per axis D, H, W: the outputs [first, last) whose input o * stride + shift is inside.
-  std::int64_t in[3]{}, out[3]{}, stride[3]{}, shift[3]{}, first[3]{}, last[3]{};
-};
-
+// One weight's gradient: the sum of dy * x over the batch and the output positions where its
+// tap reads the input, each sum in a fixed order, so the same bytes on any thread count.
+//
+// With a stride along W, each output row's segment is summed into 16 double lanes (lane j takes
+// the segment's terms j, j + 16, ...), the lanes added in order at the end.
 template <bool kUnitStride>
 void add_row(const float* y, const float* x, std::int64_t count, std::int64_t stride,
              double* lane) {
@@ -221,35 +211,126 @@ void add_row(const float* y, const float* x, std::int64_t count, std::int64_t st
   }
 }
 
-__attribute__((target_clones("avx2", "default"))) double weight_term(const WeightTerm& t) {
-  double lane[16] = {};
-  const std::int64_t count = t.last[2] - t.first[2];
-  for (std::int64_t n = 0; n < t.batch; ++n) {
-    for (std::int64_t od = t.first[0]; od < t.last[0]; ++od) {
-      const std::int64_t id = od * t.stride[0] + t.shift[0];
-      for (std::int64_t oh = t.first[1]; oh < t.last[1]; ++oh) {
-        const std::int64_t ih = oh * t.stride[1] + t.shift[1];
-        const float* y = t.dy + n * t.dy_image + (od * t.out[1] + oh) * t.out[2] + t.first[2];
-        const float* x =
-            t.x + n * t.x_image + (id * t.in[1] + ih) * t.in[2] + t.first[2] * t.stride[2];
-        if (t.stride[2] == 1) {
-          add_row<true>(y, x, count, 1, lane);
-        } else {
-          add_row<false>(y, x, count, t.stride[2], lane);
+constexpr std::int64_t kWeightLanes = 16;
+
+using Float8 = float __attribute__((vector_size(32)));
+
+// Without one (the usual case), the products are summed in float into 8 lanes per tap over one
+// (image, output depth) plane, the lanes added pairwise at the end of the plane into the tap's
+// double: a plane is a few hundred terms a lane at most, a few units in the last place of float,
+// and the planes are summed in double. Adds y[i] * x[i], i < count, to acc.
+[[gnu::always_inline]] inline void add_row_float(const float* y, const float* x, std::int64_t count,
+                                                 float* acc) {
+  Float8 sum;
+  std::memcpy(&sum, acc, sizeof sum);
+  std::int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    Float8 a;
+    Float8 b;
+    std::memcpy(&a, y + i, sizeof a);
+    std::memcpy(&b, x + i, sizeof b);
+    sum += a * b;
+  }
+  if (i < count && count >= 8) {
+    // The last 8 values, overlapping the chunks summed: the lanes already counted add 0 (a
+    // tail copied to the stack would be read back before its stores retire, a stall per row).
+    using Int8 = std::int32_t __attribute__((vector_size(32)));
+    const Int8 lane{0, 1, 2, 3, 4, 5, 6, 7};
+    const auto counted = static_cast<std::int32_t>(i - (count - 8));
+    Float8 a;
+    Float8 b;
+    std::memcpy(&a, y + count - 8, sizeof a);
+    std::memcpy(&b, x + count - 8, sizeof b);
+    const Float8 product = a * b;
+    sum += lane >= counted ? product : Float8{};
+  } else if (i < count) {
+    float ys[8] = {};
+    float xs[8] = {};
+    std::copy(y + i, y + count, ys);
+    std::copy(x + i, x + count, xs);
+    Float8 a;
+    Float8 b;
+    std::memcpy(&a, ys, sizeof a);
+    std::memcpy(&b, xs, sizeof b);
+    sum += a * b;
+  }
+  std::memcpy(acc, &sum, sizeof sum);
+}
+
+// The gradients of one (output channel, input channel) pair's taps whose (kd, kh) row lies in
+// [row_begin, row_end): one pass over the output rows, each row of dy and of x read once for all
+// those taps (from L1) instead of once per tap.
+struct WeightRows {
+  const float* x;   // x at (image 0, ic)
+  const float* dy;  // dy at (image 0, oc)
+  std::int64_t x_image = 0;
+  std::int64_t dy_image = 0;
+  std::int64_t batch = 0;
+  std::int64_t row_begin = 0;
+  std::int64_t row_end = 0;
+  std::array<std::int64_t, 3> in{}, out{}, kernel{}, stride{}, pad{}, dilation{};
+};
+
+// Adds each tap's sum to its lanes[tap * kWeightLanes ...] (16 doubles a tap).
+__attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightRows& r,
+                                                                   double* lanes) {
+  const std::int64_t kw_count = r.kernel[2];
+  const std::int64_t taps = (r.row_end - r.row_begin) * kw_count;
+  const bool unit = r.stride[2] == 1;
+  // Along W, per kw: the outputs [first, last) whose input ow * stride + shift is inside.
+  std::vector<std::int64_t> first(kw_count), last(kw_count), shift(kw_count);
+  for (std::int64_t kw = 0; kw < kw_count; ++kw) {
+    shift[kw] = kw * r.dilation[2] - r.pad[2];
+    std::int64_t f = 0;
+    while (f < r.out[2] && f * r.stride[2] + shift[kw] < 0) {
+      ++f;
+    }
+    std::int64_t l = r.out[2];
+    while (l > f && (l - 1) * r.stride[2] + shift[kw] >= r.in[2]) {
+      --l;
+    }
+    first[kw] = f;
+    last[kw] = l;
+  }
+  std::vector<float> plane(unit ? static_cast<std::size_t>(taps * 8) : 0);
+  for (std::int64_t n = 0; n < r.batch; ++n) {
+    for (std::int64_t od = 0; od < r.out[0]; ++od) {
+      std::fill(plane.begin(), plane.end(), 0.0f);
+      for (std::int64_t oh = 0; oh < r.out[1]; ++oh) {
+        const float* y = r.dy + n * r.dy_image + (od * r.out[1] + oh) * r.out[2];
+        for (std::int64_t row = r.row_begin; row < r.row_end; ++row) {
+          const std::int64_t id = od * r.stride[0] + (row / r.kernel[1]) * r.dilation[0] - r.pad[0];
+          const std::int64_t ih = oh * r.stride[1] + (row % r.kernel[1]) * r.dilation[1] - r.pad[1];
+          if (id < 0 || id >= r.in[0] || ih < 0 || ih >= r.in[1]) {
+            continue;
+          }
+          const float* x = r.x + n * r.x_image + (id * r.in[1] + ih) * r.in[2];
+          const std::int64_t tap0 = (row - r.row_begin) * kw_count;
+          for (std::int64_t kw = 0; kw < kw_count; ++kw) {
+            const std::int64_t count = last[kw] - first[kw];
+            const float* xs = x + first[kw] * r.stride[2] + shift[kw];
+            if (unit) {
+              add_row_float(y + first[kw], xs, count, plane.data() + (tap0 + kw) * 8);
+            } else {
+              add_row<false>(y + first[kw], xs, count, r.stride[2],
+                             lanes + (tap0 + kw) * kWeightLanes);
+            }
+          }
         }
+      }
+      for (std::int64_t t = 0; unit && t < taps; ++t) {
+        const float* a = plane.data() + t * 8;
+        lanes[t * kWeightLanes] +=
+            static_cast<double>(((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])));
       }
     }
   }
-  double sum = 0;
-  for (const double value : lane) {
-    sum += value;
-  }
-  return sum;
 }
 
 // Adds to dw (PyTorch's [OC, IC, K...]) and db the gradient of a plain convolution (groups 1)
-// from its input x and diff_dst dy, both [N, C, (D,) H, W]: weight_term per weight, one double
-// sum per bias, each in a fixed order, so any thread count gives the same bytes.
+// from its input x and diff_dst dy, both [N, C, (D,) H, W]: weight_rows per (output channel,
+// input channel) pair and block of kernel rows, as many blocks as keep every thread busy; one
+// double sum per bias. Each sum has a fixed order, so any thread count gives the same bytes.
 void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const Tensor& dy,
                             Tensor& dw, Tensor* db, int threads) {
   const auto [in, out, k, s, pad, dil] = axes_3d(p, x, dy);
@@ -257,40 +338,46 @@ void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const T
   const std::int64_t ic_count = p.in_channels;
   const std::int64_t oc_count = p.out_channels;
   const std::int64_t taps = k[0] * k[1] * k[2];
-  const std::int64_t weights = oc_count * ic_count * taps;
   const std::int64_t in_voxels = in[0] * in[1] * in[2];
   const std::int64_t out_voxels = out[0] * out[1] * out[2];
+  const std::int64_t pairs = oc_count * ic_count;
+  const std::int64_t kernel_rows = k[0] * k[1];
+  const std::int64_t blocks =
+      std::clamp<std::int64_t>((2 * threads + pairs - 1) / pairs, 1, kernel_rows);
   float* dws = dw.data();
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t c = 0; c < weights; ++c) {
-    const std::int64_t oc = c / (ic_count * taps);
-    const std::int64_t ic = (c / taps) % ic_count;
-    const std::int64_t tap = c % taps;
-    const std::int64_t at[3]{tap / (k[1] * k[2]), (tap / k[2]) % k[1], tap % k[2]};
-    WeightTerm t{.x = x.data() + ic * in_voxels + at[2] * dil[2] - pad[2],
-                 .dy = dy.data() + oc * out_voxels,
-                 .x_image = ic_count * in_voxels,
-                 .dy_image = oc_count * out_voxels,
-                 .batch = batch};
-    for (int axis = 0; axis < 3; ++axis) {
-      // Outputs o whose input o * stride - pad + tap * dilation is inside [0, in).
-      const std::int64_t shift = at[axis] * dil[axis] - pad[axis];
-      std::int64_t first = 0;
-      while (first < out[axis] && first * s[axis] + shift < 0) {
-        ++first;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<double> lanes;
+#pragma omp for schedule(static)
+    for (std::int64_t item = 0; item < pairs * blocks; ++item) {
+      const std::int64_t pair = item / blocks;
+      const std::int64_t block = item % blocks;
+      const std::int64_t oc = pair / ic_count;
+      const std::int64_t ic = pair % ic_count;
+      WeightRows r{.x = x.data() + ic * in_voxels,
+                   .dy = dy.data() + oc * out_voxels,
+                   .x_image = ic_count * in_voxels,
+                   .dy_image = oc_count * out_voxels,
+                   .batch = batch,
+                   .row_begin = block * kernel_rows / blocks,
+                   .row_end = (block + 1) * kernel_rows / blocks,
+                   .in = in,
+                   .out = out,
+                   .kernel = k,
+                   .stride = s,
+                   .pad = pad,
+                   .dilation = dil};
+      const std::int64_t block_taps = (r.row_end - r.row_begin) * k[2];
+      lanes.assign(static_cast<std::size_t>(block_taps * kWeightLanes), 0.0);
+      weight_rows(r, lanes.data());
+      for (std::int64_t t = 0; t < block_taps; ++t) {
+        double sum = 0;
+        for (std::int64_t j = 0; j < kWeightLanes; ++j) {
+          sum += lanes[static_cast<std::size_t>(t * kWeightLanes + j)];
+        }
+        dws[pair * taps + r.row_begin * k[2] + t] += static_cast<float>(sum);
       }
-      std::int64_t last = out[axis];
-      while (last > first && (last - 1) * s[axis] + shift >= in[axis]) {
-        --last;
-      }
-      t.in[axis] = in[axis];
-      t.out[axis] = out[axis];
-      t.stride[axis] = s[axis];
-      t.shift[axis] = axis < 2 ? shift : 0;  // W's shift is in t.x
-      t.first[axis] = first;
-      t.last[axis] = last;
     }
-    dws[c] += static_cast<float>(weight_term(t));
   }
   if (db != nullptr) {
     const std::int64_t voxels = out_voxels;
@@ -327,8 +414,6 @@ struct Geometry {
 // y[n, oc, i * k + a] = bias[oc] + sum_ic x[n, ic, i] * w[ic, oc, a] along each axis. oneDNN v2.6
 // runs these on its gemm deconvolution, at 9-16 GFLOP/s here for the CT model's 16->8 and 32->16
 // (at 25 GFLOP/s by hand); with more output channels its gemm does better than this loop.
-using Float8 = float __attribute__((vector_size(32)));
-
 // The output rows that one input row (n, d, h) of x writes for output channels [oc0, oc0 + kOut):
 // kd * kh rows per channel, 8 input columns at a time in registers, the input channels summed in
 // order (any thread count gives the same bytes). Compiled for AVX2 and for the baseline, chosen

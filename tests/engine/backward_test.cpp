@@ -93,6 +93,12 @@ std::vector<GradCase> grid() {
        kConv,
        conv(2, 4, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}),
        {2, 2, 6, 7, 9}},
+      // One channel into one: the kernel's rows split among the threads; unit stride along W,
+      // rows of 19 (two chunks of 8 and an overlapping last one) in planes of several rows.
+      {"Conv3dOneToOneKernelRowsSplit",
+       kConv,
+       conv(1, 1, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),
+       {2, 1, 4, 5, 19}},
       {"Conv3d16To8Channels",
        kConv,
        conv(16, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),

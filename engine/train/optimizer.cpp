@@ -14,6 +14,10 @@ void require(bool ok, const std::string& what, const std::string& expected, doub
     throw Error("optimizer " + what, expected, std::to_string(got));
 }
 
+// Parameters of this many values or more are updated on OpenMP's threads (the engine context's
+// count): each value's update reads and writes only its own, so any split gives the same bytes.
+constexpr std::size_t kParallelFrom = 16384;
+
 void validate(const OptimizerConfig& c) {
   require(c.learning_rate >= 0.0, "learning rate", ">= 0", c.learning_rate);
   require(c.weight_decay >= 0.0, "weight decay", ">= 0", c.weight_decay);
@@ -93,6 +97,7 @@ void Optimizer::step_sgd(const Parameter& param, Slot& slot) {
   const auto& c = config_;
   float* p = param.value->data();
   const float* g = param.grad->data();
+#pragma omp parallel for schedule(static) if (count_of(param) >= kParallelFrom)
   for (std::size_t i = 0; i < count_of(param); ++i) {
     auto d = static_cast<float>(double{g[i]} + c.weight_decay * p[i]);
     if (c.momentum != 0.0) {
@@ -115,6 +120,7 @@ void Optimizer::step_adam(const Parameter& param, Slot& slot) {
   const double correction2_sqrt = std::sqrt(1.0 - std::pow(c.beta2, t));
   float* p = param.value->data();
   const float* g = param.grad->data();
+#pragma omp parallel for schedule(static) if (count_of(param) >= kParallelFrom)
   for (std::size_t i = 0; i < count_of(param); ++i) {
     double gi = g[i];
     if (decoupled) {
@@ -150,6 +156,7 @@ void Optimizer::step_nadam(const Parameter& param, Slot& slot) {
   const double avg_scale = -c.learning_rate * mu_next / (1.0 - double{mu_product_next});
   float* p = param.value->data();
   const float* g = param.grad->data();
+#pragma omp parallel for schedule(static) if (count_of(param) >= kParallelFrom)
   for (std::size_t i = 0; i < count_of(param); ++i) {
     const auto gi = static_cast<float>(double{g[i]} + c.weight_decay * p[i]);
     float& m = slot.buffer[i];

@@ -3,8 +3,8 @@
 // the global L2 norm (torch.nn.utils.clip_grad_norm_). Issue 4.
 //
 // Moments are stored in float32 as PyTorch stores them; the scalar factors (bias corrections,
-// Nadam's mu) are computed in double. Element-wise updates run in one thread in index order, so a
-// step is deterministic.
+// Nadam's mu) are computed in double. Each value's update depends on that value alone; those of
+// large parameters run on OpenMP's threads, and a step gives the same bytes on any thread count.
 #pragma once
 
 #include <cstdint>

@@ -153,11 +153,36 @@ void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t plane
   const auto in_plane = d.in * h.in * w.in;
   const auto out_plane = d.out * h.out * w.out;
   const auto full = static_cast<float>(d.kernel * h.kernel * w.kernel);
+  // Windows that tile the input (kernel equal to stride, no padding, all inside it; LeNet-5's
+  // 2x2): each input takes its one window's share, a row at a time without per-output clipping.
+  const bool tiles = std::all_of(ax.begin(), ax.end(), [](const Axis& a) {
+    return a.kernel == a.stride && a.pad == 0 && a.out * a.stride <= a.in;
+  });
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     float* dx = diff_src + plane * in_plane;
     const float* dy = diff_dst + plane * out_plane;
     std::fill(dx, dx + in_plane, 0.0f);
+    if (tiles) {
+      for (std::int64_t od = 0; od < d.out; ++od) {
+        for (std::int64_t oh = 0; oh < h.out; ++oh) {
+          const float* shares = dy + (od * h.out + oh) * w.out;
+          for (std::int64_t kd = 0; kd < d.kernel; ++kd) {
+            for (std::int64_t kh = 0; kh < h.kernel; ++kh) {
+              float* row = dx + ((od * d.kernel + kd) * h.in + oh * h.kernel + kh) * w.in;
+              for (std::int64_t ow = 0; ow < w.out; ++ow) {
+                // 0 + share, as the general loop below adds it to the zeroed input.
+                const float share = 0.0f + shares[ow] / full;
+                for (std::int64_t kw = 0; kw < w.kernel; ++kw) {
+                  row[ow * w.kernel + kw] = share;
+                }
+              }
+            }
+          }
+        }
+      }
+      continue;
+    }
     for (std::int64_t od = 0; od < d.out; ++od) {
       const auto [kd0, kd1] = taps_inside(d, od);
       for (std::int64_t oh = 0; oh < h.out; ++oh) {

@@ -154,6 +154,8 @@ std::vector<GradCase> grid() {
        {1, 3, 5, 6, 7}},
       {"GlobalAvgPool2d", LayerType::global_avg_pool, nlohmann::json::object(), {2, 5, 7, 6}},
       {"GlobalAvgPool3d", LayerType::global_avg_pool, nlohmann::json::object(), {1, 4, 3, 5, 4}},
+      // Windows that tile the input, a voxel left over along D and W.
+      {"AvgPool3dTiles", LayerType::avg_pool, {{"kernel_size", {2, 2, 2}}}, {1, 2, 5, 6, 7}},
   };
 }
 

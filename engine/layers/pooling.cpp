@@ -84,6 +84,48 @@ std::pair<std::int64_t, std::int64_t> taps_inside(const Axis& a, std::int64_t o)
   return {std::max<std::int64_t>(0, -start), std::min(a.kernel, a.in - start)};
 }
 
+// Whether the windows tile the input: kernel equal to stride, no padding, every window inside.
+bool tile_the_input(const std::array<Axis, 3>& ax) {
+  return std::all_of(ax.begin(), ax.end(), [](const Axis& a) {
+    return a.kernel == a.stride && a.pad == 0 && a.out * a.stride <= a.in;
+  });
+}
+
+// One row of outputs of pooling whose windows tile the input.
+struct TileRow {
+  const float* corner;  // the first output's window: its first input
+  float* dst;
+  std::int64_t outputs;
+  std::int64_t kd, kh;
+  std::int64_t plane, line;  // input values per plane and per row
+  float full;                // values per window
+};
+
+// kW: the kernel's width when it is a constant here (0: `width` at run time). The row of outputs
+// is the accumulator, the window's taps the outer loops and the outputs the inner one, which the
+// compiler vectorises.
+template <int kW, bool kMax>
+void tile_row(const TileRow& r, std::int64_t width) {
+  const std::int64_t kw_count = kW > 0 ? kW : width;
+  float* dst = r.dst;
+  std::fill(dst, dst + r.outputs, kMax ? std::numeric_limits<float>::lowest() : 0.0f);
+  for (std::int64_t kd = 0; kd < r.kd; ++kd) {
+    for (std::int64_t kh = 0; kh < r.kh; ++kh) {
+      for (std::int64_t kw = 0; kw < kw_count; ++kw) {
+        const float* at = r.corner + kd * r.plane + kh * r.line + kw;
+        for (std::int64_t ow = 0; ow < r.outputs; ++ow) {
+          dst[ow] = kMax ? std::max(dst[ow], at[ow * kw_count]) : dst[ow] + at[ow * kw_count];
+        }
+      }
+    }
+  }
+  if (!kMax) {
+    for (std::int64_t ow = 0; ow < r.outputs; ++ow) {
+      dst[ow] /= r.full;
+    }
+  }
+}
+
 // Pooling over plain N C [D] H W by hand, one output row (n, c, od, oh) at a time: oneDNN v2.6
 // has only its scalar `simple_nchw` kernel for plain layouts (1-2 GB/s here, 8 % of the CT
 // model's forward). Padding is never a maximum and, for `exclude`, never counted.
@@ -92,6 +134,32 @@ void pool_plain(const float* in, float* out, std::int64_t planes, const std::arr
   const auto& [d, h, w] = ax;
   const auto rows = planes * d.out * h.out;
   const auto full = static_cast<double>(d.kernel * h.kernel * w.kernel);
+  if (tile_the_input(ax)) {
+    // Every window whole and inside (LeNet-5's 2x2): a row of outputs at a time, each window
+    // summed in float in the order kd, kh, kw (at most a few dozen values), the kernel's width a
+    // constant where it is 2 or 3 so that the compiler vectorises along the row.
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const auto oh = row % h.out;
+      const auto od = (row / h.out) % d.out;
+      const float* corner = in + (row / (h.out * d.out)) * d.in * h.in * w.in +
+                            (od * d.kernel * h.in + oh * h.kernel) * w.in;
+      float* dst = out + row * w.out;
+      const TileRow r{corner,   dst,         w.out, d.kernel,
+                      h.kernel, h.in * w.in, w.in,  static_cast<float>(full)};
+      switch (w.kernel) {
+        case 2:
+          max ? tile_row<2, true>(r, w.kernel) : tile_row<2, false>(r, w.kernel);
+          break;
+        case 3:
+          max ? tile_row<3, true>(r, w.kernel) : tile_row<3, false>(r, w.kernel);
+          break;
+        default:
+          max ? tile_row<0, true>(r, w.kernel) : tile_row<0, false>(r, w.kernel);
+      }
+    }
+    return;
+  }
 #pragma omp parallel num_threads(threads)
   {
     std::vector<float> best(static_cast<std::size_t>(w.out));
@@ -155,9 +223,7 @@ void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t plane
   const auto full = static_cast<float>(d.kernel * h.kernel * w.kernel);
   // Windows that tile the input (kernel equal to stride, no padding, all inside it; LeNet-5's
   // 2x2): each input takes its one window's share, a row at a time without per-output clipping.
-  const bool tiles = std::all_of(ax.begin(), ax.end(), [](const Axis& a) {
-    return a.kernel == a.stride && a.pad == 0 && a.out * a.stride <= a.in;
-  });
+  const bool tiles = tile_the_input(ax);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     float* dx = diff_src + plane * in_plane;

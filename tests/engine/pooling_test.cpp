@@ -42,6 +42,9 @@ INSTANTIATE_TEST_SUITE_P(
                  {1, 3, 5, 6, 7},
                  {{"kernel_size", {3, 3, 3}}, {"stride", 1}, {"padding", 1}}},
         PoolCase{"Avg2x2_2d", LayerType::avg_pool, {1, 6, 10, 12}, {{"kernel_size", {2, 2}}}},
+        // Windows of 3 that tile the input with a row and two columns left over.
+        PoolCase{"Avg3x3Tiles2d", LayerType::avg_pool, {1, 2, 10, 11}, {{"kernel_size", {3, 3}}}},
+        PoolCase{"Max3x3Tiles2d", LayerType::max_pool, {2, 1, 10, 11}, {{"kernel_size", {3, 3}}}},
         PoolCase{"AvgPaddedIncludingPad2d",
                  LayerType::avg_pool,
                  {1, 3, 9, 7},

@@ -385,12 +385,24 @@ void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const T
     float* dbs = db->data();
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::int64_t oc = 0; oc < oc_count; ++oc) {
-      double sum = 0;
+      // 16 double lanes (lane j takes an image's values j, j + 16, ...), added in order at the
+      // end: independent sums that vectorise, where one running sum waited on each addition.
+      double lane[kWeightLanes] = {};
       for (std::int64_t n = 0; n < batch; ++n) {
         const float* y = ys + (n * oc_count + oc) * voxels;
-        for (std::int64_t v = 0; v < voxels; ++v) {
-          sum += y[v];
+        std::int64_t v = 0;
+        for (; v + kWeightLanes <= voxels; v += kWeightLanes) {
+          for (std::int64_t j = 0; j < kWeightLanes; ++j) {
+            lane[j] += y[v + j];
+          }
         }
+        for (std::int64_t j = 0; v + j < voxels; ++j) {
+          lane[j] += y[v + j];
+        }
+      }
+      double sum = 0;
+      for (const double value : lane) {
+        sum += value;
       }
       dbs[oc] += static_cast<float>(sum);
     }

@@ -196,18 +196,17 @@ Axes3d axes_3d(const ConvolutionParams& p, const Tensor& x, const Tensor& y) {
 //
 // With a stride along W, each output row's segment is summed into 16 double lanes (lane j takes
 // the segment's terms j, j + 16, ...), the lanes added in order at the end.
-template <bool kUnitStride>
-void add_row(const float* y, const float* x, std::int64_t count, std::int64_t stride,
-             double* lane) {
+void add_row_strided(const float* y, const float* x, std::int64_t count, std::int64_t stride,
+                     double* lane) {
   constexpr std::int64_t kLanes = 16;
   std::int64_t i = 0;
   for (; i + kLanes <= count; i += kLanes) {
     for (std::int64_t j = 0; j < kLanes; ++j) {
-      lane[j] += static_cast<double>(y[i + j]) * x[kUnitStride ? i + j : (i + j) * stride];
+      lane[j] += static_cast<double>(y[i + j]) * x[(i + j) * stride];
     }
   }
   for (std::int64_t j = 0; i + j < count; ++j) {
-    lane[j] += static_cast<double>(y[i + j]) * x[kUnitStride ? i + j : (i + j) * stride];
+    lane[j] += static_cast<double>(y[i + j]) * x[(i + j) * stride];
   }
 }
 
@@ -312,8 +311,8 @@ __attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightR
             if (unit) {
               add_row_float(y + first[kw], xs, count, plane.data() + (tap0 + kw) * 8);
             } else {
-              add_row<false>(y + first[kw], xs, count, r.stride[2],
-                             lanes + (tap0 + kw) * kWeightLanes);
+              add_row_strided(y + first[kw], xs, count, r.stride[2],
+                              lanes + (tap0 + kw) * kWeightLanes);
             }
           }
         }

@@ -196,12 +196,13 @@ Axes3d axes_3d(const ConvolutionParams& p, const Tensor& x, const Tensor& y) {
 //
 // With a stride along W, each output row's segment is summed into 16 double lanes (lane j takes
 // the segment's terms j, j + 16, ...), the lanes added in order at the end.
+constexpr std::int64_t kWeightLanes = 16;
+
 void add_row_strided(const float* y, const float* x, std::int64_t count, std::int64_t stride,
                      double* lane) {
-  constexpr std::int64_t kLanes = 16;
   std::int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (std::int64_t j = 0; j < kLanes; ++j) {
+  for (; i + kWeightLanes <= count; i += kWeightLanes) {
+    for (std::int64_t j = 0; j < kWeightLanes; ++j) {
       lane[j] += static_cast<double>(y[i + j]) * x[(i + j) * stride];
     }
   }
@@ -209,8 +210,6 @@ void add_row_strided(const float* y, const float* x, std::int64_t count, std::in
     lane[j] += static_cast<double>(y[i + j]) * x[(i + j) * stride];
   }
 }
-
-constexpr std::int64_t kWeightLanes = 16;
 
 using Float8 = float __attribute__((vector_size(32)));
 

@@ -6,6 +6,9 @@
 
 #include <cstring>
 #include <filesystem>
+#include <string>
+
+#include <unistd.h>
 
 #include "pipeline/held_pixels.h"
 
@@ -25,8 +28,11 @@ core::Volume ramp(core::PixelType type, float low) {
   return volume;
 }
 
+// One folder per test and process: CTest runs these tests side by side, each emptying its folder.
 fs::path spill_dir() {
-  const fs::path dir = fs::temp_directory_path() / "cajal_held_pixels_test";
+  const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  const fs::path dir =
+      fs::temp_directory_path() / ("cajal_held_pixels_" + test + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

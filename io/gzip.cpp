@@ -2,37 +2,87 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
 
 namespace cajal::io {
 
-void gzip_file(const std::filesystem::path& from, const std::filesystem::path& to, int level) {
-  std::FILE* in = std::fopen(from.c_str(), "rb");
-  if (in == nullptr) {
-    throw Error("file '" + from.string() + "'", "readable", "cannot open");
+// gzopen's settings: a gzip wrapper (window bits 15 + 16), memory level 8, the default strategy.
+struct GzipWriter::State {
+  std::filesystem::path path;
+  std::FILE* file = nullptr;
+  z_stream stream{};
+  bool started = false;
+  std::vector<std::uint8_t> out = std::vector<std::uint8_t>(std::size_t{1} << 20);
+
+  ~State() {
+    if (started) {
+      deflateEnd(&stream);
+    }
+    if (file != nullptr) {
+      std::fclose(file);
+    }
   }
-  const std::string mode = "wb" + std::to_string(level);
-  gzFile out = gzopen(to.c_str(), mode.c_str());
-  if (out == nullptr) {
-    std::fclose(in);
+
+  // Runs deflate until it has taken all the input (or finished), writing what it makes.
+  void pump(int flush) {
+    int status = Z_OK;
+    do {
+      stream.next_out = out.data();
+      stream.avail_out = static_cast<uInt>(out.size());
+      status = deflate(&stream, flush);
+      if (status == Z_STREAM_ERROR) {
+        throw Error("output '" + path.string() + "'", "compressed", "a zlib error");
+      }
+      const std::size_t made = out.size() - stream.avail_out;
+      if (made > 0 && std::fwrite(out.data(), 1, made, file) != made) {
+        throw Error("output '" + path.string() + "'", "written completely",
+                    "a write error (disk full?)");
+      }
+    } while (stream.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END));
+  }
+};
+
+GzipWriter::GzipWriter(const std::filesystem::path& to, int level) : state_(new State) {
+  state_->path = to;
+  if (deflateInit2(&state_->stream, level, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    throw Error("output '" + to.string() + "'", "zlib ready to compress", "deflateInit2 failed");
+  }
+  state_->started = true;
+  state_->file = std::fopen(to.c_str(), "wb");
+  if (state_->file == nullptr) {
     throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
   }
-  gzbuffer(out, 1 << 20);
-  std::vector<char> chunk(std::size_t{1} << 22);
-  bool ok = true;
-  std::size_t got = 0;
-  while (ok && (got = std::fread(chunk.data(), 1, chunk.size(), in)) > 0) {
-    ok = gzwrite(out, chunk.data(), static_cast<unsigned>(got)) == static_cast<int>(got);
+}
+
+GzipWriter::~GzipWriter() = default;
+
+void GzipWriter::write(std::span<const std::uint8_t> bytes) {
+  CAJAL_CHECK(state_->file != nullptr) << "gzip written after finish()";
+  // avail_in is 32 bits wide: a gigabyte at a time.
+  constexpr std::size_t kPiece = std::size_t{1} << 30;
+  for (std::size_t at = 0; at < bytes.size(); at += kPiece) {
+    state_->stream.next_in = const_cast<Bytef*>(bytes.data() + at);
+    state_->stream.avail_in = static_cast<uInt>(std::min(kPiece, bytes.size() - at));
+    state_->pump(Z_NO_FLUSH);
   }
-  ok = ok && std::ferror(in) == 0;
-  std::fclose(in);
-  if (gzclose(out) != Z_OK || !ok) {
-    throw Error("output '" + to.string() + "'", "written completely", "a write error (disk full?)");
+}
+
+void GzipWriter::finish() {
+  CAJAL_CHECK(state_->file != nullptr) << "gzip finished twice";
+  state_->stream.avail_in = 0;
+  state_->pump(Z_FINISH);
+  std::FILE* file = std::exchange(state_->file, nullptr);
+  if (std::fclose(file) != 0) {
+    throw Error("output '" + state_->path.string() + "'", "written completely",
+                "a write error (disk full?)");
   }
 }
 

@@ -5,16 +5,32 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace cajal::io {
 
-// `from` compressed into `to` as one gzip member at zlib `level` (1-9), with fixed header fields
-// and no time stamp: the same bytes in give the same file. Throws cajal::Error when either file
-// cannot be opened or the write fails (disk full).
-void gzip_file(const std::filesystem::path& from, const std::filesystem::path& to, int level);
+// One gzip member written as its bytes come, at zlib `level` (1-9) with gzopen's settings, fixed
+// header fields and no time stamp: the same bytes in, in any pieces, give the same file. Throws
+// cajal::Error when the file cannot be opened or a write fails (disk full). A writer destroyed
+// before finish() leaves a partial file, for its caller to remove.
+class GzipWriter {
+ public:
+  GzipWriter(const std::filesystem::path& to, int level);
+  GzipWriter(const GzipWriter&) = delete;
+  GzipWriter& operator=(const GzipWriter&) = delete;
+  ~GzipWriter();
+
+  void write(std::span<const std::uint8_t> bytes);
+  // Ends the member and closes the file.
+  void finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // The decompressed bytes of one gzip member held in memory; `source` names it in errors. Input is
 // treated as hostile: throws cajal::Error when the stream is damaged or cut short, or when it

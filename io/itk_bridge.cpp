@@ -107,8 +107,48 @@ core::Volume read_as(itk::ImageIOBase* io, const std::filesystem::path& path, Pi
   return volume;
 }
 
+// Pixels [begin, end) of `volume` cast to TPixel into `out`; throws Error naming the first value
+// that does not fit.
 template <typename TPixel>
-void write_as(const core::Volume& volume, const std::filesystem::path& path) {
+void convert_as(const core::Volume& volume, std::size_t begin, std::size_t end, TPixel* out,
+                const std::filesystem::path& path) {
+  constexpr double lowest = static_cast<double>(std::numeric_limits<TPixel>::lowest());
+  constexpr double highest = static_cast<double>(std::numeric_limits<TPixel>::max());
+  // In range, a value is whole when truncating it changes nothing (cheaper than nearbyint).
+  const auto fits = [](float value) {
+    const bool inside = value >= lowest && value <= highest;  // NaN is not
+    return inside && static_cast<float>(static_cast<TPixel>(inside ? value : 0.0f)) == value;
+  };
+  // A block at a time without a branch per value, so the compiler vectorises it: values that do
+  // not fit are written as 0 and the block searched for the first of them afterwards.
+  constexpr std::size_t kBlock = 4096;
+  const float* pixels = volume.pixels.data();
+  for (std::size_t start = begin; start < end; start += kBlock) {
+    const std::size_t stop = std::min(end, start + kBlock);
+    TPixel* target = out + (start - begin);
+    if constexpr (std::is_integral_v<TPixel>) {
+      unsigned misfits = 0;
+      for (std::size_t i = start; i < stop; ++i) {
+        const bool fit = fits(pixels[i]);
+        misfits |= fit ? 0u : 1u;
+        target[i - start] = static_cast<TPixel>(fit ? pixels[i] : 0.0f);
+      }
+      if (misfits != 0) {
+        const std::size_t i = static_cast<std::size_t>(
+            std::find_if_not(pixels + start, pixels + stop, fits) - pixels);
+        throw Error("pixel value at index " + std::to_string(i) + " of '" + path.string() + "'",
+                    "an integer that fits " + to_string(volume.pixel_type),
+                    std::to_string(pixels[i]));
+      }
+    } else {
+      std::copy(pixels + start, pixels + stop, target);  // float: cast per value
+    }
+  }
+}
+
+template <typename TPixel>
+void write_as(const core::Volume& volume, const std::filesystem::path& path,
+              const std::filesystem::path& named) {
   using Image = itk::Image<TPixel, 3>;
   auto image = Image::New();
   typename Image::RegionType region;
@@ -128,38 +168,7 @@ void write_as(const core::Volume& volume, const std::filesystem::path& path) {
   image->SetOrigin(origin);
   image->SetDirection(direction);
   image->Allocate();
-  TPixel* buffer = image->GetBufferPointer();
-  constexpr double lowest = static_cast<double>(std::numeric_limits<TPixel>::lowest());
-  constexpr double highest = static_cast<double>(std::numeric_limits<TPixel>::max());
-  // In range, a value is whole when truncating it changes nothing (cheaper than nearbyint).
-  const auto fits = [](float value) {
-    const bool inside = value >= lowest && value <= highest;  // NaN is not
-    return inside && static_cast<float>(static_cast<TPixel>(inside ? value : 0.0f)) == value;
-  };
-  // A block at a time without a branch per value, so the compiler vectorises it: values that do
-  // not fit are written as 0 and the block searched for the first of them afterwards.
-  constexpr std::size_t kBlock = 4096;
-  const float* pixels = volume.pixels.data();
-  for (std::size_t start = 0; start < volume.pixels.size(); start += kBlock) {
-    const std::size_t end = std::min(volume.pixels.size(), start + kBlock);
-    if constexpr (std::is_integral_v<TPixel>) {
-      unsigned misfits = 0;
-      for (std::size_t i = start; i < end; ++i) {
-        const bool fit = fits(pixels[i]);
-        misfits |= fit ? 0u : 1u;
-        buffer[i] = static_cast<TPixel>(fit ? pixels[i] : 0.0f);
-      }
-      if (misfits != 0) {
-        const std::size_t i =
-            static_cast<std::size_t>(std::find_if_not(pixels + start, pixels + end, fits) - pixels);
-        throw Error("pixel value at index " + std::to_string(i) + " of '" + path.string() + "'",
-                    "an integer that fits " + to_string(volume.pixel_type),
-                    std::to_string(pixels[i]));
-      }
-    } else {
-      std::copy(pixels + start, pixels + end, buffer + start);  // float: cast per value
-    }
-  }
+  convert_as(volume, 0, volume.pixels.size(), image->GetBufferPointer(), named);
   auto writer = itk::ImageFileWriter<Image>::New();
   writer->SetFileName(path.string());
   writer->SetInput(image);
@@ -214,7 +223,50 @@ core::Volume read_with_itk(const std::filesystem::path& path, ReaderKind kind) {
   }
 }
 
-void write_with_itk(const core::Volume& volume, const std::filesystem::path& path) {
+std::size_t bytes_per_pixel(PixelType type) {
+  switch (type) {
+    case PixelType::uint8:
+    case PixelType::int8:
+      return 1;
+    case PixelType::uint16:
+    case PixelType::int16:
+      return 2;
+    case PixelType::uint32:
+    case PixelType::int32:
+    case PixelType::float32:
+      return 4;
+    case PixelType::float64:
+      return 8;
+  }
+  CAJAL_CHECK(false) << "unknown pixel type";
+  return 0;
+}
+
+void convert_pixels(const core::Volume& volume, std::size_t begin, std::size_t end, void* out,
+                    const std::filesystem::path& path) {
+  CAJAL_CHECK(begin <= end && end <= volume.pixels.size()) << "pixels out of range";
+  switch (volume.pixel_type) {
+    case PixelType::uint8:
+      return convert_as(volume, begin, end, static_cast<std::uint8_t*>(out), path);
+    case PixelType::int8:
+      return convert_as(volume, begin, end, static_cast<std::int8_t*>(out), path);
+    case PixelType::uint16:
+      return convert_as(volume, begin, end, static_cast<std::uint16_t*>(out), path);
+    case PixelType::int16:
+      return convert_as(volume, begin, end, static_cast<std::int16_t*>(out), path);
+    case PixelType::uint32:
+      return convert_as(volume, begin, end, static_cast<std::uint32_t*>(out), path);
+    case PixelType::int32:
+      return convert_as(volume, begin, end, static_cast<std::int32_t*>(out), path);
+    case PixelType::float32:
+      return convert_as(volume, begin, end, static_cast<float*>(out), path);
+    case PixelType::float64:
+      return convert_as(volume, begin, end, static_cast<double*>(out), path);
+  }
+}
+
+void write_with_itk(const core::Volume& volume, const std::filesystem::path& path,
+                    const std::filesystem::path& named) {
   set_up_itk();
   CAJAL_CHECK(volume.pixels.size() == static_cast<std::size_t>(volume.geometry.voxel_count()))
       << "volume holds " << volume.pixels.size() << " pixels for a grid of "
@@ -222,24 +274,24 @@ void write_with_itk(const core::Volume& volume, const std::filesystem::path& pat
   try {
     switch (volume.pixel_type) {
       case PixelType::uint8:
-        return write_as<std::uint8_t>(volume, path);
+        return write_as<std::uint8_t>(volume, path, named);
       case PixelType::int8:
-        return write_as<std::int8_t>(volume, path);
+        return write_as<std::int8_t>(volume, path, named);
       case PixelType::uint16:
-        return write_as<std::uint16_t>(volume, path);
+        return write_as<std::uint16_t>(volume, path, named);
       case PixelType::int16:
-        return write_as<std::int16_t>(volume, path);
+        return write_as<std::int16_t>(volume, path, named);
       case PixelType::uint32:
-        return write_as<std::uint32_t>(volume, path);
+        return write_as<std::uint32_t>(volume, path, named);
       case PixelType::int32:
-        return write_as<std::int32_t>(volume, path);
+        return write_as<std::int32_t>(volume, path, named);
       case PixelType::float32:
-        return write_as<float>(volume, path);
+        return write_as<float>(volume, path, named);
       case PixelType::float64:
-        return write_as<double>(volume, path);
+        return write_as<double>(volume, path, named);
     }
   } catch (const itk::ExceptionObject& e) {
-    throw Error("writing '" + path.string() + "'", "a writable file",
+    throw Error("writing '" + named.string() + "'", "a writable file",
                 std::string("ITK error: ") + e.GetDescription());
   }
 }

@@ -139,20 +139,34 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
     step_x[c] = across[c] - first[c];
     step_y[c] = below[c] - first[c];
   }
+  // Grey levels of the whole values from -32768 to 32767 (CT in HU, MR, label maps) looked up,
+  // other values worked out one by one: the same levels either way.
+  std::vector<std::uint8_t> grey_of_whole(std::size_t{1} << 16);
+  for (std::size_t v = 0; v < grey_of_whole.size(); ++v) {
+    grey_of_whole[v] = grey(static_cast<float>(static_cast<int>(v) - 32768), window);
+  }
+  const auto grey_level = [&](float value) {
+    const bool whole_range = value >= -32768.0f && value <= 32767.0f;  // NaN is not
+    const int whole = whole_range ? static_cast<int>(value) : 0;
+    return whole_range && static_cast<float>(whole) == value
+               ? grey_of_whole[static_cast<std::size_t>(whole + 32768)]
+               : grey(value, window);
+  };
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       std::int64_t voxel = 0;
       std::int64_t stride = 1;
       for (int c = 0; c < 3 && voxel >= 0; ++c) {
-        const double index = first[c] + x * step_x[c] + y * step_y[c];
-        const auto i = static_cast<std::int64_t>(std::floor(index + 0.5));
-        voxel = i < 0 || i >= grid.size[c] ? -1 : voxel + i * stride;
+        // The nearest voxel, floor(index + 0.5): truncation where that is not negative.
+        const double shifted = first[c] + x * step_x[c] + y * step_y[c] + 0.5;
+        const bool inside = shifted >= 0.0 && shifted < static_cast<double>(grid.size[c]);
+        voxel = inside ? voxel + static_cast<std::int64_t>(shifted) * stride : -1;
         stride *= grid.size[c];
       }
       if (voxel < 0) {
         continue;
       }
-      const std::uint8_t g = grey(image.pixels[static_cast<std::size_t>(voxel)], window);
+      const std::uint8_t g = grey_level(image.pixels[static_cast<std::size_t>(voxel)]);
       std::fill_n(picture.at(x, y), 3, g);
       // Label values are whole numbers.
       label_at[static_cast<std::size_t>(y) * width + x] =
@@ -163,6 +177,7 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
   for (const LabelName& name : names) {
     name_of[name.label] = name.name;
   }
+  std::map<int, io::RgbColor> color_of;
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       const int label = label_at[static_cast<std::size_t>(y) * width + x];
@@ -177,8 +192,11 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
                label_at[static_cast<std::size_t>(ny) * width + nx] != label;
       }
       if (edge) {
-        const io::RgbColor color = structure_color(name_of[label], label);
-        std::copy(color.begin(), color.end(), picture.at(x, y));
+        auto color = color_of.find(label);
+        if (color == color_of.end()) {
+          color = color_of.emplace(label, structure_color(name_of[label], label)).first;
+        }
+        std::copy(color->second.begin(), color->second.end(), picture.at(x, y));
       }
     }
   }

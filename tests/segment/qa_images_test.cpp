@@ -142,6 +142,17 @@ TEST(QaImages, WindowsGreyLevels) {
                                      QaWindow{-100, 90});
   EXPECT_EQ(axial.at(0, axial.height / 2)[0], 0);
   EXPECT_EQ(axial.at(axial.width - 1, axial.height / 2)[0], 255);
+  // Whole values are looked up, others worked out; both ways give round(255 (v - low) / width),
+  // halves up, and values beyond the window (and beyond 16 bits) are clamped.
+  Scene odd = make_scene({1, 1, 1});
+  const std::vector<float> values = {-5.0f, -5.4f, 25.0f, 25.5f, -40000.0f, 70000.0f};
+  const std::vector<int> levels = {128, 127, 168, 168, 0, 255};
+  for (std::size_t v = 0; v < values.size(); ++v) {
+    std::fill(odd.image.pixels.begin(), odd.image.pixels.end(), values[v]);
+    const auto picture = render_qa_slice(odd.image, odd.labels, kNames, QaView::axial, {0, 0, -4.5},
+                                         QaWindow{-100, 90});
+    EXPECT_EQ(picture.at(0, picture.height / 2)[0], levels[v]) << "value " << values[v];
+  }
 }
 
 std::string read_bytes(const fs::path& path) {

@@ -29,8 +29,9 @@ std::string read_bytes(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Bands of 6 rows that suit different filters: noise, smooth 2D ramps (Paeth and Average),
-// a noisy row repeated (Up), horizontal ramps (Sub), flat halves with an edge (None).
+// Bands of 6 rows that would suit different PNG filters (cajal writes None only): noise, smooth 2D
+// ramps (Paeth and Average), a noisy row repeated (Up), horizontal ramps (Sub), flat halves with
+// an edge (None).
 RgbImage picture(int width, int height) {
   RgbImage image = make_rgb_image(width, height);
   std::mt19937 random(7);

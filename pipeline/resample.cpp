@@ -197,39 +197,59 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
       taps[c].push_back({base, std::min(base + 1, last), static_cast<float>(x - double(base))});
     }
   }
+  // Output columns in runs that share their two source columns: where the eight source corners
+  // of a run hold one label (most of the volume), the run takes it without weights.
+  std::vector<std::pair<std::int64_t, std::int64_t>> runs;  // [begin, end) along i
+  for (std::int64_t i = 0; i < grid.size[0]; ++i) {
+    const auto& tap = taps[0][static_cast<std::size_t>(i)];
+    const auto& before = taps[0][static_cast<std::size_t>(std::max<std::int64_t>(i - 1, 0))];
+    if (i == 0 || tap.lo != before.lo || tap.hi != before.hi) {
+      runs.emplace_back(i, i);
+    }
+    runs.back().second = i + 1;
+  }
   const auto& in = volume.geometry.size;
 #pragma omp parallel for schedule(static)
   for (std::int64_t k = 0; k < grid.size[2]; ++k) {
     const Tap& tk = taps[2][static_cast<std::size_t>(k)];
     for (std::int64_t j = 0; j < grid.size[1]; ++j) {
       const Tap& tj = taps[1][static_cast<std::size_t>(j)];
-      std::size_t n = index_of(out_size, out_begin[0], out_begin[1] + j, out_begin[2] + k);
+      const std::size_t row_start =
+          index_of(out_size, out_begin[0], out_begin[1] + j, out_begin[2] + k);
       // The four source rows of this output row, in the corners' order (dk, dj).
       const std::array<const float*, 4> rows{volume.pixels.data() + index_of(in, 0, tj.lo, tk.lo),
                                              volume.pixels.data() + index_of(in, 0, tj.hi, tk.lo),
                                              volume.pixels.data() + index_of(in, 0, tj.lo, tk.hi),
                                              volume.pixels.data() + index_of(in, 0, tj.hi, tk.hi)};
-      for (std::int64_t i = 0; i < grid.size[0]; ++i, ++n) {
-        const Tap& ti = taps[0][static_cast<std::size_t>(i)];
-        std::array<float, 8> label{};
-        for (int row = 0; row < 4; ++row) {
-          label[static_cast<std::size_t>(2 * row)] = rows[static_cast<std::size_t>(row)][ti.lo];
-          label[static_cast<std::size_t>(2 * row + 1)] = rows[static_cast<std::size_t>(row)][ti.hi];
+      for (const auto& [begin, end] : runs) {
+        const Tap& first = taps[0][static_cast<std::size_t>(begin)];
+        const float one = rows[0][first.lo];
+        bool agree = true;
+        for (const float* row : rows) {
+          agree = agree && row[first.lo] == one && row[first.hi] == one;
         }
-        int corner = 0;
-        float best = label[0];
-        if (std::any_of(label.begin() + 1, label.end(), [&](float v) { return v != best; })) {
-          // Weights only where the eight corners disagree (a thin shell around each structure).
+        if (agree) {
+          std::fill(out.begin() + static_cast<std::ptrdiff_t>(row_start + begin),
+                    out.begin() + static_cast<std::ptrdiff_t>(row_start + end), one);
+          continue;
+        }
+        // The eight corners disagree (a thin shell around each structure): the label of largest
+        // summed weight, the smaller label on a tie.
+        for (std::int64_t i = begin; i < end; ++i) {
+          const Tap& ti = taps[0][static_cast<std::size_t>(i)];
+          std::array<float, 8> label{};
           std::array<float, 8> weight{};
-          corner = 0;
+          int corner = 0;
           for (int dk = 0; dk < 2; ++dk) {
             for (int dj = 0; dj < 2; ++dj) {
               for (int di = 0; di < 2; ++di, ++corner) {
+                label[corner] = rows[static_cast<std::size_t>(2 * dk + dj)][di ? ti.hi : ti.lo];
                 weight[corner] =
                     (di ? ti.w : 1 - ti.w) * (dj ? tj.w : 1 - tj.w) * (dk ? tk.w : 1 - tk.w);
               }
             }
           }
+          float best = label[0];
           float best_weight = -1;
           for (int a = 0; a < 8; ++a) {
             float sum = 0;
@@ -241,8 +261,8 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
               best = label[a];
             }
           }
+          out[row_start + static_cast<std::size_t>(i)] = best;
         }
-        out[n] = best;
       }
     }
   }

@@ -3,7 +3,9 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <utility>
@@ -82,6 +84,251 @@ void GzipWriter::finish() {
   std::FILE* file = std::exchange(state_->file, nullptr);
   if (std::fclose(file) != 0) {
     throw Error("output '" + state_->path.string() + "'", "written completely",
+                "a write error (disk full?)");
+  }
+}
+
+namespace {
+
+// A code of deflate's fixed Huffman tables (RFC 1951, 3.2.6) with any extra bits after it, as
+// they go into the stream: bits taken from the lowest first, Huffman codes reversed.
+struct Bits {
+  std::uint32_t value = 0;
+  int count = 0;
+};
+
+std::uint32_t reversed(std::uint32_t code, int length) {
+  std::uint32_t out = 0;
+  for (int b = 0; b < length; ++b) {
+    out |= ((code >> b) & 1u) << (length - 1 - b);
+  }
+  return out;
+}
+
+// Literal or length symbol 0-287.
+Bits fixed_symbol(int symbol) {
+  if (symbol < 144) {
+    return {reversed(0x30u + static_cast<std::uint32_t>(symbol), 8), 8};
+  }
+  if (symbol < 256) {
+    return {reversed(0x190u + static_cast<std::uint32_t>(symbol - 144), 9), 9};
+  }
+  if (symbol < 280) {
+    return {reversed(static_cast<std::uint32_t>(symbol - 256), 7), 7};
+  }
+  return {reversed(0xC0u + static_cast<std::uint32_t>(symbol - 280), 8), 8};
+}
+
+struct FixedTables {
+  std::array<Bits, 256> literal;
+  std::array<Bits, 259> length;  // 3-258: symbol and extra bits
+  std::array<Bits, 9> distance;  // 1-8: code and extra bits
+  FixedTables() {
+    for (int v = 0; v < 256; ++v) {
+      literal[static_cast<std::size_t>(v)] = fixed_symbol(v);
+    }
+    constexpr std::array<int, 29> kLengthBase = {3,  4,  5,  6,   7,   8,   9,   10,  11, 13,
+                                                 15, 17, 19, 23,  27,  31,  35,  43,  51, 59,
+                                                 67, 83, 99, 115, 131, 163, 195, 227, 258};
+    constexpr std::array<int, 29> kLengthExtra = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                                  2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+    for (int code = 0; code < 29; ++code) {
+      const auto c = static_cast<std::size_t>(code);
+      const int last = code == 28 ? 258 : kLengthBase[c + 1] - 1;
+      for (int n = kLengthBase[c]; n <= std::min(last, 258); ++n) {
+        const Bits symbol = fixed_symbol(257 + code);
+        length[static_cast<std::size_t>(n)] = {
+            symbol.value | (static_cast<std::uint32_t>(n - kLengthBase[c]) << symbol.count),
+            symbol.count + kLengthExtra[c]};
+      }
+    }
+    constexpr std::array<int, 6> kDistanceBase = {1, 2, 3, 4, 5, 7};
+    constexpr std::array<int, 6> kDistanceExtra = {0, 0, 0, 0, 1, 1};
+    for (int code = 0; code < 6; ++code) {
+      const auto c = static_cast<std::size_t>(code);
+      for (int d = kDistanceBase[c]; d < kDistanceBase[c] + (1 << kDistanceExtra[c]); ++d) {
+        distance[static_cast<std::size_t>(d)] = {
+            reversed(static_cast<std::uint32_t>(code), 5) |
+                (static_cast<std::uint32_t>(d - kDistanceBase[c]) << 5),
+            5 + kDistanceExtra[c]};
+      }
+    }
+  }
+};
+
+const FixedTables& fixed_tables() {
+  static const FixedTables tables;
+  return tables;
+}
+
+}  // namespace
+
+struct RepeatGzipWriter::State {
+  std::filesystem::path path;
+  std::FILE* file = nullptr;
+  std::size_t distance = 1;
+  const FixedTables* tables = &fixed_tables();
+  uLong crc = crc32(0, nullptr, 0);
+  std::uint64_t size = 0;
+  std::array<std::uint8_t, 8> tail{};       // the last `distance` bytes, oldest first
+  std::uint64_t run = 0;                    // bytes repeating, not yet coded
+  std::array<std::uint8_t, 2> run_start{};  // the first two of them
+  std::uint64_t bits = 0;
+  int count = 0;
+  std::vector<std::uint8_t> out;
+
+  ~State() {
+    if (file != nullptr) {
+      std::fclose(file);
+    }
+  }
+
+  void put(Bits code) {
+    bits |= static_cast<std::uint64_t>(code.value) << count;
+    count += code.count;
+    if (count >= 32) {
+      for (int b = 0; b < 4; ++b) {
+        out.push_back(static_cast<std::uint8_t>(bits >> (8 * b)));
+      }
+      bits >>= 32;
+      count -= 32;
+    }
+  }
+
+  void flush_out() {
+    if (!out.empty() && std::fwrite(out.data(), 1, out.size(), file) != out.size()) {
+      throw Error("output '" + path.string() + "'", "written completely",
+                  "a write error (disk full?)");
+    }
+    out.clear();
+  }
+
+  void match(std::uint64_t length) {
+    put(tables->length[static_cast<std::size_t>(length)]);
+    put(tables->distance[distance]);
+  }
+
+  // The pending run, coded: a match when it is 3 bytes or more, else its bytes as literals.
+  void end_run() {
+    if (run >= 3) {
+      match(run);
+    } else {
+      for (std::uint64_t r = 0; r < run; ++r) {
+        put(tables->literal[run_start[r]]);
+      }
+    }
+    run = 0;
+  }
+
+  // One more byte: `repeats` when it equals the byte `distance` before it.
+  void add(std::uint8_t byte, bool repeats) {
+    if (repeats) {
+      if (run < 2) {
+        run_start[run] = byte;
+      }
+      if (++run == 258) {
+        match(258);
+        run = 0;
+      }
+      return;
+    }
+    end_run();
+    put(tables->literal[byte]);
+  }
+
+  void code(const std::uint8_t* data, std::size_t n) {
+    const std::size_t d = distance;
+    std::size_t p = 0;
+    // The first `distance` bytes compare with the end of what came before.
+    for (; p < n && p < d; ++p) {
+      add(data[p], size + p >= d && data[p] == tail[p]);  // tail[p]: the byte d before
+    }
+    while (p < n) {
+      // Within a run, eight bytes at a time while they all repeat.
+      std::size_t q = p;
+      for (std::uint64_t now = 0, then = 0;
+           run >= 2 && q + 8 <= n &&
+           (std::memcpy(&now, data + q, 8), std::memcpy(&then, data + q - d, 8), now == then);
+           q += 8) {
+      }
+      if (q > p) {
+        run += q - p;
+        for (; run >= 258; run -= 258) {
+          match(258);
+        }
+        for (std::uint64_t r = 0; run < 3 && r < run; ++r) {
+          run_start[r] = data[q - run + r];  // a run of 258 ended among the last bytes
+        }
+        p = q;
+        if (out.size() >= (std::size_t{1} << 20)) {
+          flush_out();
+        }
+        continue;
+      }
+      add(data[p], data[p] == data[p - d]);
+      ++p;
+      if (out.size() >= (std::size_t{1} << 20)) {
+        flush_out();
+      }
+    }
+    // Keep the last d bytes (some may come from the tail when n < d).
+    std::array<std::uint8_t, 16> joined{};
+    std::copy_n(tail.begin(), d, joined.begin());
+    const std::size_t take = std::min(n, d);
+    std::copy_n(data + n - take, take, joined.begin() + static_cast<std::ptrdiff_t>(d));
+    std::copy_n(joined.begin() + static_cast<std::ptrdiff_t>(take), d, tail.begin());
+  }
+};
+
+RepeatGzipWriter::RepeatGzipWriter(const std::filesystem::path& to, int distance)
+    : state_(new State) {
+  CAJAL_CHECK(distance >= 1 && distance <= 8) << "repeat distance " << distance;
+  state_->path = to;
+  state_->distance = static_cast<std::size_t>(distance);
+  state_->file = std::fopen(to.c_str(), "wb");
+  if (state_->file == nullptr) {
+    throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
+  }
+  // gzip header: deflate, no name or time stamp, Unix; then a block of fixed codes, not last.
+  state_->out = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+  state_->put({2, 3});
+}
+
+RepeatGzipWriter::~RepeatGzipWriter() = default;
+
+void RepeatGzipWriter::write(std::span<const std::uint8_t> bytes) {
+  CAJAL_CHECK(state_->file != nullptr) << "gzip written after finish()";
+  constexpr std::size_t kPiece = std::size_t{1} << 30;  // crc32's length is 32 bits wide
+  for (std::size_t at = 0; at < bytes.size(); at += kPiece) {
+    const std::size_t n = std::min(kPiece, bytes.size() - at);
+    state_->crc = crc32(state_->crc, bytes.data() + at, static_cast<uInt>(n));
+    state_->code(bytes.data() + at, n);
+    state_->size += n;
+  }
+}
+
+void RepeatGzipWriter::finish() {
+  CAJAL_CHECK(state_->file != nullptr) << "gzip finished twice";
+  State& s = *state_;
+  s.end_run();
+  s.put(fixed_symbol(256));  // end of block
+  s.put({3, 3});             // the last block: fixed codes,
+  s.put(fixed_symbol(256));  // empty; then the last byte padded with zero bits
+  while (s.count > 0) {
+    s.out.push_back(static_cast<std::uint8_t>(s.bits));
+    s.bits >>= 8;
+    s.count = std::max(0, s.count - 8);
+  }
+  for (int b = 0; b < 4; ++b) {
+    s.out.push_back(static_cast<std::uint8_t>(s.crc >> (8 * b)));
+  }
+  for (int b = 0; b < 4; ++b) {
+    s.out.push_back(static_cast<std::uint8_t>(s.size >> (8 * b)));
+  }
+  s.flush_out();
+  std::FILE* file = std::exchange(s.file, nullptr);
+  if (std::fclose(file) != 0) {
+    throw Error("output '" + s.path.string() + "'", "written completely",
                 "a write error (disk full?)");
   }
 }

@@ -32,6 +32,28 @@ class GzipWriter {
   std::unique_ptr<State> state_;
 };
 
+// One gzip member of bytes that mostly repeat the byte `distance` (1-8) before them, as label maps
+// and masks do (runs of one value; `distance` is the size of a pixel), several times faster than
+// zlib at level 1 and smaller: a single stream of deflate's fixed Huffman codes, each byte a
+// literal unless it repeats the byte `distance` before, the repeats as matches at that distance
+// (a run of 258 bytes in 13 bits). Any bytes come back exactly; bytes that do not repeat cost 8
+// or 9 bits each. The same bytes in, in any pieces, give the same file. Throws as GzipWriter.
+class RepeatGzipWriter {
+ public:
+  RepeatGzipWriter(const std::filesystem::path& to, int distance);
+  RepeatGzipWriter(const RepeatGzipWriter&) = delete;
+  RepeatGzipWriter& operator=(const RepeatGzipWriter&) = delete;
+  ~RepeatGzipWriter();
+
+  void write(std::span<const std::uint8_t> bytes);
+  // Ends the member and closes the file.
+  void finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 // The decompressed bytes of one gzip member held in memory; `source` names it in errors. Input is
 // treated as hostile: throws cajal::Error when the stream is damaged or cut short, or when it
 // would decompress to more than `max_bytes`.

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <span>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -108,6 +110,8 @@ void rename_into_place(const fs::path& from, const fs::path& to) {
 // NIfTI-1 holds each size as a 16-bit integer, after 348 header bytes and 4 extension bytes.
 constexpr std::int64_t kNifti1LargestSize = 32767;
 constexpr std::size_t kNifti1VoxelOffset = 352;
+// The share of voxels equal to the one before from which a volume is compressed as runs.
+constexpr double kRepeatShare = 0.9;
 
 template <typename T>
 T header_field(const std::string& header, std::size_t offset) {
@@ -116,13 +120,13 @@ T header_field(const std::string& header, std::size_t offset) {
   return value;
 }
 
-// ITK's .nii gzipped at zlib level 1 (ITK 5.2 ignores the level asked and compresses at 6, about
-// 4x slower on label maps, 5x on a noisy CT, for label maps half the size), byte for byte as
-// gzopen would write it, without the uncompressed copy of the volume on disk: ITK writes the header
+// ITK's .nii gzipped, without the uncompressed copy of the volume on disk: ITK writes the header
 // for the first slice of the same grid into `scratch` (nothing in it but dim[3] depends on the
 // slice count; tests/io compare the two ways), the slice count goes into that header, and the
-// voxels follow, converted and compressed a block at a time. Errors name `path`, the file the
-// caller asked for.
+// voxels follow, converted and compressed a block at a time: label maps and masks by the repeat
+// coder (RepeatGzipWriter), other volumes by zlib at level 1, byte for byte as gzopen would write
+// them (ITK 5.2 ignores the level asked and compresses at 6, about 5x slower on a noisy CT).
+// Errors name `path`, the file the caller asked for.
 void write_nifti_gz(const core::Volume& volume, const fs::path& target, const fs::path& scratch,
                     const fs::path& path) {
   const core::Geometry& grid = volume.geometry;
@@ -156,16 +160,32 @@ void write_nifti_gz(const core::Volume& volume, const fs::path& target, const fs
   const auto slices = static_cast<std::int16_t>(grid.size[2]);
   std::memcpy(header.data() + 46, &slices, sizeof slices);
 
-  GzipWriter gzip(target, 1);
-  gzip.write({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
+  // Label maps and masks (runs of one value) go through the repeat coder, several times faster
+  // than zlib and smaller; images (noise: few voxels equal the one before) through zlib.
+  std::size_t repeats = 0;
+  const std::vector<float>& pixels = volume.pixels;
+  for (std::size_t v = 1; v < pixels.size(); ++v) {
+    repeats += pixels[v] == pixels[v - 1] ? 1 : 0;
+  }
+  std::optional<GzipWriter> zlib;
+  std::optional<RepeatGzipWriter> runs;
+  if (static_cast<double>(repeats) >= kRepeatShare * static_cast<double>(pixels.size())) {
+    runs.emplace(target, static_cast<int>(pixel_bytes));
+  } else {
+    zlib.emplace(target, 1);
+  }
+  const auto put = [&](std::span<const std::uint8_t> bytes) {
+    runs ? runs->write(bytes) : zlib->write(bytes);
+  };
+  put({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
   constexpr std::size_t kBlock = std::size_t{1} << 18;
   std::vector<std::uint8_t> block(kBlock * pixel_bytes);
-  for (std::size_t begin = 0; begin < volume.pixels.size(); begin += kBlock) {
-    const std::size_t end = std::min(volume.pixels.size(), begin + kBlock);
+  for (std::size_t begin = 0; begin < pixels.size(); begin += kBlock) {
+    const std::size_t end = std::min(pixels.size(), begin + kBlock);
     detail::convert_pixels(volume, begin, end, block.data(), path);
-    gzip.write({block.data(), (end - begin) * pixel_bytes});
+    put({block.data(), (end - begin) * pixel_bytes});
   }
-  gzip.finish();
+  runs ? runs->finish() : zlib->finish();
 }
 
 // A header and its data file: both are written in a temporary folder under their final names,

@@ -15,15 +15,38 @@
 
 namespace cajal::io {
 
+struct GzipWriter::Coder {
+  virtual ~Coder() = default;
+  virtual void write(std::span<const std::uint8_t> bytes) = 0;
+  virtual void finish() = 0;
+};
+
+namespace {
+
 // gzopen's settings: a gzip wrapper (window bits 15 + 16), memory level 8, the default strategy.
-struct GzipWriter::State {
+struct ZlibCoder final : GzipWriter::Coder {
   std::filesystem::path path;
   std::FILE* file = nullptr;
   z_stream stream{};
   bool started = false;
   std::vector<std::uint8_t> out = std::vector<std::uint8_t>(std::size_t{1} << 20);
 
-  ~State() {
+  ZlibCoder(const std::filesystem::path& to, int level) : path(to) {
+    // (A constructor that throws runs no destructor: nothing is left open then.)
+    file = std::fopen(to.c_str(), "wb");
+    if (file == nullptr) {
+      throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
+    }
+    if (deflateInit2(&stream, level, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      std::fclose(std::exchange(file, nullptr));
+      throw Error("output '" + to.string() + "'", "zlib ready to compress", "deflateInit2 failed");
+    }
+    started = true;
+  }
+  ZlibCoder(const ZlibCoder&) = delete;
+  ZlibCoder& operator=(const ZlibCoder&) = delete;
+
+  ~ZlibCoder() override {
     if (started) {
       deflateEnd(&stream);
     }
@@ -49,46 +72,26 @@ struct GzipWriter::State {
       }
     } while (stream.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END));
   }
+
+  void write(std::span<const std::uint8_t> bytes) override {
+    // avail_in is 32 bits wide: a gigabyte at a time.
+    constexpr std::size_t kPiece = std::size_t{1} << 30;
+    for (std::size_t at = 0; at < bytes.size(); at += kPiece) {
+      stream.next_in = const_cast<Bytef*>(bytes.data() + at);
+      stream.avail_in = static_cast<uInt>(std::min(kPiece, bytes.size() - at));
+      pump(Z_NO_FLUSH);
+    }
+  }
+
+  void finish() override {
+    stream.avail_in = 0;
+    pump(Z_FINISH);
+    if (std::fclose(std::exchange(file, nullptr)) != 0) {
+      throw Error("output '" + path.string() + "'", "written completely",
+                  "a write error (disk full?)");
+    }
+  }
 };
-
-GzipWriter::GzipWriter(const std::filesystem::path& to, int level) : state_(new State) {
-  state_->path = to;
-  if (deflateInit2(&state_->stream, level, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    throw Error("output '" + to.string() + "'", "zlib ready to compress", "deflateInit2 failed");
-  }
-  state_->started = true;
-  state_->file = std::fopen(to.c_str(), "wb");
-  if (state_->file == nullptr) {
-    throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
-  }
-}
-
-GzipWriter::~GzipWriter() = default;
-
-void GzipWriter::write(std::span<const std::uint8_t> bytes) {
-  CAJAL_CHECK(state_->file != nullptr) << "gzip written after finish()";
-  // avail_in is 32 bits wide: a gigabyte at a time.
-  constexpr std::size_t kPiece = std::size_t{1} << 30;
-  for (std::size_t at = 0; at < bytes.size(); at += kPiece) {
-    state_->stream.next_in = const_cast<Bytef*>(bytes.data() + at);
-    state_->stream.avail_in = static_cast<uInt>(std::min(kPiece, bytes.size() - at));
-    state_->pump(Z_NO_FLUSH);
-  }
-}
-
-void GzipWriter::finish() {
-  CAJAL_CHECK(state_->file != nullptr) << "gzip finished twice";
-  state_->stream.avail_in = 0;
-  state_->pump(Z_FINISH);
-  std::FILE* file = std::exchange(state_->file, nullptr);
-  if (std::fclose(file) != 0) {
-    throw Error("output '" + state_->path.string() + "'", "written completely",
-                "a write error (disk full?)");
-  }
-}
-
-namespace {
 
 // A code of deflate's fixed Huffman tables (RFC 1951, 3.2.6) with any extra bits after it, as
 // they go into the stream: bits taken from the lowest first, Huffman codes reversed.
@@ -161,9 +164,7 @@ const FixedTables& fixed_tables() {
   return tables;
 }
 
-}  // namespace
-
-struct RepeatGzipWriter::State {
+struct RepeatCoder final : GzipWriter::Coder {
   std::filesystem::path path;
   std::FILE* file = nullptr;
   std::size_t distance = 1;
@@ -177,7 +178,22 @@ struct RepeatGzipWriter::State {
   int count = 0;
   std::vector<std::uint8_t> out;
 
-  ~State() {
+  RepeatCoder(const std::filesystem::path& to, int repeat_distance)
+      : path(to), distance(static_cast<std::size_t>(repeat_distance)) {
+    CAJAL_CHECK(repeat_distance >= 1 && repeat_distance <= 8)
+        << "repeat distance " << repeat_distance;
+    file = std::fopen(to.c_str(), "wb");
+    if (file == nullptr) {
+      throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
+    }
+    // gzip header: deflate, no name or time stamp, Unix; then a block of fixed codes, not last.
+    out = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    put({2, 3});
+  }
+  RepeatCoder(const RepeatCoder&) = delete;
+  RepeatCoder& operator=(const RepeatCoder&) = delete;
+
+  ~RepeatCoder() override {
     if (file != nullptr) {
       std::fclose(file);
     }
@@ -278,59 +294,62 @@ struct RepeatGzipWriter::State {
     std::copy_n(data + n - take, take, joined.begin() + static_cast<std::ptrdiff_t>(d));
     std::copy_n(joined.begin() + static_cast<std::ptrdiff_t>(take), d, tail.begin());
   }
+
+  void write(std::span<const std::uint8_t> bytes) override {
+    constexpr std::size_t kPiece = std::size_t{1} << 30;  // crc32's length is 32 bits wide
+    for (std::size_t at = 0; at < bytes.size(); at += kPiece) {
+      const std::size_t n = std::min(kPiece, bytes.size() - at);
+      crc = crc32(crc, bytes.data() + at, static_cast<uInt>(n));
+      code(bytes.data() + at, n);
+      size += n;
+    }
+  }
+
+  void finish() override {
+    end_run();
+    put(fixed_symbol(256));  // end of block
+    put({3, 3});             // the last block: fixed codes,
+    put(fixed_symbol(256));  // empty; then the last byte padded with zero bits
+    for (; count > 0; bits >>= 8, count = std::max(0, count - 8)) {
+      out.push_back(static_cast<std::uint8_t>(bits));
+    }
+    for (int b = 0; b < 4; ++b) {
+      out.push_back(static_cast<std::uint8_t>(crc >> (8 * b)));
+    }
+    for (int b = 0; b < 4; ++b) {
+      out.push_back(static_cast<std::uint8_t>(size >> (8 * b)));
+    }
+    flush_out();
+    if (std::fclose(std::exchange(file, nullptr)) != 0) {
+      throw Error("output '" + path.string() + "'", "written completely",
+                  "a write error (disk full?)");
+    }
+  }
 };
 
-RepeatGzipWriter::RepeatGzipWriter(const std::filesystem::path& to, int distance)
-    : state_(new State) {
-  CAJAL_CHECK(distance >= 1 && distance <= 8) << "repeat distance " << distance;
-  state_->path = to;
-  state_->distance = static_cast<std::size_t>(distance);
-  state_->file = std::fopen(to.c_str(), "wb");
-  if (state_->file == nullptr) {
-    throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
-  }
-  // gzip header: deflate, no name or time stamp, Unix; then a block of fixed codes, not last.
-  state_->out = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-  state_->put({2, 3});
+}  // namespace
+
+GzipWriter::GzipWriter(std::unique_ptr<Coder> coder) : coder_(std::move(coder)) {}
+GzipWriter::GzipWriter(GzipWriter&& other) noexcept = default;
+GzipWriter& GzipWriter::operator=(GzipWriter&& other) noexcept = default;
+GzipWriter::~GzipWriter() = default;
+
+GzipWriter GzipWriter::zlib(const std::filesystem::path& to, int level) {
+  return GzipWriter(std::make_unique<ZlibCoder>(to, level));
 }
 
-RepeatGzipWriter::~RepeatGzipWriter() = default;
-
-void RepeatGzipWriter::write(std::span<const std::uint8_t> bytes) {
-  CAJAL_CHECK(state_->file != nullptr) << "gzip written after finish()";
-  constexpr std::size_t kPiece = std::size_t{1} << 30;  // crc32's length is 32 bits wide
-  for (std::size_t at = 0; at < bytes.size(); at += kPiece) {
-    const std::size_t n = std::min(kPiece, bytes.size() - at);
-    state_->crc = crc32(state_->crc, bytes.data() + at, static_cast<uInt>(n));
-    state_->code(bytes.data() + at, n);
-    state_->size += n;
-  }
+GzipWriter GzipWriter::repeats(const std::filesystem::path& to, int distance) {
+  return GzipWriter(std::make_unique<RepeatCoder>(to, distance));
 }
 
-void RepeatGzipWriter::finish() {
-  CAJAL_CHECK(state_->file != nullptr) << "gzip finished twice";
-  State& s = *state_;
-  s.end_run();
-  s.put(fixed_symbol(256));  // end of block
-  s.put({3, 3});             // the last block: fixed codes,
-  s.put(fixed_symbol(256));  // empty; then the last byte padded with zero bits
-  while (s.count > 0) {
-    s.out.push_back(static_cast<std::uint8_t>(s.bits));
-    s.bits >>= 8;
-    s.count = std::max(0, s.count - 8);
-  }
-  for (int b = 0; b < 4; ++b) {
-    s.out.push_back(static_cast<std::uint8_t>(s.crc >> (8 * b)));
-  }
-  for (int b = 0; b < 4; ++b) {
-    s.out.push_back(static_cast<std::uint8_t>(s.size >> (8 * b)));
-  }
-  s.flush_out();
-  std::FILE* file = std::exchange(s.file, nullptr);
-  if (std::fclose(file) != 0) {
-    throw Error("output '" + s.path.string() + "'", "written completely",
-                "a write error (disk full?)");
-  }
+void GzipWriter::write(std::span<const std::uint8_t> bytes) {
+  CAJAL_CHECK(coder_ != nullptr) << "gzip written after finish()";
+  coder_->write(bytes);
+}
+
+void GzipWriter::finish() {
+  CAJAL_CHECK(coder_ != nullptr) << "gzip finished twice";
+  std::exchange(coder_, nullptr)->finish();
 }
 
 std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> packed, const std::string& source,

@@ -12,46 +12,35 @@
 
 namespace cajal::io {
 
-// One gzip member written as its bytes come, at zlib `level` (1-9) with gzopen's settings, fixed
-// header fields and no time stamp: the same bytes in, in any pieces, give the same file. Throws
-// cajal::Error when the file cannot be opened or a write fails (disk full). A writer destroyed
-// before finish() leaves a partial file, for its caller to remove.
+// One gzip member written as its bytes come, with fixed header fields and no time stamp: the
+// same bytes in, in any pieces, give the same file. Throws cajal::Error when the file cannot be
+// opened or a write fails (disk full). A writer destroyed before finish() leaves a partial file,
+// for its caller to remove.
 class GzipWriter {
  public:
-  GzipWriter(const std::filesystem::path& to, int level);
-  GzipWriter(const GzipWriter&) = delete;
-  GzipWriter& operator=(const GzipWriter&) = delete;
+  // zlib at `level` (1-9) with gzopen's settings: the bytes gzopen and gzwrite would write.
+  static GzipWriter zlib(const std::filesystem::path& to, int level);
+  // For bytes that mostly repeat the byte `distance` (1-8) before them, as label maps and masks
+  // do (runs of one value; `distance` is the size of a pixel): several times faster than zlib at
+  // level 1 and smaller. cajal's own deflate coder: one stream of deflate's fixed Huffman codes,
+  // each byte a literal unless it repeats the byte `distance` before, repeats as matches at that
+  // distance (a run of 258 bytes in 13 bits). Any bytes come back exactly; bytes that do not
+  // repeat cost 8 or 9 bits each.
+  static GzipWriter repeats(const std::filesystem::path& to, int distance);
+
+  GzipWriter(GzipWriter&& other) noexcept;
+  GzipWriter& operator=(GzipWriter&& other) noexcept;
   ~GzipWriter();
 
   void write(std::span<const std::uint8_t> bytes);
   // Ends the member and closes the file.
   void finish();
 
- private:
-  struct State;
-  std::unique_ptr<State> state_;
-};
-
-// One gzip member of bytes that mostly repeat the byte `distance` (1-8) before them, as label maps
-// and masks do (runs of one value; `distance` is the size of a pixel), several times faster than
-// zlib at level 1 and smaller: a single stream of deflate's fixed Huffman codes, each byte a
-// literal unless it repeats the byte `distance` before, the repeats as matches at that distance
-// (a run of 258 bytes in 13 bits). Any bytes come back exactly; bytes that do not repeat cost 8
-// or 9 bits each. The same bytes in, in any pieces, give the same file. Throws as GzipWriter.
-class RepeatGzipWriter {
- public:
-  RepeatGzipWriter(const std::filesystem::path& to, int distance);
-  RepeatGzipWriter(const RepeatGzipWriter&) = delete;
-  RepeatGzipWriter& operator=(const RepeatGzipWriter&) = delete;
-  ~RepeatGzipWriter();
-
-  void write(std::span<const std::uint8_t> bytes);
-  // Ends the member and closes the file.
-  void finish();
+  struct Coder;  // the two ways, in gzip.cpp
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  explicit GzipWriter(std::unique_ptr<Coder> coder);
+  std::unique_ptr<Coder> coder_;
 };
 
 // The decompressed bytes of one gzip member held in memory; `source` names it in errors. Input is

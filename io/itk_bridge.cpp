@@ -223,46 +223,44 @@ core::Volume read_with_itk(const std::filesystem::path& path, ReaderKind kind) {
   }
 }
 
-std::size_t bytes_per_pixel(PixelType type) {
+namespace {
+
+// `work` called with a value of the C++ type that stores `type`'s pixels.
+template <typename Work>
+decltype(auto) with_pixel_type(PixelType type, Work&& work) {
   switch (type) {
     case PixelType::uint8:
+      return work(std::uint8_t{});
     case PixelType::int8:
-      return 1;
+      return work(std::int8_t{});
     case PixelType::uint16:
+      return work(std::uint16_t{});
     case PixelType::int16:
-      return 2;
+      return work(std::int16_t{});
     case PixelType::uint32:
+      return work(std::uint32_t{});
     case PixelType::int32:
+      return work(std::int32_t{});
     case PixelType::float32:
-      return 4;
+      return work(float{});
     case PixelType::float64:
-      return 8;
+      break;
   }
-  CAJAL_CHECK(false) << "unknown pixel type";
-  return 0;
+  return work(double{});
+}
+
+}  // namespace
+
+std::size_t bytes_per_pixel(PixelType type) {
+  return with_pixel_type(type, [](auto pixel) { return sizeof pixel; });
 }
 
 void convert_pixels(const core::Volume& volume, std::size_t begin, std::size_t end, void* out,
                     const std::filesystem::path& path) {
   CAJAL_CHECK(begin <= end && end <= volume.pixels.size()) << "pixels out of range";
-  switch (volume.pixel_type) {
-    case PixelType::uint8:
-      return convert_as(volume, begin, end, static_cast<std::uint8_t*>(out), path);
-    case PixelType::int8:
-      return convert_as(volume, begin, end, static_cast<std::int8_t*>(out), path);
-    case PixelType::uint16:
-      return convert_as(volume, begin, end, static_cast<std::uint16_t*>(out), path);
-    case PixelType::int16:
-      return convert_as(volume, begin, end, static_cast<std::int16_t*>(out), path);
-    case PixelType::uint32:
-      return convert_as(volume, begin, end, static_cast<std::uint32_t*>(out), path);
-    case PixelType::int32:
-      return convert_as(volume, begin, end, static_cast<std::int32_t*>(out), path);
-    case PixelType::float32:
-      return convert_as(volume, begin, end, static_cast<float*>(out), path);
-    case PixelType::float64:
-      return convert_as(volume, begin, end, static_cast<double*>(out), path);
-  }
+  with_pixel_type(volume.pixel_type, [&](auto pixel) {
+    convert_as(volume, begin, end, static_cast<decltype(pixel)*>(out), path);
+  });
 }
 
 void write_with_itk(const core::Volume& volume, const std::filesystem::path& path,
@@ -272,24 +270,8 @@ void write_with_itk(const core::Volume& volume, const std::filesystem::path& pat
       << "volume holds " << volume.pixels.size() << " pixels for a grid of "
       << volume.geometry.voxel_count();
   try {
-    switch (volume.pixel_type) {
-      case PixelType::uint8:
-        return write_as<std::uint8_t>(volume, path, named);
-      case PixelType::int8:
-        return write_as<std::int8_t>(volume, path, named);
-      case PixelType::uint16:
-        return write_as<std::uint16_t>(volume, path, named);
-      case PixelType::int16:
-        return write_as<std::int16_t>(volume, path, named);
-      case PixelType::uint32:
-        return write_as<std::uint32_t>(volume, path, named);
-      case PixelType::int32:
-        return write_as<std::int32_t>(volume, path, named);
-      case PixelType::float32:
-        return write_as<float>(volume, path, named);
-      case PixelType::float64:
-        return write_as<double>(volume, path, named);
-    }
+    with_pixel_type(volume.pixel_type,
+                    [&](auto pixel) { write_as<decltype(pixel)>(volume, path, named); });
   } catch (const itk::ExceptionObject& e) {
     throw Error("writing '" + named.string() + "'", "a writable file",
                 std::string("ITK error: ") + e.GetDescription());

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <optional>
 #include <span>
 
 #include "core/error.h"
@@ -124,8 +123,8 @@ T header_field(const std::string& header, std::size_t offset) {
 // for the first slice of the same grid into `scratch` (nothing in it but dim[3] depends on the
 // slice count; tests/io compare the two ways), the slice count goes into that header, and the
 // voxels follow, converted and compressed a block at a time: label maps and masks by the repeat
-// coder (RepeatGzipWriter), other volumes by zlib at level 1, byte for byte as gzopen would write
-// them (ITK 5.2 ignores the level asked and compresses at 6, about 5x slower on a noisy CT).
+// coder (GzipWriter::repeats), other volumes by zlib at level 1, byte for byte as gzopen would
+// write them (ITK 5.2 ignores the level asked and compresses at 6, about 5x slower on a noisy CT).
 // Errors name `path`, the file the caller asked for.
 void write_nifti_gz(const core::Volume& volume, const fs::path& target, const fs::path& scratch,
                     const fs::path& path) {
@@ -167,25 +166,19 @@ void write_nifti_gz(const core::Volume& volume, const fs::path& target, const fs
   for (std::size_t v = 1; v < pixels.size(); ++v) {
     repeats += pixels[v] == pixels[v - 1] ? 1 : 0;
   }
-  std::optional<GzipWriter> zlib;
-  std::optional<RepeatGzipWriter> runs;
-  if (static_cast<double>(repeats) >= kRepeatShare * static_cast<double>(pixels.size())) {
-    runs.emplace(target, static_cast<int>(pixel_bytes));
-  } else {
-    zlib.emplace(target, 1);
-  }
-  const auto put = [&](std::span<const std::uint8_t> bytes) {
-    runs ? runs->write(bytes) : zlib->write(bytes);
-  };
-  put({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
+  GzipWriter gzip =
+      static_cast<double>(repeats) >= kRepeatShare * static_cast<double>(pixels.size())
+          ? GzipWriter::repeats(target, static_cast<int>(pixel_bytes))
+          : GzipWriter::zlib(target, 1);
+  gzip.write({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
   constexpr std::size_t kBlock = std::size_t{1} << 18;
   std::vector<std::uint8_t> block(kBlock * pixel_bytes);
   for (std::size_t begin = 0; begin < pixels.size(); begin += kBlock) {
     const std::size_t end = std::min(pixels.size(), begin + kBlock);
     detail::convert_pixels(volume, begin, end, block.data(), path);
-    put({block.data(), (end - begin) * pixel_bytes});
+    gzip.write({block.data(), (end - begin) * pixel_bytes});
   }
-  runs ? runs->finish() : zlib->finish();
+  gzip.finish();
 }
 
 // A header and its data file: both are written in a temporary folder under their final names,

@@ -1,5 +1,6 @@
-// io/gzip.h's writers: RepeatGzipWriter's own deflate stream decoded by zlib and by GNU gzip (an
-// independent decoder) gives back every byte, whatever the bytes and however they are split.
+// GzipWriter::repeats, cajal's own deflate coder (io/gzip.h): its stream decoded by zlib and by
+// GNU gzip (an independent decoder) gives back every byte, whatever the bytes and however they
+// are split.
 #include "io/gzip.h"
 
 #include <gtest/gtest.h>
@@ -51,7 +52,7 @@ std::string gnu_gunzip(const fs::path& path) {
 
 std::vector<std::uint8_t> repeat_gzip(const std::vector<std::uint8_t>& data, int distance,
                                       const fs::path& path, const std::vector<std::size_t>& cuts) {
-  RepeatGzipWriter writer(path, distance);
+  GzipWriter writer = GzipWriter::repeats(path, distance);
   std::size_t at = 0;
   for (const std::size_t cut : cuts) {
     writer.write({data.data() + at, cut - at});
@@ -102,7 +103,7 @@ std::vector<std::vector<std::uint8_t>> samples() {
   return sets;
 }
 
-TEST(RepeatGzipWriter, ZlibAndGnuGzipGiveBackEveryByte) {
+TEST(GzipRepeats, ZlibAndGnuGzipGiveBackEveryByte) {
   const fs::path path = scratch("x.gz");
   for (const int distance : {1, 2, 3, 4, 6, 8}) {
     for (const auto& data : samples()) {
@@ -117,7 +118,7 @@ TEST(RepeatGzipWriter, ZlibAndGnuGzipGiveBackEveryByte) {
   fs::remove_all(path.parent_path());
 }
 
-TEST(RepeatGzipWriter, ThePiecesDoNotChangeTheFile) {
+TEST(GzipRepeats, ThePiecesDoNotChangeTheFile) {
   const fs::path path = scratch("x.gz");
   std::mt19937 random(5);
   for (const int distance : {1, 2, 4}) {
@@ -136,7 +137,7 @@ TEST(RepeatGzipWriter, ThePiecesDoNotChangeTheFile) {
   fs::remove_all(path.parent_path());
 }
 
-TEST(RepeatGzipWriter, RunsCostThirteenBitsPer258Bytes) {
+TEST(GzipRepeats, RunsCostThirteenBitsPer258Bytes) {
   const fs::path path = scratch("x.gz");
   const std::vector<std::uint8_t> zeros(10'000'000, 0);
   const auto packed = repeat_gzip(zeros, 1, path, {});

@@ -129,6 +129,8 @@ T header_field(const std::string& header, std::size_t offset) {
 void write_nifti_gz(const core::Volume& volume, const fs::path& target, const fs::path& scratch,
                     const fs::path& path) {
   const core::Geometry& grid = volume.geometry;
+  CAJAL_CHECK(volume.pixels.size() == static_cast<std::size_t>(grid.voxel_count()))
+      << "volume holds " << volume.pixels.size() << " pixels for a grid of " << grid.voxel_count();
   if (std::max({grid.size[0], grid.size[1], grid.size[2]}) > kNifti1LargestSize) {
     throw Error(
         "volume for '" + path.string() + "'",

@@ -152,6 +152,16 @@ TEST_F(VolumeIo, NiftiGzHoldsExactlyTheUncompressedNifti) {
   }
 }
 
+// A volume whose pixels do not fill its grid is a bug in the caller: refused, nothing written.
+TEST_F(VolumeIo, PixelsThatDoNotFillTheGridAreRefused) {
+  core::Volume v = sample(core::PixelType::uint8);
+  v.pixels.resize(10);
+  for (const char* name : {"v.nii", "v.nii.gz", "v.nrrd"}) {
+    EXPECT_ANY_THROW(write_volume(v, folder_ / name)) << name;
+  }
+  EXPECT_EQ(file_count(), 0u);
+}
+
 // NIfTI-1 holds sizes up to 32767: a longer axis is refused, naming the sizes, leaving nothing.
 TEST_F(VolumeIo, NiftiGzOfASizeBeyondNifti1IsRefused) {
   for (const std::array<std::int64_t, 3>& size :

@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
+
+#include "core/error.h"
 
 namespace cajal::io::detail {
 namespace {
@@ -120,6 +123,25 @@ std::optional<NiftiSform> read_nifti_sform(const std::filesystem::path& path) {
     sform.geometry = sform_to_geometry(rows);
   }
   return sform;
+}
+
+std::string nifti1_header_of_slices(const std::string& one_slice, std::int64_t size0,
+                                    std::int64_t size1, std::size_t voxel_bytes,
+                                    std::int64_t slices) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(one_slice.data());
+  CAJAL_CHECK(one_slice.size() ==
+                  kNifti1VoxelOffset + static_cast<std::size_t>(size0 * size1) * voxel_bytes &&
+              read_field<std::int32_t>(bytes, 0, false) == static_cast<std::int32_t>(kNifti1Size) &&
+              one_slice.compare(344, 4, std::string("n+1\0", 4)) == 0 &&
+              read_field<float>(bytes, 108, false) == static_cast<float>(kNifti1VoxelOffset) &&
+              read_field<std::int16_t>(bytes, 42, false) == size0 &&
+              read_field<std::int16_t>(bytes, 44, false) == size1 &&
+              read_field<std::int16_t>(bytes, 46, false) == 1)
+      << "ITK's NIfTI-1 header for one slice is not the expected one";
+  std::string header = one_slice.substr(0, kNifti1VoxelOffset);
+  const auto count = static_cast<std::int16_t>(slices);
+  std::memcpy(header.data() + 46, &count, sizeof count);  // dim[3]
+  return header;
 }
 
 }  // namespace cajal::io::detail

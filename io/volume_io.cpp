@@ -6,7 +6,6 @@
 #include <array>
 #include <atomic>
 #include <cctype>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <span>
@@ -106,18 +105,8 @@ void rename_into_place(const fs::path& from, const fs::path& to) {
   }
 }
 
-// NIfTI-1 holds each size as a 16-bit integer, after 348 header bytes and 4 extension bytes.
-constexpr std::int64_t kNifti1LargestSize = 32767;
-constexpr std::size_t kNifti1VoxelOffset = 352;
 // The share of voxels equal to the one before from which a volume is compressed as runs.
 constexpr double kRepeatShare = 0.9;
-
-template <typename T>
-T header_field(const std::string& header, std::size_t offset) {
-  T value{};
-  std::memcpy(&value, header.data() + offset, sizeof value);
-  return value;
-}
 
 // ITK's .nii gzipped, without the uncompressed copy of the volume on disk: ITK writes the header
 // for the first slice of the same grid into `scratch` (nothing in it but dim[3] depends on the
@@ -131,12 +120,12 @@ void write_nifti_gz(const core::Volume& volume, const fs::path& target, const fs
   const core::Geometry& grid = volume.geometry;
   CAJAL_CHECK(volume.pixels.size() == static_cast<std::size_t>(grid.voxel_count()))
       << "volume holds " << volume.pixels.size() << " pixels for a grid of " << grid.voxel_count();
-  if (std::max({grid.size[0], grid.size[1], grid.size[2]}) > kNifti1LargestSize) {
-    throw Error(
-        "volume for '" + path.string() + "'",
-        "at most " + std::to_string(kNifti1LargestSize) + " voxels along each axis (NIfTI-1)",
-        std::to_string(grid.size[0]) + " x " + std::to_string(grid.size[1]) + " x " +
-            std::to_string(grid.size[2]));
+  if (std::max({grid.size[0], grid.size[1], grid.size[2]}) > detail::kNifti1LargestSize) {
+    throw Error("volume for '" + path.string() + "'",
+                "at most " + std::to_string(detail::kNifti1LargestSize) +
+                    " voxels along each axis (NIfTI-1)",
+                std::to_string(grid.size[0]) + " x " + std::to_string(grid.size[1]) + " x " +
+                    std::to_string(grid.size[2]));
   }
   const auto slice_voxels = static_cast<std::size_t>(grid.size[0] * grid.size[1]);
   core::Volume slice;
@@ -147,19 +136,11 @@ void write_nifti_gz(const core::Volume& volume, const fs::path& target, const fs
                       volume.pixels.begin() + static_cast<std::ptrdiff_t>(slice_voxels));
   detail::write_with_itk(slice, scratch, path);
   std::ifstream in(scratch, std::ios::binary);
-  std::string header((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string one_slice((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
   const std::size_t pixel_bytes = detail::bytes_per_pixel(volume.pixel_type);
-  CAJAL_CHECK(header.size() == kNifti1VoxelOffset + slice_voxels * pixel_bytes &&
-              header_field<std::int32_t>(header, 0) == 348 &&
-              header.compare(344, 4, std::string("n+1\0", 4)) == 0 &&
-              header_field<float>(header, 108) == static_cast<float>(kNifti1VoxelOffset) &&
-              header_field<std::int16_t>(header, 42) == grid.size[0] &&
-              header_field<std::int16_t>(header, 44) == grid.size[1] &&
-              header_field<std::int16_t>(header, 46) == 1)
-      << "ITK's NIfTI header for one slice of '" << path.string() << "' is not the expected one";
-  header.resize(kNifti1VoxelOffset);
-  const auto slices = static_cast<std::int16_t>(grid.size[2]);
-  std::memcpy(header.data() + 46, &slices, sizeof slices);
+  const std::string header = detail::nifti1_header_of_slices(one_slice, grid.size[0], grid.size[1],
+                                                             pixel_bytes, grid.size[2]);
 
   // Label maps and masks (runs of one value) go through the repeat coder, several times faster
   // than zlib and smaller; images (noise: few voxels equal the one before) through zlib.

@@ -23,37 +23,63 @@ struct GzipWriter::Coder {
 
 namespace {
 
+// A coder's file: opened at once, closed by close() (which reports a failed write) or, when the
+// coder fails or is dropped first, by the destructor.
+class OutputFile {
+ public:
+  explicit OutputFile(const std::filesystem::path& path)
+      : path_(path), file_(std::fopen(path.c_str(), "wb")) {
+    if (file_ == nullptr) {
+      throw Error("output '" + path.string() + "'", "a writable file", "cannot open");
+    }
+  }
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  ~OutputFile() {
+    if (file_ != nullptr) {
+      std::fclose(file_);
+    }
+  }
+
+  const std::filesystem::path& path() const { return path_; }
+
+  void write(const std::uint8_t* bytes, std::size_t count) {
+    if (count > 0 && std::fwrite(bytes, 1, count, file_) != count) {
+      throw full();
+    }
+  }
+
+  void close() {
+    if (std::fclose(std::exchange(file_, nullptr)) != 0) {
+      throw full();
+    }
+  }
+
+ private:
+  Error full() const {
+    return Error("output '" + path_.string() + "'", "written completely",
+                 "a write error (disk full?)");
+  }
+
+  std::filesystem::path path_;
+  std::FILE* file_;
+};
+
 // gzopen's settings: a gzip wrapper (window bits 15 + 16), memory level 8, the default strategy.
 struct ZlibCoder final : GzipWriter::Coder {
-  std::filesystem::path path;
-  std::FILE* file = nullptr;
+  OutputFile file;
   z_stream stream{};
-  bool started = false;
   std::vector<std::uint8_t> out = std::vector<std::uint8_t>(std::size_t{1} << 20);
 
-  ZlibCoder(const std::filesystem::path& to, int level) : path(to) {
-    // (A constructor that throws runs no destructor: nothing is left open then.)
-    file = std::fopen(to.c_str(), "wb");
-    if (file == nullptr) {
-      throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
-    }
+  // (When the constructor throws, `file` is closed and no zlib stream is left.)
+  ZlibCoder(const std::filesystem::path& to, int level) : file(to) {
     if (deflateInit2(&stream, level, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-      std::fclose(std::exchange(file, nullptr));
       throw Error("output '" + to.string() + "'", "zlib ready to compress", "deflateInit2 failed");
     }
-    started = true;
   }
   ZlibCoder(const ZlibCoder&) = delete;
   ZlibCoder& operator=(const ZlibCoder&) = delete;
-
-  ~ZlibCoder() override {
-    if (started) {
-      deflateEnd(&stream);
-    }
-    if (file != nullptr) {
-      std::fclose(file);
-    }
-  }
+  ~ZlibCoder() override { deflateEnd(&stream); }
 
   // Runs deflate until it has taken all the input (or finished), writing what it makes.
   void pump(int flush) {
@@ -63,13 +89,9 @@ struct ZlibCoder final : GzipWriter::Coder {
       stream.avail_out = static_cast<uInt>(out.size());
       status = deflate(&stream, flush);
       if (status == Z_STREAM_ERROR) {
-        throw Error("output '" + path.string() + "'", "compressed", "a zlib error");
+        throw Error("output '" + file.path().string() + "'", "compressed", "a zlib error");
       }
-      const std::size_t made = out.size() - stream.avail_out;
-      if (made > 0 && std::fwrite(out.data(), 1, made, file) != made) {
-        throw Error("output '" + path.string() + "'", "written completely",
-                    "a write error (disk full?)");
-      }
+      file.write(out.data(), out.size() - stream.avail_out);
     } while (stream.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END));
   }
 
@@ -86,10 +108,7 @@ struct ZlibCoder final : GzipWriter::Coder {
   void finish() override {
     stream.avail_in = 0;
     pump(Z_FINISH);
-    if (std::fclose(std::exchange(file, nullptr)) != 0) {
-      throw Error("output '" + path.string() + "'", "written completely",
-                  "a write error (disk full?)");
-    }
+    file.close();
   }
 };
 
@@ -165,8 +184,7 @@ const FixedTables& fixed_tables() {
 }
 
 struct RepeatCoder final : GzipWriter::Coder {
-  std::filesystem::path path;
-  std::FILE* file = nullptr;
+  OutputFile file;
   std::size_t distance = 1;
   const FixedTables* tables = &fixed_tables();
   uLong crc = crc32(0, nullptr, 0);
@@ -179,25 +197,15 @@ struct RepeatCoder final : GzipWriter::Coder {
   std::vector<std::uint8_t> out;
 
   RepeatCoder(const std::filesystem::path& to, int repeat_distance)
-      : path(to), distance(static_cast<std::size_t>(repeat_distance)) {
+      : file(to), distance(static_cast<std::size_t>(repeat_distance)) {
     CAJAL_CHECK(repeat_distance >= 1 && repeat_distance <= 8)
         << "repeat distance " << repeat_distance;
-    file = std::fopen(to.c_str(), "wb");
-    if (file == nullptr) {
-      throw Error("output '" + to.string() + "'", "a writable file", "cannot open");
-    }
     // gzip header: deflate, no name or time stamp, Unix; then a block of fixed codes, not last.
     out = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
     put({2, 3});
   }
   RepeatCoder(const RepeatCoder&) = delete;
   RepeatCoder& operator=(const RepeatCoder&) = delete;
-
-  ~RepeatCoder() override {
-    if (file != nullptr) {
-      std::fclose(file);
-    }
-  }
 
   void put(Bits code) {
     bits |= static_cast<std::uint64_t>(code.value) << count;
@@ -212,11 +220,14 @@ struct RepeatCoder final : GzipWriter::Coder {
   }
 
   void flush_out() {
-    if (!out.empty() && std::fwrite(out.data(), 1, out.size(), file) != out.size()) {
-      throw Error("output '" + path.string() + "'", "written completely",
-                  "a write error (disk full?)");
-    }
+    file.write(out.data(), out.size());
     out.clear();
+  }
+
+  void flush_out_when_full() {
+    if (out.size() >= (std::size_t{1} << 20)) {
+      flush_out();
+    }
   }
 
   void match(std::uint64_t length) {
@@ -259,7 +270,7 @@ struct RepeatCoder final : GzipWriter::Coder {
     for (; p < n && p < d; ++p) {
       add(data[p], size + p >= d && data[p] == tail[p]);  // tail[p]: the byte d before
     }
-    while (p < n) {
+    for (; p < n; flush_out_when_full()) {
       // Within a run, eight bytes at a time while they all repeat.
       std::size_t q = p;
       for (std::uint64_t now = 0, then = 0;
@@ -276,16 +287,10 @@ struct RepeatCoder final : GzipWriter::Coder {
           run_start[r] = data[q - run + r];  // a run of 258 ended among the last bytes
         }
         p = q;
-        if (out.size() >= (std::size_t{1} << 20)) {
-          flush_out();
-        }
         continue;
       }
       add(data[p], data[p] == data[p - d]);
       ++p;
-      if (out.size() >= (std::size_t{1} << 20)) {
-        flush_out();
-      }
     }
     // Keep the last d bytes (some may come from the tail when n < d).
     std::array<std::uint8_t, 16> joined{};
@@ -320,10 +325,7 @@ struct RepeatCoder final : GzipWriter::Coder {
       out.push_back(static_cast<std::uint8_t>(size >> (8 * b)));
     }
     flush_out();
-    if (std::fclose(std::exchange(file, nullptr)) != 0) {
-      throw Error("output '" + path.string() + "'", "written completely",
-                  "a write error (disk full?)");
-    }
+    file.close();
   }
 };
 

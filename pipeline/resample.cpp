@@ -200,13 +200,11 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
   // Output columns in runs that share their two source columns: where the eight source corners
   // of a run hold one label (most of the volume), the run takes it without weights.
   std::vector<std::pair<std::int64_t, std::int64_t>> runs;  // [begin, end) along i
-  for (std::int64_t i = 0; i < grid.size[0]; ++i) {
-    const auto& tap = taps[0][static_cast<std::size_t>(i)];
-    const auto& before = taps[0][static_cast<std::size_t>(std::max<std::int64_t>(i - 1, 0))];
-    if (i == 0 || tap.lo != before.lo || tap.hi != before.hi) {
+  for (std::size_t i = 0; i < taps[0].size(); ++i) {
+    if (i == 0 || taps[0][i].lo != taps[0][i - 1].lo || taps[0][i].hi != taps[0][i - 1].hi) {
       runs.emplace_back(i, i);
     }
-    runs.back().second = i + 1;
+    runs.back().second = static_cast<std::int64_t>(i) + 1;
   }
   const auto& in = volume.geometry.size;
 #pragma omp parallel for schedule(static)

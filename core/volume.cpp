@@ -56,27 +56,30 @@ Volume make_volume(const Geometry& geometry, PixelType pixel_type, float value) 
 }
 
 IntensityRange intensity_range(const Volume& volume) {
-  const std::vector<float>& p = volume.pixels;
-  if (p.empty()) {
+  return intensity_range(volume.pixels.data(), volume.pixels.size());
+}
+
+IntensityRange intensity_range(const float* p, std::size_t count) {
+  if (count == 0) {
     return {};
   }
   // Sixteen running minima and maxima that the compiler keeps in vector registers
-  // (std::minmax_element tracks positions and is not vectorised; segment asks for the range of a
-  // 512 x 512 x 300 CT twice). `x < lo ? x : lo` skips a NaN as minmax_element does.
+  // (std::minmax_element tracks positions and is not vectorised). `x < lo ? x : lo` skips a NaN
+  // as minmax_element does.
   constexpr std::size_t kLanes = 16;
   std::array<float, kLanes> lo;
   std::array<float, kLanes> hi;
   lo.fill(p[0]);
   hi.fill(p[0]);
   std::size_t v = 0;
-  for (; v + kLanes <= p.size(); v += kLanes) {
+  for (; v + kLanes <= count; v += kLanes) {
     for (std::size_t l = 0; l < kLanes; ++l) {
       const float x = p[v + l];
       lo[l] = x < lo[l] ? x : lo[l];
       hi[l] = hi[l] < x ? x : hi[l];
     }
   }
-  for (; v < p.size(); ++v) {
+  for (; v < count; ++v) {
     lo[0] = p[v] < lo[0] ? p[v] : lo[0];
     hi[0] = hi[0] < p[v] ? p[v] : hi[0];
   }

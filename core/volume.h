@@ -38,7 +38,9 @@ struct Volume {
 
 // Builds a volume of `geometry` filled with `value`.
 Volume make_volume(const Geometry& geometry, PixelType pixel_type, float value = 0.0f);
+// The smallest and largest pixel ({0, 0} when there are none).
 IntensityRange intensity_range(const Volume& volume);
+IntensityRange intensity_range(const float* pixels, std::size_t count);
 
 // Copies the box [src_begin, src_begin + box) of `src` (a grid of `src_size`, pixels indexed as
 // Volume's) to `dst` (of `dst_size`) at `dst_begin`.

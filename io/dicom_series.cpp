@@ -131,18 +131,17 @@ std::vector<fs::path> list_files(const fs::path& folder) {
 // GDCM widens the rescaled type from the stored bits (16-bit unsigned with an intercept of -1024
 // becomes int32); CT in HU is int16 by convention, so take the narrowest 16-bit type that holds
 // every value.
-core::PixelType narrowest_rescaled_type(const core::Volume& volume) {
-  if (volume.pixel_type != core::PixelType::int32 && volume.pixel_type != core::PixelType::uint32) {
-    return volume.pixel_type;
+core::PixelType narrowest_rescaled_type(core::PixelType type, const core::IntensityRange& range) {
+  if (type != core::PixelType::int32 && type != core::PixelType::uint32) {
+    return type;
   }
-  const core::IntensityRange range = core::intensity_range(volume);
   if (range.min >= -32768 && range.max <= 32767) {
     return core::PixelType::int16;
   }
   if (range.min >= 0 && range.max <= 65535) {
     return core::PixelType::uint16;
   }
-  return volume.pixel_type;
+  return type;
 }
 
 // Logs each note, or the first ten and a count, so a folder of many stray files stays readable.
@@ -235,7 +234,7 @@ void warn_skipped(const DicomFolder& folder) {
   warn_each("skipped ", folder.skipped);
 }
 
-core::Volume read_dicom_series(const DicomSeries& series) {
+core::Volume read_dicom_series(const DicomSeries& series, core::IntensityRange* range) {
   if (!series.problem.empty()) {
     throw Error("DICOM series " + series.series_uid, "slices on a regular grid", series.problem);
   }
@@ -251,13 +250,18 @@ core::Volume read_dicom_series(const DicomSeries& series) {
   const auto slices = static_cast<std::int64_t>(series.files.size());
   std::vector<std::optional<core::PixelType>> natives(series.files.size());
   std::vector<std::exception_ptr> errors(series.files.size());
+  // Each slice's range while its pixels are still in the cache: no pass over the whole volume.
+  std::vector<core::IntensityRange> ranges(series.files.size());
 #pragma omp parallel for schedule(dynamic, 4)
   for (std::int64_t k = 0; k < slices; ++k) {
     const auto s = static_cast<std::size_t>(k);
     try {
+      float* slice = volume.pixels.data() + s * slice_pixels;
       natives[s] = detail::read_native_pixels(series.files[s], volume.geometry.size[1],
-                                              volume.geometry.size[0],
-                                              volume.pixels.data() + s * slice_pixels);
+                                              volume.geometry.size[0], slice);
+      if (natives[s]) {
+        ranges[s] = core::intensity_range(slice, slice_pixels);
+      }
     } catch (...) {
       errors[s] = std::current_exception();
     }
@@ -286,8 +290,17 @@ core::Volume read_dicom_series(const DicomSeries& series) {
     volume.pixel_type = k == 0 || slice.pixel_type == volume.pixel_type ? slice.pixel_type
                                                                         : core::PixelType::float32;
     std::copy(slice.pixels.begin(), slice.pixels.end(), destination);
+    ranges[k] = core::intensity_range(slice);
   }
-  volume.pixel_type = narrowest_rescaled_type(volume);
+  core::IntensityRange whole = ranges.empty() ? core::IntensityRange{} : ranges.front();
+  for (const core::IntensityRange& r : ranges) {
+    whole.min = r.min < whole.min ? r.min : whole.min;
+    whole.max = whole.max < r.max ? r.max : whole.max;
+  }
+  volume.pixel_type = narrowest_rescaled_type(volume.pixel_type, whole);
+  if (range != nullptr) {
+    *range = whole;
+  }
   return volume;
 }
 

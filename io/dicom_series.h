@@ -55,9 +55,10 @@ const DicomSeries& choose_series(const DicomFolder& folder, const std::string& s
 // Logs a warning for each file the scan skipped (the first ten, then a count).
 void warn_skipped(const DicomFolder& folder);
 
-// Reads the pixels of a scanned series (rescale slope and intercept applied, so CT is in HU).
-// Throws Error when series.problem is not empty.
-core::Volume read_dicom_series(const DicomSeries& series);
+// Reads the pixels of a scanned series (rescale slope and intercept applied, so CT is in HU), and
+// their range into *range when given (as core::intensity_range, found slice by slice while the
+// slices are read). Throws Error when series.problem is not empty.
+core::Volume read_dicom_series(const DicomSeries& series, core::IntensityRange* range = nullptr);
 
 // Reads one DICOM image file as a volume of one slice.
 core::Volume read_dicom_file(const std::filesystem::path& file);

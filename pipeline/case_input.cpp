@@ -9,9 +9,13 @@ ReadInput read_input(const std::filesystem::path& input, const std::string& seri
     const io::DicomFolder folder = io::scan_dicom_folder(input);
     io::warn_skipped(folder);
     const io::DicomSeries& series = io::choose_series(folder, series_uid);
-    return {io::read_dicom_series(series), series};
+    ReadInput read{{}, {}, series};
+    read.volume = io::read_dicom_series(series, &read.range);
+    return read;
   }
-  return {io::read_volume(input, {series_uid}), std::nullopt};
+  ReadInput read{io::read_volume(input, {series_uid}), {}, std::nullopt};
+  read.range = core::intensity_range(read.volume);
+  return read;
 }
 
 }  // namespace cajal::pipeline

@@ -15,9 +15,10 @@
 
 namespace cajal::pipeline {
 
-// The input volume, and its DICOM series when it is one.
+// The input volume, the range of its pixels, and its DICOM series when it is one.
 struct ReadInput {
   core::Volume volume;
+  core::IntensityRange range;
   std::optional<io::DicomSeries> series;
 };
 

@@ -33,7 +33,7 @@ json describe_input(const fs::path& path, const ReadInput& read) {
   described.input_kind = io::to_string(io::classify_input(path));
   described.geometry = read.volume.geometry;
   described.pixel_type = read.volume.pixel_type;
-  described.intensity_range = core::intensity_range(read.volume);
+  described.intensity_range = read.range;
   described.pixel_sha256 = pixel_data_sha256(read.volume);
   if (read.series) {
     described.dicom = static_cast<const io::DicomSeriesAttributes&>(*read.series);

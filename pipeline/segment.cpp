@@ -215,7 +215,7 @@ SegmentReport segment_case(SegmentModel& model, const fs::path& input, const fs:
   report.input_kind = io::to_string(io::classify_input(input));
   report.geometry = image.geometry;
   report.pixel_type = image.pixel_type;
-  report.intensity_range = core::intensity_range(image);
+  report.intensity_range = read.range;
   if (read.series) {
     report.dicom = static_cast<const io::DicomSeriesAttributes&>(*read.series);
   }

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/dicom_series.h"
 #include "io/volume_io.h"
 
 namespace cajal::io {
@@ -101,6 +102,21 @@ TEST_F(DicomWriterTest, LeftHandedDirectionComesBackReversedButInTheSamePlaces) 
   const core::Volume read = read_volume(folder_ / "series");
   EXPECT_EQ(core::orientation_code(read.geometry.direction), "LPS");
   expect_same_in_space(written, read);
+}
+
+TEST_F(DicomWriterTest, TheSeriesRangeIsFoundSliceBySliceAsAWholeVolumePassFindsIt) {
+  core::Volume written = test_volume({1, 0, 0, 0, 1, 0, 0, 0, 1});
+  written.pixels[written.pixels.size() - 3] = 3071;  // the last slice holds the maximum
+  written.pixels[7 * 5 + 2] = -2000;                 // the second the minimum
+  write_dicom_series(written, test_info(), folder_ / "series");
+  const DicomFolder folder = scan_dicom_folder(folder_ / "series");
+  core::IntensityRange range{1, -1};
+  const core::Volume read = read_dicom_series(choose_series(folder, ""), &range);
+  EXPECT_EQ(range.min, -2000);
+  EXPECT_EQ(range.max, 3071);
+  EXPECT_EQ(read.pixel_type, core::PixelType::int16);  // narrowed from the rescaled int32
+  EXPECT_EQ(core::intensity_range(read).min, range.min);
+  EXPECT_EQ(core::intensity_range(read).max, range.max);
 }
 
 TEST_F(DicomWriterTest, RefusesAnExistingFolderAndLeavesNothingOnError) {

@@ -42,18 +42,17 @@ PixelType rescaled_type(double lo, double hi, bool integral) {
   return PixelType::float32;
 }
 
+// Not inlined: inside read_native_pixels GCC leaves the loop scalar.
 template <typename T>
-void decode(const T* raw, std::size_t count, unsigned bits_stored, bool is_signed, double slope,
-            double intercept, float* dst) {
-  const std::uint32_t mask = bits_stored >= 32 ? 0xffffffffu : (1u << bits_stored) - 1u;
-  const std::uint32_t sign_bit = 1u << (bits_stored - 1);
-  const auto offset = static_cast<std::int64_t>(std::int64_t{1} << bits_stored);
+__attribute__((noinline)) void decode(const T* raw, std::size_t count, unsigned bits_stored,
+                                      bool is_signed, double slope, double intercept, float* dst) {
+  // At most 16 stored bits (T is 8 or 16 bits wide): 32-bit integers hold every value, and a
+  // signed one is sign-extended without a branch ((bits ^ sign) - sign), so the loop vectorises.
+  static_assert(sizeof(T) <= 2);
+  const std::int32_t mask = static_cast<std::int32_t>((1u << bits_stored) - 1u);
+  const std::int32_t sign = is_signed ? std::int32_t{1} << (bits_stored - 1) : 0;
   for (std::size_t i = 0; i < count; ++i) {
-    const std::uint32_t bits = static_cast<std::uint32_t>(raw[i]) & mask;
-    std::int64_t value = bits;
-    if (is_signed && (bits & sign_bit) != 0) {
-      value -= offset;
-    }
+    const std::int32_t value = ((static_cast<std::int32_t>(raw[i]) & mask) ^ sign) - sign;
     dst[i] = static_cast<float>(static_cast<double>(value) * slope + intercept);
   }
 }

@@ -11,9 +11,11 @@
 #include <itkNrrdImageIOFactory.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -127,11 +129,18 @@ void convert_as(const core::Volume& volume, std::size_t begin, std::size_t end, 
     const std::size_t stop = std::min(end, start + kBlock);
     TPixel* target = out + (start - begin);
     if constexpr (std::is_integral_v<TPixel>) {
-      unsigned misfits = 0;
+      // A value outside is zeroed through its bits: `inside ? x : 0` becomes a branch around
+      // the conversion again (it may trap), and the loop scalar.
+      using Bound = std::conditional_t<(sizeof(TPixel) <= 2), float, double>;
+      std::uint32_t misfits = 0;
       for (std::size_t i = start; i < stop; ++i) {
-        const bool fit = fits(pixels[i]);
-        misfits |= fit ? 0u : 1u;
-        target[i - start] = static_cast<TPixel>(fit ? pixels[i] : 0.0f);
+        const float x = pixels[i];
+        const std::uint32_t inside = (static_cast<Bound>(x) >= static_cast<Bound>(lowest)) &
+                                     (static_cast<Bound>(x) <= static_cast<Bound>(highest));
+        const auto value = static_cast<TPixel>(
+            std::bit_cast<float>(std::bit_cast<std::uint32_t>(x) & (0u - inside)));
+        misfits |= (inside & static_cast<std::uint32_t>(static_cast<float>(value) == x)) ^ 1u;
+        target[i - start] = value;
       }
       if (misfits != 0) {
         const std::size_t i = static_cast<std::size_t>(

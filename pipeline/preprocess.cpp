@@ -338,9 +338,10 @@ core::Volume restore_labels(const core::Volume& labels, const PreprocessRecord& 
               same_grid(current.geometry, record.input))
       << "restored labels are not on the input grid";
   current.geometry = record.input;
-  const float top = current.pixels.empty()
-                        ? 0.0f
-                        : *std::max_element(current.pixels.begin(), current.pixels.end());
+  // Restoring only copies labels, adds background and picks among neighbours: no label above
+  // the largest one given, which is looked for in the preprocessed (smaller) map.
+  const float top =
+      labels.pixels.empty() ? 0.0f : *std::max_element(labels.pixels.begin(), labels.pixels.end());
   current.pixel_type = top > 255.0f ? core::PixelType::uint16 : core::PixelType::uint8;
   return current;
 }

@@ -146,6 +146,11 @@ TEST(Preprocess, PadsAVolumeSmallerThanThePatchAndRestoreRemovesThePadding) {
   EXPECT_EQ(restored.geometry.size, input.geometry.size);
   EXPECT_EQ(restored.at(1, 0, 0), 2.0f);
   EXPECT_EQ(std::count(restored.pixels.begin(), restored.pixels.end(), 1.0f), 0);
+  EXPECT_EQ(restored.pixel_type, core::PixelType::uint8);
+  labels.pixels[static_cast<std::size_t>(3 + 25 * (0 + 16 * 3))] = 300;  // beyond uint8
+  const auto wide = restore_labels(labels, out.record);
+  EXPECT_EQ(wide.at(1, 0, 0), 300.0f);
+  EXPECT_EQ(wide.pixel_type, core::PixelType::uint16);
 }
 
 // Labels on the input grid, carried to the preprocessed grid by physical position (each output

@@ -33,40 +33,72 @@ std::size_t index_of(const core::Index3& size, std::int64_t i, std::int64_t j, s
   return static_cast<std::size_t>(i + size[0] * (j + size[1] * k));
 }
 
-// One linear pass along `axis`: the source, of size `in` and read by read(i, j, k), to dst of
-// size `out` (equal but for `axis`).
-template <typename Read>
-std::vector<float> linear_pass(const Read& read, const core::Index3& in, int axis,
-                               std::int64_t out_count, const AxisMap& map) {
-  core::Index3 out = in;
-  out[axis] = out_count;
-  std::vector<std::int64_t> lo(static_cast<std::size_t>(out_count));
-  std::vector<std::int64_t> hi(lo.size());
-  std::vector<float> weight(lo.size());
-  const std::int64_t last = in[axis] - 1;
+// Where output voxel o along an axis reads the input: between voxels lo[o] and hi[o], weight[o]
+// of the way to hi[o] (clamped at the ends).
+struct LinearTaps {
+  std::vector<std::int64_t> lo;
+  std::vector<std::int64_t> hi;
+  std::vector<float> weight;
+};
+
+LinearTaps linear_taps(std::int64_t in_count, std::int64_t out_count, const AxisMap& map) {
+  LinearTaps taps;
+  const std::int64_t last = in_count - 1;
   for (std::int64_t o = 0; o < out_count; ++o) {
     const double x =
         std::clamp(map.offset + static_cast<double>(o) * map.step, 0.0, static_cast<double>(last));
     const auto base = std::min(static_cast<std::int64_t>(std::floor(x)), last);
-    const auto u = static_cast<std::size_t>(o);
-    lo[u] = base;
-    hi[u] = std::min(base + 1, last);
-    weight[u] = static_cast<float>(x - static_cast<double>(base));
+    taps.lo.push_back(base);
+    taps.hi.push_back(std::min(base + 1, last));
+    taps.weight.push_back(static_cast<float>(x - static_cast<double>(base)));
   }
+  return taps;
+}
+
+// The pass along i: output row (j, k) from input row row(j, k) (`in[0]` values, each read
+// through value()).
+template <typename Row, typename Value>
+std::vector<float> pass_along_rows(const Row& row, const Value& value, const core::Index3& in,
+                                   std::int64_t out_count, const AxisMap& map) {
+  const LinearTaps taps = linear_taps(in[0], out_count, map);
+  const core::Index3 out{out_count, in[1], in[2]};
   std::vector<float> dst(static_cast<std::size_t>(out[0] * out[1] * out[2]));
   // Planes on the threads of the engine's context (omp_set_num_threads); each writes its own.
 #pragma omp parallel for schedule(static)
   for (std::int64_t k = 0; k < out[2]; ++k) {
     for (std::int64_t j = 0; j < out[1]; ++j) {
+      const float* src = row(j, k);
+      float* d = dst.data() + index_of(out, 0, j, k);
+      for (std::size_t i = 0; i < taps.lo.size(); ++i) {
+        const float va = value(src[taps.lo[i]]);
+        const float vb = value(src[taps.hi[i]]);
+        d[i] = va + taps.weight[i] * (vb - va);
+      }
+    }
+  }
+  return dst;
+}
+
+// The pass along j (axis 1) or k (axis 2) of `src` (of size `in`): each output row blends two
+// whole input rows, a loop the compiler vectorises.
+std::vector<float> pass_across_rows(const std::vector<float>& src, const core::Index3& in, int axis,
+                                    std::int64_t out_count, const AxisMap& map) {
+  const LinearTaps taps = linear_taps(in[axis], out_count, map);
+  core::Index3 out = in;
+  out[axis] = out_count;
+  std::vector<float> dst(static_cast<std::size_t>(out[0] * out[1] * out[2]));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t k = 0; k < out[2]; ++k) {
+    for (std::int64_t j = 0; j < out[1]; ++j) {
+      const auto o = static_cast<std::size_t>(axis == 1 ? j : k);
+      const float* a = src.data() + (axis == 1 ? index_of(in, 0, taps.lo[o], k)
+                                               : index_of(in, 0, j, taps.lo[o]));
+      const float* b = src.data() + (axis == 1 ? index_of(in, 0, taps.hi[o], k)
+                                               : index_of(in, 0, j, taps.hi[o]));
+      const float w = taps.weight[o];
+      float* d = dst.data() + index_of(out, 0, j, k);
       for (std::int64_t i = 0; i < out[0]; ++i) {
-        core::Index3 a{i, j, k};
-        core::Index3 b{i, j, k};
-        const auto o = static_cast<std::size_t>(a[axis]);
-        a[axis] = lo[o];
-        b[axis] = hi[o];
-        const float va = read(a[0], a[1], a[2]);
-        const float vb = read(b[0], b[1], b[2]);
-        dst[index_of(out, i, j, k)] = va + weight[o] * (vb - va);
+        d[i] = a[i] + w * (b[i] - a[i]);
       }
     }
   }
@@ -93,18 +125,15 @@ core::Geometry resampled_grid(const core::Geometry& geometry, const core::Vec3& 
 
 namespace {
 
-// The passes along i, j, k; the first reads the source through read(i, j, k) (of `size`), each
-// pass's output is freed once the next exists.
-template <typename Read>
-std::vector<float> linear_passes(const Read& read, core::Index3 size,
+// The passes along i, j, k; the first reads the source's rows through row(j, k) (of `size`) and
+// each value through value(), each pass's output is freed once the next exists.
+template <typename Row, typename Value>
+std::vector<float> linear_passes(const Row& row, const Value& value, core::Index3 size,
                                  const std::array<AxisMap, 3>& maps, const core::Index3& out) {
-  std::vector<float> pixels = linear_pass(read, size, 0, out[0], maps[0]);
+  std::vector<float> pixels = pass_along_rows(row, value, size, out[0], maps[0]);
   for (int axis = 1; axis < 3; ++axis) {
     size[axis - 1] = out[axis - 1];
-    const core::Index3 in = size;
-    pixels = linear_pass([&pixels, &in](std::int64_t i, std::int64_t j,
-                                        std::int64_t k) { return pixels[index_of(in, i, j, k)]; },
-                         in, axis, out[axis], maps[axis]);
+    pixels = pass_across_rows(pixels, size, axis, out[axis], maps[axis]);
   }
   return pixels;
 }
@@ -115,10 +144,10 @@ core::Volume resample_linear(const core::Volume& volume, const core::Geometry& g
   const core::Index3& size = volume.geometry.size;
   return {grid, volume.pixel_type,
           linear_passes(
-              [&volume, &size](std::int64_t i, std::int64_t j, std::int64_t k) {
-                return volume.pixels[index_of(size, i, j, k)];
+              [&volume, &size](std::int64_t j, std::int64_t k) {
+                return volume.pixels.data() + index_of(size, 0, j, k);
               },
-              size, axis_maps(volume.geometry, grid), grid.size)};
+              [](float x) { return x; }, size, axis_maps(volume.geometry, grid), grid.size)};
 }
 
 core::Volume resample_linear(const core::Volume& volume, const core::Index3& begin,
@@ -131,10 +160,10 @@ core::Volume resample_linear(const core::Volume& volume, const core::Index3& beg
   }
   return {grid, core::PixelType::float32,
           linear_passes(
-              [&](std::int64_t i, std::int64_t j, std::int64_t k) {
-                return map(volume.pixels[index_of(size, begin[0] + i, begin[1] + j, begin[2] + k)]);
+              [&](std::int64_t j, std::int64_t k) {
+                return volume.pixels.data() + index_of(size, begin[0], begin[1] + j, begin[2] + k);
               },
-              box.size, axis_maps(box, grid), grid.size)};
+              map, box.size, axis_maps(box, grid), grid.size)};
 }
 
 core::Volume resample_nearest(const core::Volume& volume, const core::Geometry& grid) {
@@ -189,12 +218,9 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
   };
   std::array<std::vector<Tap>, 3> taps;
   for (int c = 0; c < 3; ++c) {
-    const std::int64_t last = volume.geometry.size[c] - 1;
-    for (std::int64_t o = 0; o < grid.size[c]; ++o) {
-      const double x = std::clamp(maps[c].offset + static_cast<double>(o) * maps[c].step, 0.0,
-                                  static_cast<double>(last));
-      const auto base = std::min(static_cast<std::int64_t>(std::floor(x)), last);
-      taps[c].push_back({base, std::min(base + 1, last), static_cast<float>(x - double(base))});
+    const LinearTaps axis = linear_taps(volume.geometry.size[c], grid.size[c], maps[c]);
+    for (std::size_t o = 0; o < axis.lo.size(); ++o) {
+      taps[c].push_back({axis.lo[o], axis.hi[o], axis.weight[o]});
     }
   }
   // Output columns in runs that share their two source columns: where the eight source corners

@@ -1,6 +1,7 @@
 #include "engine/layers/eltwise.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <utility>
 
@@ -132,7 +133,8 @@ class DnnlPrelu final : public PreluLayer {
   using PreluLayer::PreluLayer;
   // By hand: oneDNN v2.6 runs a per-channel PReLU on plain layouts with its reference kernel
   // (`ref:any`, 70 % of a MONAI-style UNet's forward). y = x > 0 ? x : slope[c] * x, per block of
-  // one channel's plane, which vectorises.
+  // one channel's plane, chosen through the bits of both (written as `?:`, GCC keeps a branch
+  // around the product, which may trap, and leaves the loop scalar).
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
     const Tensor& x = *src[0];
     const auto channels = x.dim(1);
@@ -152,7 +154,9 @@ class DnnlPrelu final : public PreluLayer {
       const float slope = slopes[shared ? 0 : row % channels];
       for (auto i = begin; i < end; ++i) {
         const float v = in[i];
-        out[i] = v > 0.0f ? v : slope * v;
+        const std::uint32_t keep = 0u - static_cast<std::uint32_t>(v > 0.0f);
+        out[i] = std::bit_cast<float>((std::bit_cast<std::uint32_t>(v) & keep) |
+                                      (std::bit_cast<std::uint32_t>(slope * v) & ~keep));
       }
     }
   }

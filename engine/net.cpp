@@ -376,12 +376,12 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
       Tensor* dst = &slot;
       if (const auto& part = in_place_[i]; part.concat != kNone) {
         if (part.first) {
-          slot.reshape(blob_dims_.at(nodes_[part.concat].output));
+          slot.reshape_for_overwrite(blob_dims_.at(nodes_[part.concat].output));
         }
         views_[i] = Tensor::view(slot.data() + part.offset, blob_dims_.at(node.output));
         dst = &views_[i];
       } else {
-        slot.reshape(blob_dims_.at(node.output));
+        slot.reshape_for_overwrite(blob_dims_.at(node.output));
       }
       node.layer->forward(src, *dst);
       blobs[node.output] = dst;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -267,7 +269,11 @@ void Tensor::reshape(Dims dims) {
   resize_zeroed(values_, static_cast<std::size_t>(element_count(dims_)));
 }
 
-void resize_zeroed(std::vector<float, AlignedAllocator<float>>& values, std::size_t size) {
+namespace {
+
+// values.resize(size), the new elements `value`, written on the OpenMP threads when there are many.
+void resize_filled(std::vector<float, AlignedAllocator<float>>& values, std::size_t size,
+                   float value) {
   const std::size_t old = std::min(values.size(), size);
   values.resize(size);
   constexpr std::size_t kBlock = std::size_t{1} << 18;  // floats: 1 MiB
@@ -276,8 +282,31 @@ void resize_zeroed(std::vector<float, AlignedAllocator<float>>& values, std::siz
 #pragma omp parallel for schedule(static) if (blocks > 4)
   for (std::int64_t b = 0; b < blocks; ++b) {
     const std::size_t start = old + static_cast<std::size_t>(b) * kBlock;
-    std::fill(data + start, data + std::min(size, start + kBlock), 0.0f);
+    std::fill(data + start, data + std::min(size, start + kBlock), value);
   }
+}
+
+bool poison_activations() {
+  static const bool poison = std::getenv("CAJAL_POISON_ACTIVATIONS") != nullptr;
+  return poison;
+}
+
+}  // namespace
+
+void Tensor::reshape_for_overwrite(Dims dims) {
+  CAJAL_CHECK(view_ == nullptr) << "reshape of a tensor view";
+  dims_ = std::move(dims);
+  const auto size = static_cast<std::size_t>(element_count(dims_));
+  if (poison_activations()) {
+    values_.clear();  // every value NaN, also those a previous layer left
+    resize_filled(values_, size, std::numeric_limits<float>::quiet_NaN());
+  } else {
+    values_.resize(size);  // AlignedAllocator default-initialises: nothing written
+  }
+}
+
+void resize_zeroed(std::vector<float, AlignedAllocator<float>>& values, std::size_t size) {
+  resize_filled(values, size, 0.0f);
 }
 
 }  // namespace cajal::engine

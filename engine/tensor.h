@@ -102,6 +102,11 @@ class Tensor {
   // New dims; keeps the storage's capacity, so a reused buffer does not reallocate. Not for a
   // view.
   void reshape(Dims dims);
+  // As reshape(), but values past the old size are left unwritten rather than zeroed: for an
+  // output that the next step writes whole (Net::forward's activations). With the environment
+  // variable CAJAL_POISON_ACTIVATIONS set they are NaN instead, so that a layer leaving part of
+  // its output unwritten shows (the engine's tests run once so).
+  void reshape_for_overwrite(Dims dims);
   // Reserves storage for this many values without changing the dims.
   void reserve(std::int64_t count) { values_.reserve(static_cast<std::size_t>(count)); }
   std::int64_t capacity() const { return static_cast<std::int64_t>(values_.capacity()); }

@@ -271,10 +271,10 @@ Tensor combined_phase_weights(const Tensor& w, std::size_t rank, std::int64_t ke
 
 // Phase `phase`, as its convolution writes it (blocked by 8 channels: [N, OC / 8, D, H, W, 8],
 // OC rounded up to 8, 2D without D), into its samples of y [N, OC, 2D, 2H, 2W]: a voxel's 8
-// lanes are 8 output channels, each written along its own row.
+// lanes are 8 output channels, each written along its own row. `phase` < 0: every phase, phase
+// p's channels at p * OC (combined_phase_weights).
 void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::size_t rank,
                       int threads) {
-  // phase < 0: every phase, phase p's output channels at p * OC (combined_phase_weights).
   constexpr std::int64_t kBlock = 8;
   const std::int64_t n_count = y.dim(0);
   const std::int64_t oc_count = y.dim(1);

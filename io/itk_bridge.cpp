@@ -11,7 +11,6 @@
 #include <itkNrrdImageIOFactory.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -19,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/select.h"
 
 namespace cajal::io::detail {
 namespace {
@@ -129,17 +129,14 @@ void convert_as(const core::Volume& volume, std::size_t begin, std::size_t end, 
     const std::size_t stop = std::min(end, start + kBlock);
     TPixel* target = out + (start - begin);
     if constexpr (std::is_integral_v<TPixel>) {
-      // A value outside is zeroed through its bits: `inside ? x : 0` becomes a branch around
-      // the conversion again (it may trap), and the loop scalar.
       using Bound = std::conditional_t<(sizeof(TPixel) <= 2), float, double>;
       std::uint32_t misfits = 0;
       for (std::size_t i = start; i < stop; ++i) {
         const float x = pixels[i];
-        const std::uint32_t inside = (static_cast<Bound>(x) >= static_cast<Bound>(lowest)) &
-                                     (static_cast<Bound>(x) <= static_cast<Bound>(highest));
-        const auto value = static_cast<TPixel>(
-            std::bit_cast<float>(std::bit_cast<std::uint32_t>(x) & (0u - inside)));
-        misfits |= (inside & static_cast<std::uint32_t>(static_cast<float>(value) == x)) ^ 1u;
+        const bool inside = (static_cast<Bound>(x) >= static_cast<Bound>(lowest)) &
+                            (static_cast<Bound>(x) <= static_cast<Bound>(highest));
+        const auto value = static_cast<TPixel>(core::select_bits(inside, x, 0.0f));
+        misfits |= static_cast<std::uint32_t>(!(inside & (static_cast<float>(value) == x)));
         target[i - start] = value;
       }
       if (misfits != 0) {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/select.h"
 
 namespace cajal::pipeline {
 
@@ -107,15 +108,13 @@ bool HeldPixels::packable(const core::Volume& volume) {
 
 // Packs `n` pixels into `values` without a branch per value (so the compiler vectorises it):
 // out-of-range values and NaN become 0, and false when any value does not come back bit for
-// bit (-0.0 included). An out-of-range value is zeroed through its bits, not by `fits ? x : 0`,
-// which GCC turns back into a branch around the conversion (it may trap) and leaves scalar.
+// bit (-0.0 included).
 bool HeldPixels::pack_block(const float* pixels, std::size_t n, std::int16_t* values) const {
   std::uint32_t differs = 0;
   for (std::size_t v = 0; v < n; ++v) {
     const float shifted = pixels[v] - offset_;
-    const std::uint32_t fits = (shifted >= -32768.0f) & (shifted <= 32767.0f);
-    const auto value = static_cast<std::int16_t>(
-        std::bit_cast<float>(std::bit_cast<std::uint32_t>(shifted) & (0u - fits)));
+    const bool fits = (shifted >= -32768.0f) & (shifted <= 32767.0f);
+    const auto value = static_cast<std::int16_t>(core::select_bits(fits, shifted, 0.0f));
     values[v] = value;
     differs |= std::bit_cast<std::uint32_t>(static_cast<float>(value) + offset_) ^
                std::bit_cast<std::uint32_t>(pixels[v]);

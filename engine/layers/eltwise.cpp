@@ -1,11 +1,11 @@
 #include "engine/layers/eltwise.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <utility>
 
 #include "core/error.h"
+#include "core/select.h"
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/common.h"
 
@@ -133,8 +133,7 @@ class DnnlPrelu final : public PreluLayer {
   using PreluLayer::PreluLayer;
   // By hand: oneDNN v2.6 runs a per-channel PReLU on plain layouts with its reference kernel
   // (`ref:any`, 70 % of a MONAI-style UNet's forward). y = x > 0 ? x : slope[c] * x, per block of
-  // one channel's plane, chosen through the bits of both (written as `?:`, GCC keeps a branch
-  // around the product, which may trap, and leaves the loop scalar).
+  // one channel's plane, chosen by core::select_bits so that the loop vectorises.
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
     const Tensor& x = *src[0];
     const auto channels = x.dim(1);
@@ -154,9 +153,7 @@ class DnnlPrelu final : public PreluLayer {
       const float slope = slopes[shared ? 0 : row % channels];
       for (auto i = begin; i < end; ++i) {
         const float v = in[i];
-        const std::uint32_t keep = 0u - static_cast<std::uint32_t>(v > 0.0f);
-        out[i] = std::bit_cast<float>((std::bit_cast<std::uint32_t>(v) & keep) |
-                                      (std::bit_cast<std::uint32_t>(slope * v) & ~keep));
+        out[i] = core::select_bits(v > 0.0f, v, slope * v);
       }
     }
   }

@@ -33,24 +33,23 @@ std::size_t index_of(const core::Index3& size, std::int64_t i, std::int64_t j, s
   return static_cast<std::size_t>(i + size[0] * (j + size[1] * k));
 }
 
-// Where output voxel o along an axis reads the input: between voxels lo[o] and hi[o], weight[o]
-// of the way to hi[o] (clamped at the ends).
-struct LinearTaps {
-  std::vector<std::int64_t> lo;
-  std::vector<std::int64_t> hi;
-  std::vector<float> weight;
+// Where an output voxel along an axis reads the input: between voxels lo and hi, w of the way to
+// hi (clamped at the ends).
+struct Tap {
+  std::int64_t lo = 0;
+  std::int64_t hi = 0;
+  float w = 0;
 };
 
-LinearTaps linear_taps(std::int64_t in_count, std::int64_t out_count, const AxisMap& map) {
-  LinearTaps taps;
+// The taps of the output voxels 0 .. out_count - 1 along an axis.
+std::vector<Tap> linear_taps(std::int64_t in_count, std::int64_t out_count, const AxisMap& map) {
+  std::vector<Tap> taps;
   const std::int64_t last = in_count - 1;
   for (std::int64_t o = 0; o < out_count; ++o) {
     const double x =
         std::clamp(map.offset + static_cast<double>(o) * map.step, 0.0, static_cast<double>(last));
     const auto base = std::min(static_cast<std::int64_t>(std::floor(x)), last);
-    taps.lo.push_back(base);
-    taps.hi.push_back(std::min(base + 1, last));
-    taps.weight.push_back(static_cast<float>(x - static_cast<double>(base)));
+    taps.push_back({base, std::min(base + 1, last), static_cast<float>(x - double(base))});
   }
   return taps;
 }
@@ -60,7 +59,7 @@ LinearTaps linear_taps(std::int64_t in_count, std::int64_t out_count, const Axis
 template <typename Row, typename Value>
 std::vector<float> pass_along_rows(const Row& row, const Value& value, const core::Index3& in,
                                    std::int64_t out_count, const AxisMap& map) {
-  const LinearTaps taps = linear_taps(in[0], out_count, map);
+  const std::vector<Tap> taps = linear_taps(in[0], out_count, map);
   const core::Index3 out{out_count, in[1], in[2]};
   std::vector<float> dst(static_cast<std::size_t>(out[0] * out[1] * out[2]));
   // Planes on the threads of the engine's context (omp_set_num_threads); each writes its own.
@@ -69,10 +68,10 @@ std::vector<float> pass_along_rows(const Row& row, const Value& value, const cor
     for (std::int64_t j = 0; j < out[1]; ++j) {
       const float* src = row(j, k);
       float* d = dst.data() + index_of(out, 0, j, k);
-      for (std::size_t i = 0; i < taps.lo.size(); ++i) {
-        const float va = value(src[taps.lo[i]]);
-        const float vb = value(src[taps.hi[i]]);
-        d[i] = va + taps.weight[i] * (vb - va);
+      for (std::size_t i = 0; i < taps.size(); ++i) {
+        const float va = value(src[taps[i].lo]);
+        const float vb = value(src[taps[i].hi]);
+        d[i] = va + taps[i].w * (vb - va);
       }
     }
   }
@@ -83,7 +82,7 @@ std::vector<float> pass_along_rows(const Row& row, const Value& value, const cor
 // whole input rows, a loop the compiler vectorises.
 std::vector<float> pass_across_rows(const std::vector<float>& src, const core::Index3& in, int axis,
                                     std::int64_t out_count, const AxisMap& map) {
-  const LinearTaps taps = linear_taps(in[axis], out_count, map);
+  const std::vector<Tap> taps = linear_taps(in[axis], out_count, map);
   core::Index3 out = in;
   out[axis] = out_count;
   std::vector<float> dst(static_cast<std::size_t>(out[0] * out[1] * out[2]));
@@ -91,11 +90,12 @@ std::vector<float> pass_across_rows(const std::vector<float>& src, const core::I
   for (std::int64_t k = 0; k < out[2]; ++k) {
     for (std::int64_t j = 0; j < out[1]; ++j) {
       const auto o = static_cast<std::size_t>(axis == 1 ? j : k);
-      const float* a = src.data() + (axis == 1 ? index_of(in, 0, taps.lo[o], k)
-                                               : index_of(in, 0, j, taps.lo[o]));
-      const float* b = src.data() + (axis == 1 ? index_of(in, 0, taps.hi[o], k)
-                                               : index_of(in, 0, j, taps.hi[o]));
-      const float w = taps.weight[o];
+      const Tap& t = taps[o];
+      const float* a =
+          src.data() + (axis == 1 ? index_of(in, 0, t.lo, k) : index_of(in, 0, j, t.lo));
+      const float* b =
+          src.data() + (axis == 1 ? index_of(in, 0, t.hi, k) : index_of(in, 0, j, t.hi));
+      const float w = t.w;
       float* d = dst.data() + index_of(out, 0, j, k);
       for (std::int64_t i = 0; i < out[0]; ++i) {
         d[i] = a[i] + w * (b[i] - a[i]);
@@ -211,17 +211,9 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
   CAJAL_CHECK(static_cast<std::int64_t>(out.size()) == out_size[0] * out_size[1] * out_size[2])
       << "pixels for another grid";
   const auto maps = axis_maps(volume.geometry, grid);
-  struct Tap {
-    std::int64_t lo = 0;
-    std::int64_t hi = 0;
-    float w = 0;  // weight of hi
-  };
   std::array<std::vector<Tap>, 3> taps;
   for (int c = 0; c < 3; ++c) {
-    const LinearTaps axis = linear_taps(volume.geometry.size[c], grid.size[c], maps[c]);
-    for (std::size_t o = 0; o < axis.lo.size(); ++o) {
-      taps[c].push_back({axis.lo[o], axis.hi[o], axis.weight[o]});
-    }
+    taps[c] = linear_taps(volume.geometry.size[c], grid.size[c], maps[c]);
   }
   // Output columns in runs that share their two source columns: where the eight source corners
   // of a run hold one label (most of the volume), the run takes it without weights.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 
@@ -215,44 +217,93 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
   for (int c = 0; c < 3; ++c) {
     taps[c] = linear_taps(volume.geometry.size[c], grid.size[c], maps[c]);
   }
-  // Output columns in runs that share their two source columns: where the eight source corners
-  // of a run hold one label (most of the volume), the run takes it without weights.
-  std::vector<std::pair<std::int64_t, std::int64_t>> runs;  // [begin, end) along i
-  for (std::size_t i = 0; i < taps[0].size(); ++i) {
-    if (i == 0 || taps[0][i].lo != taps[0][i - 1].lo || taps[0][i].hi != taps[0][i - 1].hi) {
-      runs.emplace_back(i, i);
-    }
-    runs.back().second = static_cast<std::int64_t>(i) + 1;
-  }
+  // Each output row from its four source rows (dk, dj): first the label of each source column
+  // where the four rows agree (NaN where they do not), then each output voxel whose two source
+  // columns hold the same such label takes it (most of the volume); the others, a thin shell
+  // around each structure, are listed and weighed corner by corner. Corners of weight 0 (an axis
+  // whose grids coincide, as the slices often do) take no part in agreeing: where the corners of
+  // positive weight hold one label it has all the weight, and the weighing gives it too.
+  const auto weighed = [](const Tap& t) {
+    return std::pair{1.0f - t.w == 0.0f ? t.hi : t.lo, t.w == 0.0f ? t.lo : t.hi};
+  };
   const auto& in = volume.geometry.size;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t k = 0; k < grid.size[2]; ++k) {
-    const Tap& tk = taps[2][static_cast<std::size_t>(k)];
-    for (std::int64_t j = 0; j < grid.size[1]; ++j) {
-      const Tap& tj = taps[1][static_cast<std::size_t>(j)];
-      const std::size_t row_start =
-          index_of(out_size, out_begin[0], out_begin[1] + j, out_begin[2] + k);
-      // The four source rows of this output row, in the corners' order (dk, dj).
-      const std::array<const float*, 4> rows{volume.pixels.data() + index_of(in, 0, tj.lo, tk.lo),
-                                             volume.pixels.data() + index_of(in, 0, tj.hi, tk.lo),
-                                             volume.pixels.data() + index_of(in, 0, tj.lo, tk.hi),
-                                             volume.pixels.data() + index_of(in, 0, tj.hi, tk.hi)};
-      for (const auto& [begin, end] : runs) {
-        const Tap& first = taps[0][static_cast<std::size_t>(begin)];
-        const float one = rows[0][first.lo];
-        bool agree = true;
-        for (const float* row : rows) {
-          agree = agree && row[first.lo] == one && row[first.hi] == one;
+  // Along i the weighed source columns only grow: the output voxels whose two lie in the source
+  // columns [c0, c1] are those from first_from[c0] to first_past[c1] (excluded).
+  std::vector<std::int64_t> first_from(static_cast<std::size_t>(in[0]));
+  std::vector<std::int64_t> first_past(static_cast<std::size_t>(in[0]));
+  std::int64_t from = 0;
+  std::int64_t past = 0;
+  for (std::int64_t c = 0; c < in[0]; ++c) {
+    while (from < grid.size[0] && weighed(taps[0][static_cast<std::size_t>(from)]).first < c) {
+      ++from;
+    }
+    while (past < grid.size[0] && weighed(taps[0][static_cast<std::size_t>(past)]).second <= c) {
+      ++past;
+    }
+    first_from[static_cast<std::size_t>(c)] = from;
+    first_past[static_cast<std::size_t>(c)] = past;
+  }
+#pragma omp parallel
+  {
+    std::vector<float> agreed(static_cast<std::size_t>(in[0]));
+    std::vector<std::int64_t> mixed(taps[0].size());
+#pragma omp for schedule(static)
+    for (std::int64_t k = 0; k < grid.size[2]; ++k) {
+      const Tap& tk = taps[2][static_cast<std::size_t>(k)];
+      for (std::int64_t j = 0; j < grid.size[1]; ++j) {
+        const Tap& tj = taps[1][static_cast<std::size_t>(j)];
+        float* row =
+            out.data() + index_of(out_size, out_begin[0], out_begin[1] + j, out_begin[2] + k);
+        // The four source rows of this output row, in the corners' order (dk, dj).
+        const std::array<const float*, 4> rows{
+            volume.pixels.data() + index_of(in, 0, tj.lo, tk.lo),
+            volume.pixels.data() + index_of(in, 0, tj.hi, tk.lo),
+            volume.pixels.data() + index_of(in, 0, tj.lo, tk.hi),
+            volume.pixels.data() + index_of(in, 0, tj.hi, tk.hi)};
+        const auto [j0, j1] = weighed(tj);
+        const auto [k0, k1] = weighed(tk);
+        const std::array<const float*, 4> weighed_rows{
+            volume.pixels.data() + index_of(in, 0, j0, k0),
+            volume.pixels.data() + index_of(in, 0, j1, k0),
+            volume.pixels.data() + index_of(in, 0, j0, k1),
+            volume.pixels.data() + index_of(in, 0, j1, k1)};
+        for (std::int64_t c = 0; c < in[0]; ++c) {
+          const float one = weighed_rows[0][c];
+          const bool agree =
+              weighed_rows[1][c] == one && weighed_rows[2][c] == one && weighed_rows[3][c] == one;
+          agreed[static_cast<std::size_t>(c)] = agree ? one : NAN;
         }
-        if (agree) {
-          std::fill(out.begin() + static_cast<std::ptrdiff_t>(row_start + begin),
-                    out.begin() + static_cast<std::ptrdiff_t>(row_start + end), one);
-          continue;
+        // Spans of source columns that agree on one label fill their output voxels; the voxels
+        // between spans are listed.
+        std::size_t mixed_count = 0;
+        std::int64_t done = 0;  // output voxels before this are filled or listed
+        for (std::int64_t c0 = 0; c0 < in[0];) {
+          const float one = agreed[static_cast<std::size_t>(c0)];
+          std::int64_t c1 = c0 + 1;
+          while (c1 < in[0] && agreed[static_cast<std::size_t>(c1)] == one) {
+            ++c1;
+          }
+          if (one == one) {  // NaN, where the rows disagree, equals nothing
+            const std::int64_t begin = first_from[static_cast<std::size_t>(c0)];
+            const std::int64_t end = first_past[static_cast<std::size_t>(c1 - 1)];
+            for (; done < begin; ++done) {
+              mixed[mixed_count++] = done;
+            }
+            if (end > begin) {
+              std::fill(row + begin, row + end, one);
+              done = end;
+            }
+          }
+          c0 = c1;
         }
-        // The eight corners disagree (a thin shell around each structure): the label of largest
-        // summed weight, the smaller label on a tie.
-        for (std::int64_t i = begin; i < end; ++i) {
-          const Tap& ti = taps[0][static_cast<std::size_t>(i)];
+        for (; done < grid.size[0]; ++done) {
+          mixed[mixed_count++] = done;
+        }
+        // The listed voxels (their corners disagree): the label of largest summed weight, the
+        // smaller label on a tie.
+        for (std::size_t m = 0; m < mixed_count; ++m) {
+          const auto i = static_cast<std::size_t>(mixed[m]);
+          const Tap& ti = taps[0][i];
           std::array<float, 8> label{};
           std::array<float, 8> weight{};
           int corner = 0;
@@ -265,19 +316,31 @@ void resample_labels_linear_into(const core::Volume& volume, const core::Geometr
               }
             }
           }
+          // Each label's weights summed in the corners' order (as adding the other corners' zeros
+          // would leave them), under the label's first corner.
+          std::array<int, 8> first{};
+          std::array<float, 8> sum{};
+          for (int b = 0; b < 8; ++b) {
+            first[b] = b;
+            for (int a = 0; a < b; ++a) {
+              if (label[a] == label[b]) {
+                first[b] = first[a];
+                break;
+              }
+            }
+            // A NaN label (none comes from the network) equals nothing, not even itself.
+            sum[first[b]] += label[b] == label[b] ? weight[b] : 0.0f;
+          }
           float best = label[0];
           float best_weight = -1;
           for (int a = 0; a < 8; ++a) {
-            float sum = 0;
-            for (int b = 0; b < 8; ++b) {
-              sum += label[b] == label[a] ? weight[b] : 0.0f;
-            }
-            if (sum > best_weight || (sum == best_weight && label[a] < best)) {
-              best_weight = sum;
+            // (A label's later corners hold 0.)
+            if (sum[a] > best_weight || (sum[a] == best_weight && label[a] < best)) {
+              best_weight = sum[a];
               best = label[a];
             }
           }
-          out[row_start + static_cast<std::size_t>(i)] = best;
+          row[i] = best;
         }
       }
     }

@@ -329,6 +329,108 @@ TEST(Preprocess, LinearLabelRestoreFollowsEdgesBetterThanNearest) {
       << "linear " << linear << ", nearest " << nearest;
 }
 
+// The label rule's naive twin: each output voxel's eight corners from its continuous index on
+// the input grid (clamped), each label's summed trilinear weight, the largest, ties to the lower
+// label. The grids below give weights in eighths, so sums in any order are exact.
+std::vector<float> labels_by_weight(const core::Volume& volume, const core::Geometry& grid) {
+  std::vector<float> out;
+  for (std::int64_t k = 0; k < grid.size[2]; ++k) {
+    for (std::int64_t j = 0; j < grid.size[1]; ++j) {
+      for (std::int64_t i = 0; i < grid.size[0]; ++i) {
+        const core::Vec3 x = volume.geometry.physical_to_index(grid.index_to_physical(
+            {static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)}));
+        std::array<std::int64_t, 3> lo{};
+        std::array<std::int64_t, 3> hi{};
+        std::array<double, 3> w{};
+        for (int c = 0; c < 3; ++c) {
+          const auto last = static_cast<double>(volume.geometry.size[c] - 1);
+          const double t = std::clamp(x[c], 0.0, last);
+          lo[c] = static_cast<std::int64_t>(std::floor(t));
+          hi[c] = std::min(lo[c] + 1, volume.geometry.size[c] - 1);
+          w[c] = t - static_cast<double>(lo[c]);
+        }
+        std::map<float, double> sum;
+        for (int corner = 0; corner < 8; ++corner) {
+          double weight = 1;
+          core::Index3 at{};
+          for (int c = 0; c < 3; ++c) {
+            const bool up = ((corner >> c) & 1) != 0;
+            weight *= up ? w[c] : 1 - w[c];
+            at[c] = up ? hi[c] : lo[c];
+          }
+          sum[volume.at(at[0], at[1], at[2])] += weight;
+        }
+        float best = 0;
+        double best_sum = -1;
+        for (const auto& [label, s] : sum) {  // lower labels first: a tie keeps the lower
+          if (s > best_sum) {
+            best = label;
+            best_sum = s;
+          }
+        }
+        out.push_back(best);
+      }
+    }
+  }
+  return out;
+}
+
+// Blocks of labels 0-3 (runs that agree) with single voxels of other labels strewn in.
+core::Volume blocky_labels(const core::Geometry& g, unsigned seed) {
+  core::Volume v = core::make_volume(g, core::PixelType::uint8);
+  std::mt19937 rng(seed);
+  std::size_t n = 0;
+  for (std::int64_t k = 0; k < g.size[2]; ++k) {
+    for (std::int64_t j = 0; j < g.size[1]; ++j) {
+      for (std::int64_t i = 0; i < g.size[0]; ++i, ++n) {
+        v.pixels[n] = static_cast<float>((i / 4 + j / 3 + k / 2) % 4);
+        if (rng() % 9 == 0) {
+          v.pixels[n] = static_cast<float>(rng() % 4);
+        }
+      }
+    }
+  }
+  return v;
+}
+
+TEST(Preprocess, LinearLabelRestoreMatchesItsNaiveTwin) {
+  core::Geometry coarse;
+  coarse.size = {13, 9, 7};
+  coarse.spacing = {2, 2, 2.5};
+  coarse.origin = {-12, 7, 30};
+  // Finer by 2 and 4, coarser by 2 (ties of one half), and the same slices (weight 0).
+  for (const core::Vec3& spacing : {core::Vec3{1, 0.5, 2.5}, core::Vec3{0.5, 4, 1.25},
+                                    core::Vec3{4, 1, 2.5}, core::Vec3{1, 1, 5}}) {
+    for (unsigned seed = 1; seed <= 3; ++seed) {
+      const core::Volume labels = blocky_labels(coarse, seed);
+      const core::Geometry fine = resampled_grid(coarse, spacing);
+      const std::vector<float> expected = labels_by_weight(labels, fine);
+      EXPECT_EQ(resample_labels_linear(labels, fine).pixels, expected)
+          << "spacing " << spacing[0] << " " << spacing[1] << " " << spacing[2] << ", seed "
+          << seed;
+      // Into a larger grid at an offset: the box takes the same labels, the rest is untouched.
+      const core::Index3 outer{fine.size[0] + 3, fine.size[1] + 1, fine.size[2] + 2};
+      std::vector<float> into(static_cast<std::size_t>(outer[0] * outer[1] * outer[2]), 9.0f);
+      resample_labels_linear_into(labels, fine, into, outer, {2, 1, 0});
+      std::size_t n = 0;
+      std::int64_t wrong = 0;
+      for (std::int64_t k = 0; k < outer[2]; ++k) {
+        for (std::int64_t j = 0; j < outer[1]; ++j) {
+          for (std::int64_t i = 0; i < outer[0]; ++i, ++n) {
+            const bool inside = i >= 2 && i < 2 + fine.size[0] && j >= 1 && j < 1 + fine.size[1] &&
+                                k < fine.size[2];
+            const float want = inside ? expected[static_cast<std::size_t>(
+                                            (i - 2) + fine.size[0] * ((j - 1) + fine.size[1] * k))]
+                                      : 9.0f;
+            wrong += into[n] != want ? 1 : 0;
+          }
+        }
+      }
+      EXPECT_EQ(wrong, 0) << "spacing " << spacing[0] << " " << spacing[1] << " " << spacing[2];
+    }
+  }
+}
+
 TEST(Preprocess, RestoreRejectsLabelsOnAnotherGrid) {
   models::RunConfig run = ct_run();
   run.orientation = "RAS";

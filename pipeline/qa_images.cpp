@@ -59,13 +59,42 @@ std::pair<double, double> extent_along(const core::Geometry& grid, const core::V
   return {low, high};
 }
 
-std::uint8_t grey(float value, const QaWindow& window) {
-  const double t = (value - window.low) / std::max(1e-9, window.high - window.low);
-  return static_cast<std::uint8_t>(std::lround(255.0 * std::clamp(t, 0.0, 1.0)));
+// The pictures' palette: kGreys grey levels from black to white, then every structure colour.
+// 224 levels instead of 256 (1.8 instead of 1.6 HU a level in the default 400 HU window) leave
+// room for the colours, so each pixel is one byte, a third of RGB to fill and to compress.
+constexpr int kGreys = 224;
+
+const std::vector<io::RgbColor>& qa_palette() {
+  static const std::vector<io::RgbColor> palette = [] {
+    std::vector<io::RgbColor> colors;
+    for (int q = 0; q < kGreys; ++q) {
+      const auto v = static_cast<std::uint8_t>(std::lround(255.0 * q / (kGreys - 1)));
+      colors.push_back({v, v, v});
+    }
+    const std::vector<io::RgbColor> structures = structure_colors();
+    colors.insert(colors.end(), structures.begin(), structures.end());
+    CAJAL_CHECK(colors.size() <= 256) << colors.size() << " colours for an 8-bit palette";
+    return colors;
+  }();
+  return palette;
 }
 
-io::RgbImage scale_into_tile(const io::RgbImage& source, int tile) {
-  io::RgbImage out = io::make_rgb_image(tile, tile);
+// The palette index of a structure colour.
+std::uint8_t color_index(const io::RgbColor& color) {
+  const std::vector<io::RgbColor>& palette = qa_palette();
+  const auto found = std::find(palette.begin() + kGreys, palette.end(), color);
+  CAJAL_CHECK(found != palette.end()) << "a structure colour outside the palette";
+  return static_cast<std::uint8_t>(found - palette.begin());
+}
+
+// The grey level (palette index) of `value`: round((kGreys - 1) t), t its place in the window.
+std::uint8_t grey(float value, const QaWindow& window) {
+  const double t = (value - window.low) / std::max(1e-9, window.high - window.low);
+  return static_cast<std::uint8_t>(std::lround((kGreys - 1) * std::clamp(t, 0.0, 1.0)));
+}
+
+io::IndexedImage scale_into_tile(const io::IndexedImage& source, int tile) {
+  io::IndexedImage out = io::make_indexed_image(tile, tile, source.palette);
   const double scale =
       std::min(static_cast<double>(tile) / source.width, static_cast<double>(tile) / source.height);
   const int width = std::max(1, static_cast<int>(source.width * scale));
@@ -73,18 +102,18 @@ io::RgbImage scale_into_tile(const io::RgbImage& source, int tile) {
   const int x0 = (tile - width) / 2;
   const int y0 = (tile - height) / 2;
   for (int y = 0; y < height; ++y) {
+    const int sy = std::min(source.height - 1, static_cast<int>((y + 0.5) / scale));
     for (int x = 0; x < width; ++x) {
       const int sx = std::min(source.width - 1, static_cast<int>((x + 0.5) / scale));
-      const int sy = std::min(source.height - 1, static_cast<int>((y + 0.5) / scale));
-      std::copy_n(source.at(sx, sy), 3, out.at(x0 + x, y0 + y));
+      out.row(y0 + y)[x0 + x] = source.row(sy)[sx];
     }
   }
   return out;
 }
 
-void paste(io::RgbImage& target, const io::RgbImage& source, int x0, int y0) {
+void paste(io::IndexedImage& target, const io::IndexedImage& source, int x0, int y0) {
   for (int y = 0; y < source.height; ++y) {
-    std::copy_n(source.at(0, y), 3 * source.width, target.at(x0, y0 + y));
+    std::copy_n(source.row(y), source.width, target.row(y0 + y) + x0);
   }
 }
 
@@ -102,9 +131,9 @@ std::string to_string(QaView view) {
   return "?";
 }
 
-io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labels,
-                             const std::vector<LabelName>& names, QaView view,
-                             const core::Vec3& through_mm, const QaWindow& window) {
+io::IndexedImage render_qa_picture(const core::Volume& image, const core::Volume& labels,
+                                   const std::vector<LabelName>& names, QaView view,
+                                   const core::Vec3& through_mm, const QaWindow& window) {
   const core::Geometry& grid = image.geometry;
   CAJAL_CHECK(labels.pixels.size() == image.pixels.size()) << "labels and image differ in size";
   const ViewAxes axes = view_axes(view);
@@ -117,7 +146,7 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
   const int width = std::max(1, static_cast<int>(std::ceil((right_high - right_low) / pixel_mm)));
   const int height = std::max(1, static_cast<int>(std::ceil((down_high - down_low) / pixel_mm)));
   const double depth = dot(through_mm, axes.normal);
-  io::RgbImage picture = io::make_rgb_image(width, height);
+  io::IndexedImage picture = io::make_indexed_image(width, height, qa_palette());
   std::vector<int> label_at(static_cast<std::size_t>(width) * height, -1);
   // The continuous voxel index is affine in (x, y): its value at the first pixel centre and its
   // steps along a row and down a column, instead of a point mapped for each pixel.
@@ -166,8 +195,7 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
       if (voxel < 0) {
         continue;
       }
-      const std::uint8_t g = grey_level(image.pixels[static_cast<std::size_t>(voxel)]);
-      std::fill_n(picture.at(x, y), 3, g);
+      picture.row(y)[x] = grey_level(image.pixels[static_cast<std::size_t>(voxel)]);
       // Label values are whole numbers.
       label_at[static_cast<std::size_t>(y) * width + x] =
           static_cast<int>(labels.pixels[static_cast<std::size_t>(voxel)]);
@@ -177,7 +205,7 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
   for (const LabelName& name : names) {
     name_of[name.label] = name.name;
   }
-  std::map<int, io::RgbColor> color_of;
+  std::map<int, std::uint8_t> color_of;
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       const int label = label_at[static_cast<std::size_t>(y) * width + x];
@@ -194,13 +222,20 @@ io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labe
       if (edge) {
         auto color = color_of.find(label);
         if (color == color_of.end()) {
-          color = color_of.emplace(label, structure_color(name_of[label], label)).first;
+          color =
+              color_of.emplace(label, color_index(structure_color(name_of[label], label))).first;
         }
-        std::copy(color->second.begin(), color->second.end(), picture.at(x, y));
+        picture.row(y)[x] = color->second;
       }
     }
   }
   return picture;
+}
+
+io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labels,
+                             const std::vector<LabelName>& names, QaView view,
+                             const core::Vec3& through_mm, const QaWindow& window) {
+  return io::to_rgb(render_qa_picture(image, labels, names, view, through_mm, window));
 }
 
 std::vector<std::string> structure_file_stems(const std::vector<LabelName>& names) {
@@ -239,7 +274,7 @@ std::vector<std::string> write_qa_images(const core::Volume& image, const core::
     }
   }
   const auto pictures = static_cast<std::int64_t>(present.size() * 3);
-  std::vector<io::RgbImage> thumbnails(present.size() * 3);
+  std::vector<io::IndexedImage> thumbnails(present.size() * 3);
   std::vector<std::exception_ptr> errors(thumbnails.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t p = 0; p < pictures; ++p) {
@@ -247,8 +282,8 @@ std::vector<std::string> write_qa_images(const core::Volume& image, const core::
     const std::size_t s = present[i / 3];
     const QaView view = views[i % 3];
     try {
-      const io::RgbImage picture =
-          render_qa_slice(image, labels, names, view, stats[s].centroid_mm, window);
+      const io::IndexedImage picture =
+          render_qa_picture(image, labels, names, view, stats[s].centroid_mm, window);
       io::write_png(picture, qa_dir / (stems[s] + "_" + to_string(view) + ".png"));
       thumbnails[i] = scale_into_tile(picture, kTile);
     } catch (...) {
@@ -256,7 +291,7 @@ std::vector<std::string> write_qa_images(const core::Volume& image, const core::
     }
   }
   std::vector<std::string> written;
-  std::vector<std::pair<io::RgbColor, std::vector<io::RgbImage>>> rows;
+  std::vector<std::pair<std::uint8_t, std::vector<io::IndexedImage>>> rows;
   for (std::size_t r = 0; r < present.size(); ++r) {
     const std::size_t s = present[r];
     for (std::size_t v = 0; v < 3; ++v) {
@@ -265,31 +300,29 @@ std::vector<std::string> write_qa_images(const core::Volume& image, const core::
       }
       written.push_back(stems[s] + "_" + to_string(views[v]) + ".png");
     }
-    rows.emplace_back(
-        structure_color(names[s].name, names[s].label),
-        std::vector<io::RgbImage>{std::move(thumbnails[r * 3]), std::move(thumbnails[r * 3 + 1]),
-                                  std::move(thumbnails[r * 3 + 2])});
+    rows.emplace_back(color_index(structure_color(names[s].name, names[s].label)),
+                      std::vector<io::IndexedImage>{std::move(thumbnails[r * 3]),
+                                                    std::move(thumbnails[r * 3 + 1]),
+                                                    std::move(thumbnails[r * 3 + 2])});
   }
   if (rows.empty()) {
     const core::Geometry& g = image.geometry;
     const core::Vec3 centre = g.index_to_physical({(static_cast<double>(g.size[0]) - 1) / 2,
                                                    (static_cast<double>(g.size[1]) - 1) / 2,
                                                    (static_cast<double>(g.size[2]) - 1) / 2});
-    std::vector<io::RgbImage> tiles;
+    std::vector<io::IndexedImage> tiles;
     for (QaView view : views) {
       tiles.push_back(
-          scale_into_tile(render_qa_slice(image, labels, names, view, centre, window), kTile));
+          scale_into_tile(render_qa_picture(image, labels, names, view, centre, window), kTile));
     }
-    rows.emplace_back(io::RgbColor{0, 0, 0}, std::move(tiles));
+    rows.emplace_back(std::uint8_t{0}, std::move(tiles));  // black
   }
-  io::RgbImage montage =
-      io::make_rgb_image(kSwatch + 3 * kTile, static_cast<int>(rows.size()) * kTile);
+  io::IndexedImage montage = io::make_indexed_image(
+      kSwatch + 3 * kTile, static_cast<int>(rows.size()) * kTile, qa_palette());
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const int y0 = static_cast<int>(r) * kTile;
     for (int y = 0; y < kTile; ++y) {
-      for (int x = 0; x < kSwatch - 2; ++x) {
-        std::copy(rows[r].first.begin(), rows[r].first.end(), montage.at(x, y0 + y));
-      }
+      std::fill_n(montage.row(y0 + y), kSwatch - 2, rows[r].first);
     }
     for (int t = 0; t < 3; ++t) {
       paste(montage, rows[r].second[t], kSwatch + t * kTile, y0);

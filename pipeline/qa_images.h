@@ -27,9 +27,15 @@ struct QaWindow {
 };
 
 // The plane of `view` through the physical point `through_mm` (LPS), sampled by nearest
-// neighbour on square display pixels covering the whole volume, windowed grey with a one-pixel
-// contour of every label of `labels` (the colours of structure_color, names from `names`).
-// Points outside the volume are black.
+// neighbour on square display pixels covering the whole volume, windowed grey (224 levels,
+// round(223 t) for a value t of the way through the window, shown as round(255 level / 223))
+// with a one-pixel contour of every label of `labels` (the colours of structure_color, names
+// from `names`). Points outside the volume are black. A palette picture: the grey levels, then
+// every colour of structure_colors().
+io::IndexedImage render_qa_picture(const core::Volume& image, const core::Volume& labels,
+                                   const std::vector<LabelName>& names, QaView view,
+                                   const core::Vec3& through_mm, const QaWindow& window);
+// The same picture as R G B.
 io::RgbImage render_qa_slice(const core::Volume& image, const core::Volume& labels,
                              const std::vector<LabelName>& names, QaView view,
                              const core::Vec3& through_mm, const QaWindow& window);

@@ -142,6 +142,15 @@ std::optional<io::CodedConcept> anatomy_code(const std::string& name) {
   return std::nullopt;
 }
 
+std::vector<io::RgbColor> structure_colors() {
+  std::vector<io::RgbColor> colors;
+  for (const KnownStructure& known : kKnown) {
+    colors.push_back(known.color);
+  }
+  colors.insert(colors.end(), kPalette.begin(), kPalette.end());
+  return colors;
+}
+
 io::RgbColor structure_color(const std::string& name, int label) {
   for (const KnownStructure& known : kKnown) {
     if (name == known.name) {

@@ -29,5 +29,7 @@ std::optional<io::CodedConcept> anatomy_code(const std::string& name);
 // The display colour of a structure: a fixed colour for the TG-263 names above, otherwise one of
 // a fixed palette chosen by the label value, so the same label always gets the same colour.
 io::RgbColor structure_color(const std::string& name, int label);
+// Every colour structure_color gives: the fixed colours, then the palette's.
+std::vector<io::RgbColor> structure_colors();
 
 }  // namespace cajal::pipeline

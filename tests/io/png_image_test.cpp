@@ -8,6 +8,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/error.h"
@@ -79,6 +80,53 @@ TEST(PngImage, AnIndependentDecoderReadsThePixelsWritten) {
     EXPECT_TRUE(back.pixels == image.pixels) << width << " x " << height;
   }
   fs::remove_all(scratch("p.png").parent_path());
+}
+
+// Palette pictures of a few sizes and palettes (1, 5 and 256 colours) decode to their colours.
+TEST(PngImage, AnIndependentDecoderReadsThePaletteColoursWritten) {
+  std::mt19937 random(11);
+  for (const auto& [width, height, colours] : {std::tuple{37, 61, 256}, {1, 1, 1}, {64, 9, 5}}) {
+    std::vector<std::array<std::uint8_t, 3>> palette(static_cast<std::size_t>(colours));
+    for (auto& colour : palette) {
+      for (auto& v : colour) {
+        v = static_cast<std::uint8_t>(random());
+      }
+    }
+    IndexedImage image = make_indexed_image(width, height, palette);
+    for (std::size_t n = 0; n < image.pixels.size(); ++n) {
+      // Runs and noise, every colour used.
+      image.pixels[n] = static_cast<std::uint8_t>((n % 7 < 3 ? n / 7 : random()) %
+                                                  static_cast<std::size_t>(colours));
+    }
+    const fs::path path = scratch("q.png");
+    write_png(image, path);
+    const RgbImage back = testing::decode_png(path);
+    EXPECT_EQ(back.width, width);
+    EXPECT_EQ(back.height, height);
+    EXPECT_TRUE(back.pixels == to_rgb(image).pixels) << width << " x " << height;
+    // The signature (8 bytes), IHDR (25), then the palette's length (4) and type.
+    EXPECT_EQ(read_bytes(path).substr(8 + 25 + 4, 4), "PLTE");
+    EXPECT_EQ(to_rgb(image).pixels[0], palette[image.pixels[0]][0]);
+  }
+  fs::remove_all(scratch("q.png").parent_path());
+}
+
+TEST(PngImage, RefusesAPaletteThatDoesNotCoverItsPixels) {
+  IndexedImage image = make_indexed_image(3, 2, {{1, 2, 3}, {4, 5, 6}});
+  image.pixels[4] = 2;  // past the palette
+  EXPECT_THROW(write_png(image, scratch("r.png")), Error);
+  image.pixels[4] = 1;
+  image.palette.clear();
+  EXPECT_THROW(write_png(image, scratch("r.png")), Error);
+  image.palette.assign(257, {0, 0, 0});
+  EXPECT_THROW(write_png(image, scratch("r.png")), Error);
+  image.palette.resize(2);
+  image.pixels.pop_back();
+  EXPECT_THROW(write_png(image, scratch("r.png")), Error);
+  image.pixels.push_back(0);
+  write_png(image, scratch("r.png"));
+  EXPECT_EQ(testing::decode_png(scratch("r.png")).width, 3);
+  fs::remove_all(scratch("r.png").parent_path());
 }
 
 TEST(PngImage, SamePixelsGiveTheSameBytesAndNoTemporaryIsLeft) {

@@ -142,11 +142,14 @@ TEST(QaImages, WindowsGreyLevels) {
                                      QaWindow{-100, 90});
   EXPECT_EQ(axial.at(0, axial.height / 2)[0], 0);
   EXPECT_EQ(axial.at(axial.width - 1, axial.height / 2)[0], 255);
-  // Whole values are looked up, others worked out; both ways give round(255 (v - low) / width),
-  // halves up, and values beyond the window (and beyond 16 bits) are clamped.
+  // Whole values are looked up, others worked out; both ways give the level
+  // round(223 (v - low) / width), halves up, shown as round(255 level / 223), and values beyond
+  // the window (and beyond 16 bits) are clamped. -81 and -80.5: level 22 and 23 of 224 (25 and
+  // 26), where 256 levels would give 26 and 26.
   Scene odd = make_scene({1, 1, 1});
-  const std::vector<float> values = {-5.0f, -5.4f, 25.0f, 25.5f, -40000.0f, 70000.0f};
-  const std::vector<int> levels = {128, 127, 168, 168, 0, 255};
+  const std::vector<float> values = {-5.0f,  -5.4f,  25.0f,     25.5f,
+                                     -81.0f, -80.5f, -40000.0f, 70000.0f};
+  const std::vector<int> levels = {128, 127, 168, 168, 25, 26, 0, 255};
   for (std::size_t v = 0; v < values.size(); ++v) {
     std::fill(odd.image.pixels.begin(), odd.image.pixels.end(), values[v]);
     const auto picture = render_qa_slice(odd.image, odd.labels, kNames, QaView::axial, {0, 0, -4.5},

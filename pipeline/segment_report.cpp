@@ -1,6 +1,7 @@
 #include "pipeline/segment_report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -42,13 +43,37 @@ void add_run(Accumulator& acc, std::int64_t first, std::int64_t end, std::int64_
     acc.low[c] = std::min(acc.low[c], low[c]);
     acc.high[c] = std::max(acc.high[c], high[c]);
   }
-  for (std::int64_t i = first; i < end; ++i) {
-    const double value = row[i];
-    acc.sum += value;
-    acc.sum_squares += value * value;
-    acc.min = std::min(acc.min, value);
-    acc.max = std::max(acc.max, value);
+  // Four lanes (every fourth voxel of the run) summed apart and added at the run's end: four
+  // chains of additions instead of one, and vectorised. Whole-numbered intensities (CT in HU,
+  // any integer pixel type) give exact sums in any order, so the same figures as one chain; other
+  // values may differ in the last bits, the same on every run.
+  std::array<double, 4> sum{};
+  std::array<double, 4> squares{};
+  std::array<double, 4> least{};
+  std::array<double, 4> most{};
+  least.fill(acc.min);
+  most.fill(acc.max);
+  std::int64_t i = first;
+  for (; i + 4 <= end; i += 4) {
+    for (std::size_t l = 0; l < 4; ++l) {
+      const double value = row[i + static_cast<std::int64_t>(l)];
+      sum[l] += value;
+      squares[l] += value * value;
+      least[l] = value < least[l] ? value : least[l];  // NaN is never taken, as with std::min
+      most[l] = value > most[l] ? value : most[l];
+    }
   }
+  for (; i < end; ++i) {
+    const double value = row[i];
+    sum[0] += value;
+    squares[0] += value * value;
+    least[0] = value < least[0] ? value : least[0];
+    most[0] = value > most[0] ? value : most[0];
+  }
+  acc.sum += (sum[0] + sum[1]) + (sum[2] + sum[3]);
+  acc.sum_squares += (squares[0] + squares[1]) + (squares[2] + squares[3]);
+  acc.min = std::min({least[0], least[1], least[2], least[3]});
+  acc.max = std::max({most[0], most[1], most[2], most[3]});
 }
 
 core::Vec3 to_vec(const core::Index3& index) {

@@ -145,6 +145,39 @@ TEST(SegmentReport, MeasuresStructuresOnAnObliqueAnisotropicGrid) {
   EXPECT_EQ(stats[2].volume_ml, 0);
 }
 
+// One structure along a row of 11 voxels (lanes of four and a remainder of three), its lowest
+// and highest intensity moved through every position; whole values, so the sums are exact.
+TEST(SegmentReport, FindsTheExtremesAndSumsAnywhereInARun) {
+  core::Geometry g;
+  g.size = {13, 1, 1};
+  for (std::size_t low_at = 1; low_at <= 11; ++low_at) {
+    core::Volume image = core::make_volume(g, core::PixelType::int16, 5);
+    core::Volume labels = core::make_volume(g, core::PixelType::uint8);
+    double sum = 0;
+    double squares = 0;
+    for (std::size_t i = 1; i <= 11; ++i) {
+      labels.pixels[i] = 1;
+      image.pixels[i] = static_cast<float>(i * i % 7);
+    }
+    const std::size_t high_at = 12 - low_at;
+    image.pixels[low_at] = -30;
+    image.pixels[high_at] = high_at == low_at ? -30.0f : 40.0f;
+    image.pixels[0] = -99;  // outside the structure
+    image.pixels[12] = 99;
+    double highest = -1000;
+    for (std::size_t i = 1; i <= 11; ++i) {
+      sum += image.pixels[i];
+      squares += static_cast<double>(image.pixels[i]) * image.pixels[i];
+      highest = std::max<double>(highest, image.pixels[i]);
+    }
+    const auto stats = measure_structures(image, labels, {{1, "Run"}});
+    EXPECT_EQ(stats[0].min, -30) << "lowest at " << low_at;
+    EXPECT_EQ(stats[0].max, highest) << "highest at " << high_at;
+    EXPECT_EQ(stats[0].mean, sum / 11) << low_at;
+    EXPECT_NEAR(stats[0].std, std::sqrt(squares / 11 - (sum / 11) * (sum / 11)), 1e-12);
+  }
+}
+
 TEST(SegmentReport, ListsAnEmptyStructureWithNullMeasurements) {
   const Fixture f = make_fixture();
   const auto stats = measure_structures(f.image, f.labels, {{3, "Missing"}, {1, "Inner"}});

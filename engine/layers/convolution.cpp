@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "engine/detail/dnnl_util.h"
+#include "engine/layers/blocked_weight_gradient.h"
 #include "engine/layers/common.h"
 
 namespace cajal::engine {
@@ -143,6 +144,12 @@ struct TransposedKinds {
   using BackwardWeights = dnnl::deconvolution_backward_weights;
   static constexpr auto algorithm = dnnl::algorithm::deconvolution_direct;
 };
+
+// The three values of a 3D convolution's parameter (D, H, W).
+std::array<std::int64_t, 3> axes_of(const Dims& values) {
+  CAJAL_CHECK(values.size() == 3) << "a 3D parameter of " << values.size() << " values";
+  return {values[0], values[1], values[2]};
+}
 
 // A convolution whose weight gradient is summed directly (direct_weight_gradient) rather than by
 // oneDNN: with 1 or 2 input channels oneDNN 2.6 has no blocked backward-weights kernel here and
@@ -920,6 +927,26 @@ class DnnlConvolution final : public ConvolutionLayer {
       ctx.stream.wait();
       return;
     }
+    if (blocked_weights_) {
+      const dnnl::memory x = thin_ ? src_.in(*src[0], ctx) : src_.held(*src[0], ctx);
+      const dnnl::memory dy =
+          data ? data_diff_dst_.held(diff_dst, ctx) : data_diff_dst_.in(diff_dst, ctx);
+      ctx.stream.wait();
+      const Dims& in = src_dims()[0];
+      const Dims& out = dst_dims();
+      detail::BlockedWeightGradient g{.batch = in[0],
+                                      .in_channels = params().in_channels,
+                                      .out_channels = params().out_channels,
+                                      .in = {in[2], in[3], in[4]},
+                                      .out = {out[2], out[3], out[4]},
+                                      .kernel = axes_of(params().kernel_size),
+                                      .pad = axes_of(params().padding)};
+      detail::blocked_weight_gradient(g, static_cast<const float*>(x.get_data_handle()),
+                                      static_cast<const float*>(dy.get_data_handle()),
+                                      grad("weight").data(),
+                                      params().bias ? grad("bias").data() : nullptr, ctx.threads);
+      return;
+    }
     // Where a layout is the same, the copies that forward() and the data pass reordered.
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, src_reused_ ? src_.held(*src[0], ctx) : weights_src_.in(*src[0], ctx)},
@@ -1196,6 +1223,22 @@ class DnnlConvolution final : public ConvolutionLayer {
     if (direct_weights_) {
       return;
     }
+    // 3D weight gradients the engine's own loop sums from the blocked copies that forward and the
+    // data pass make (see blocked_weight_gradient.h).
+    const auto blocked = [](const dnnl::memory::dims& dims) {
+      return dnnl::memory::desc(dims, dnnl::memory::data_type::f32,
+                                dnnl::memory::format_tag::nCdhw8c);
+    };
+    blocked_weights_ =
+        !transposed() && g.src.dims().size() == 5 &&
+        detail::fits_blocked_weight_gradient(
+            params().in_channels, params().out_channels, params().groups,
+            axes_of(params().kernel_size), axes_of(params().stride), axes_of(params().dilation)) &&
+        pd.src_desc() == blocked(pd.src_desc().dims()) &&
+        data_pd.diff_dst_desc() == blocked(data_pd.diff_dst_desc().dims());
+    if (blocked_weights_) {
+      return;
+    }
 
     // 3D convolutions' weight gradient reads src and diff_dst channels-last: oneDNN v2.6 has no
     // AVX2 kernel for it and falls back to gemm, which takes about half the time on ndhwc as on
@@ -1255,6 +1298,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   dnnl::primitive backward_data_;
   detail::Bridge weights_src_;
   bool direct_weights_ = false;   // direct_weight_gradient instead of backward_weights_
+  bool blocked_weights_ = false;  // detail::blocked_weight_gradient instead of it
   bool src_reused_ = false;       // weights_src_ has forward's layout: src_ holds the copy
   bool diff_dst_reused_ = false;  // likewise for data_diff_dst_
   detail::Bridge weights_diff_dst_;

@@ -274,22 +274,65 @@ void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t plane
   }
 }
 
+// The gradient of max pooling by hand, plane by plane: each output's gradient goes to the first
+// input of its window (in the order kd, kh, kw) that holds the output's value, the maximum that
+// pool_plain found: where oneDNN's workspace would point, as its forward takes only a strictly
+// larger value (a window with no such input, all -inf or NaN, gives to its first input inside).
+// oneDNN v2.6 has only its scalar simple_nchw kernels for plain layouts, forward and backward.
+void unpool_plain_max(const float* src, const float* dst, const float* diff_dst, float* diff_src,
+                      std::int64_t planes, const std::array<Axis, 3>& ax, int threads) {
+  const auto& [d, h, w] = ax;
+  const auto in_plane = d.in * h.in * w.in;
+  const auto out_plane = d.out * h.out * w.out;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t plane = 0; plane < planes; ++plane) {
+    const float* x = src + plane * in_plane;
+    float* dx = diff_src + plane * in_plane;
+    const float* y = dst + plane * out_plane;
+    const float* dy = diff_dst + plane * out_plane;
+    std::fill(dx, dx + in_plane, 0.0f);
+    for (std::int64_t od = 0; od < d.out; ++od) {
+      const auto [kd0, kd1] = taps_inside(d, od);
+      for (std::int64_t oh = 0; oh < h.out; ++oh) {
+        const auto [kh0, kh1] = taps_inside(h, oh);
+        for (std::int64_t ow = 0; ow < w.out; ++ow) {
+          const auto [kw0, kw1] = taps_inside(w, ow);
+          const float best = y[(od * h.out + oh) * w.out + ow];
+          std::int64_t at = -1;
+          for (auto kd = kd0; kd < kd1 && at < 0; ++kd) {
+            for (auto kh = kh0; kh < kh1 && at < 0; ++kh) {
+              const std::int64_t row =
+                  ((od * d.stride - d.pad + kd) * h.in + oh * h.stride - h.pad + kh) * w.in +
+                  ow * w.stride - w.pad;
+              for (auto kw = kw0; kw < kw1; ++kw) {
+                if (x[row + kw] == best) {
+                  at = row + kw;
+                  break;
+                }
+              }
+            }
+          }
+          if (at < 0) {
+            at = ((od * d.stride - d.pad + kd0) * h.in + oh * h.stride - h.pad + kh0) * w.in +
+                 ow * w.stride - w.pad + kw0;
+          }
+          dx[at] += dy[(od * h.out + oh) * w.out + ow];
+        }
+      }
+    }
+  }
+}
+
 class DnnlPooling final : public PoolingLayer {
  public:
   using PoolingLayer::PoolingLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
-    if (!primitive_) {
-      pool_plain(src[0]->data(), dst.data(), src[0]->dim(0) * src[0]->dim(1), axes_,
-                 type() == LayerType::max_pool, !params().count_include_pad, ctx_->threads);
-      return;
-    }
-    // Training max pooling: oneDNN's, for the workspace (where each maximum came from) that its
-    // backward reads.
-    detail::run_plain(primitive_, *ctx_, *src[0], dst, {{DNNL_ARG_WORKSPACE, workspace_}});
+    pool_plain(src[0]->data(), dst.data(), src[0]->dim(0) * src[0]->dim(1), axes_,
+               type() == LayerType::max_pool, !params().count_include_pad, ctx_->threads);
   }
 
-  void backward(const std::vector<const Tensor*>& /*src*/, const Tensor& /*dst*/,
-                const Tensor& diff_dst, const std::vector<Tensor*>& diff_src) override {
+  void backward(const std::vector<const Tensor*>& src, const Tensor& dst, const Tensor& diff_dst,
+                const std::vector<Tensor*>& diff_src) override {
     CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
     CAJAL_CHECK(diff_dst.dims() == dst_dims() && diff_src.size() == 1) << label();
     if (diff_src[0] == nullptr) {
@@ -302,12 +345,8 @@ class DnnlPooling final : public PoolingLayer {
                        axes_, !params().count_include_pad, ctx.threads);
       return;
     }
-    backward_.execute(
-        ctx.stream, {{DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, ctx.engine)},
-                     {DNNL_ARG_DIFF_SRC, dnnl::memory(detail::plain_desc(src_dims()[0]), ctx.engine,
-                                                      diff_src[0]->data())},
-                     {DNNL_ARG_WORKSPACE, workspace_}});
-    ctx.stream.wait();
+    unpool_plain_max(src[0]->data(), dst.data(), diff_dst.data(), diff_src[0]->data(),
+                     diff_dst.dim(0) * diff_dst.dim(1), axes_, ctx.threads);
   }
 
  private:
@@ -328,39 +367,11 @@ class DnnlPooling final : public PoolingLayer {
                       .stride = p.stride[k],
                       .pad = p.padding[k]};
     }
-    primitive_ = dnnl::primitive();
-    backward_ = dnnl::primitive();
-    workspace_ = dnnl::memory();
-    // pool_plain and unpool_plain_avg do the rest; training max pooling keeps oneDNN's forward
-    // and backward, for the workspace where the forward records each maximum.
-    if (!training() || type() != LayerType::max_pool) {
-      return;
-    }
-    const dnnl::memory::dims kernel(p.kernel_size.begin(), p.kernel_size.end());
-    const dnnl::memory::dims stride(p.stride.begin(), p.stride.end());
-    const dnnl::memory::dims padding(p.padding.begin(), p.padding.end());
-    const auto src_md = detail::plain_desc(src_dims()[0]);
-    const auto dst_md = detail::plain_desc(dst_dims());
-    const auto algorithm = dnnl::algorithm::pooling_max;
-    const dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_training, algorithm, src_md,
-                                           dst_md, stride, kernel, padding, padding);
-    const dnnl::pooling_forward::primitive_desc pd(desc, ctx_->engine);
-    primitive_ = dnnl::pooling_forward(pd);
-    workspace_ = dnnl::memory(pd.workspace_desc(), ctx_->engine);
-    // The backward descriptor takes the forward one as hint.
-    const dnnl::pooling_backward::desc backward_desc(algorithm, src_md, dst_md, stride, kernel,
-                                                     padding, padding);
-    backward_ = dnnl::pooling_backward(
-        dnnl::pooling_backward::primitive_desc(backward_desc, ctx_->engine, pd));
+    // pool_plain, unpool_plain_avg and unpool_plain_max do the rest.
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   std::array<Axis, 3> axes_;
-  // Training max pooling only. The workspace is written by the const forward(): a training layer
-  // runs one pass at a time.
-  dnnl::primitive primitive_;
-  dnnl::memory workspace_;
-  dnnl::primitive backward_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -260,6 +261,26 @@ TEST_P(FiniteDifferences, MatchReferenceBackward) {
 INSTANTIATE_TEST_SUITE_P(TinyShapes, FiniteDifferences, ::testing::ValuesIn(tiny()), case_name);
 
 const nlohmann::json kConvParams = conv(3, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1});
+
+// Windows with several equal maxima (inputs rounded to a few values, overlapping windows,
+// padding): the gradient goes to the first in window order, as PyTorch and the naive twin give it.
+TEST(MaxPoolBackward, GivesATieToTheFirstMaximum) {
+  for (const auto& [params, dims] :
+       {std::pair{nlohmann::json{{"kernel_size", {3, 3, 3}}, {"stride", 2}, {"padding", 1}},
+                  Dims{1, 2, 5, 6, 7}},
+        std::pair{nlohmann::json{{"kernel_size", {2, 2}}}, Dims{2, 3, 6, 8}}}) {
+    auto data = testing::make_backward_case(LayerType::max_pool, params, {dims});
+    for (auto& v : data.inputs[0].values()) {
+      v = std::round(v * 1.5f);
+    }
+    const auto onednn = testing::run_backward(Backend::onednn, LayerType::max_pool, params,
+                                              data.inputs, data.weights, data.diff_dst);
+    const auto reference = testing::run_backward(Backend::reference, LayerType::max_pool, params,
+                                                 data.inputs, data.weights, data.diff_dst);
+    std::string worst;
+    EXPECT_LE(testing::worst_relative_error(onednn, reference, worst), 1e-6) << worst;
+  }
+}
 
 // oneDNN's weight gradient (2D) and the blocked one (3D, 8 channels) alike.
 TEST(ConvBackward, AddsToTheGradientOnEveryCall) {

@@ -1240,9 +1240,9 @@ class DnnlConvolution final : public ConvolutionLayer {
       return;
     }
 
-    // 3D convolutions' weight gradient reads src and diff_dst channels-last: oneDNN v2.6 has no
-    // AVX2 kernel for it and falls back to gemm, which takes about half the time on ndhwc as on
-    // the blocked or plain layouts it picks itself (16->16 channels at 64^3: 54 ms against 111;
+    // The other 3D convolutions' weight gradient reads src and diff_dst channels-last: oneDNN v2.6
+    // has no AVX2 kernel for it and falls back to gemm, which takes about half the time on ndhwc as
+    // on the blocked or plain layouts it picks itself (16->16 channels at 64^3: 54 ms against 111;
     // 32->16: 128 against 249; 64->64 at 16^3: 7.6 against 15.6). 2D keeps its jit:avx2 kernel.
     const bool channels_last = !transposed() && g.src.dims().size() == 5;
     const auto layout = [&](const dnnl::memory::desc& any) {

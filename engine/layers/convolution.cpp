@@ -856,7 +856,7 @@ class DnnlConvolution final : public ConvolutionLayer {
       ctx.stream.wait();
       return;
     }
-    if (unpool_) {
+    if (unpool_ || unpool_forward_) {
       unpool_convolution(*src[0], weight("weight").data(),
                          params().bias ? weight("bias").data() : nullptr, dst, params().kernel_size,
                          ctx.threads);
@@ -949,7 +949,8 @@ class DnnlConvolution final : public ConvolutionLayer {
     }
     // Where a layout is the same, the copies that forward() and the data pass reordered.
     std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, src_reused_ ? src_.held(*src[0], ctx) : weights_src_.in(*src[0], ctx)},
+        {DNNL_ARG_SRC,
+         src_reused_ && !unpool_forward_ ? src_.held(*src[0], ctx) : weights_src_.in(*src[0], ctx)},
         {DNNL_ARG_DIFF_DST, data && diff_dst_reused_ ? data_diff_dst_.held(diff_dst, ctx)
                                                      : weights_diff_dst_.in(diff_dst, ctx)},
         {DNNL_ARG_DIFF_WEIGHTS, diff_weights_.memory()}};
@@ -1022,6 +1023,9 @@ class DnnlConvolution final : public ConvolutionLayer {
     CAJAL_CHECK(!training() || post_ops().empty())
         << label() << ": fused post-ops have no backward; train with fuse_post_ops off";
     unpool_ = !training() && unpools(params(), transposed()) && post_ops().empty();
+    // In training too the forward is unpool_convolution's; the backward stays oneDNN's (its
+    // primitives are built below, the forward one as their hint).
+    unpool_forward_ = training() && unpools(params(), transposed()) && post_ops().empty();
     if (unpool_) {
       return;  // no primitive: unpool_convolution reads the weights in PyTorch's layout
     }
@@ -1267,7 +1271,8 @@ class DnnlConvolution final : public ConvolutionLayer {
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
-  bool unpool_ = false;  // inference by unpool_convolution instead of a oneDNN primitive
+  bool unpool_ = false;          // inference by unpool_convolution instead of a oneDNN primitive
+  bool unpool_forward_ = false;  // training: forward by unpool_convolution, backward by oneDNN
   // Inference of subpixel() transposed convolutions: a convolution per phase of the output.
   struct Phase {
     std::int64_t phase;  // -1: all phases in one (combined_phase_weights)

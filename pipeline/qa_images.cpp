@@ -169,10 +169,16 @@ io::IndexedImage render_qa_picture(const core::Volume& image, const core::Volume
     step_y[c] = below[c] - first[c];
   }
   // Grey levels of the whole values from -32768 to 32767 (CT in HU, MR, label maps) looked up,
-  // other values worked out one by one: the same levels either way.
-  std::vector<std::uint8_t> grey_of_whole(std::size_t{1} << 16);
-  for (std::size_t v = 0; v < grey_of_whole.size(); ++v) {
-    grey_of_whole[v] = grey(static_cast<float>(static_cast<int>(v) - 32768), window);
+  // other values worked out one by one: the same levels either way. The table is kept for the
+  // next picture of the same window on this thread.
+  thread_local QaWindow table_window{NAN, NAN};
+  thread_local std::vector<std::uint8_t> grey_of_whole;
+  if (grey_of_whole.empty() || table_window.low != window.low || table_window.high != window.high) {
+    grey_of_whole.resize(std::size_t{1} << 16);
+    for (std::size_t v = 0; v < grey_of_whole.size(); ++v) {
+      grey_of_whole[v] = grey(static_cast<float>(static_cast<int>(v) - 32768), window);
+    }
+    table_window = window;
   }
   const auto grey_level = [&](float value) {
     const bool whole_range = value >= -32768.0f && value <= 32767.0f;  // NaN is not
@@ -181,24 +187,59 @@ io::IndexedImage render_qa_picture(const core::Volume& image, const core::Volume
                ? grey_of_whole[static_cast<std::size_t>(whole + 32768)]
                : grey(value, window);
   };
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      std::int64_t voxel = 0;
-      std::int64_t stride = 1;
-      for (int c = 0; c < 3 && voxel >= 0; ++c) {
-        // The nearest voxel, floor(index + 0.5): truncation where that is not negative.
+  // The voxel under pixel (x, y), or -1 outside the volume: along each axis c the nearest voxel,
+  // floor(index + 0.5) (truncation where that is not negative).
+  const auto voxel_at = [&](int x, int y, bool along_x, bool along_y) {
+    std::int64_t voxel = 0;
+    std::int64_t stride = 1;
+    for (int c = 0; c < 3 && voxel >= 0; ++c) {
+      const bool moves_with_x = step_x[c] != 0.0;
+      if ((moves_with_x && along_x) || (!moves_with_x && along_y)) {
         const double shifted = first[c] + x * step_x[c] + y * step_y[c] + 0.5;
         const bool inside = shifted >= 0.0 && shifted < static_cast<double>(grid.size[c]);
         voxel = inside ? voxel + static_cast<std::int64_t>(shifted) * stride : -1;
-        stride *= grid.size[c];
       }
-      if (voxel < 0) {
+      stride *= grid.size[c];
+    }
+    return voxel;
+  };
+  const auto draw = [&](int x, int y, std::int64_t voxel) {
+    picture.row(y)[x] = grey_level(image.pixels[static_cast<std::size_t>(voxel)]);
+    // Label values are whole numbers.
+    label_at[static_cast<std::size_t>(y) * width + x] =
+        static_cast<int>(labels.pixels[static_cast<std::size_t>(voxel)]);
+  };
+  bool separable = true;  // no voxel axis moves with both x and y (the planes are not oblique)
+  for (int c = 0; c < 3; ++c) {
+    separable = separable && (step_x[c] == 0.0 || step_y[c] == 0.0);
+  }
+  if (separable) {
+    // The axes that move with x give a column's part of the voxel, the others a row's: the same
+    // sums as below, as the terms left out are x or y times a zero step.
+    std::vector<std::int64_t> column(static_cast<std::size_t>(width));
+    for (int x = 0; x < width; ++x) {
+      column[static_cast<std::size_t>(x)] = voxel_at(x, 0, true, false);
+    }
+    for (int y = 0; y < height; ++y) {
+      const std::int64_t row = voxel_at(0, y, false, true);
+      if (row < 0) {
         continue;
       }
-      picture.row(y)[x] = grey_level(image.pixels[static_cast<std::size_t>(voxel)]);
-      // Label values are whole numbers.
-      label_at[static_cast<std::size_t>(y) * width + x] =
-          static_cast<int>(labels.pixels[static_cast<std::size_t>(voxel)]);
+      for (int x = 0; x < width; ++x) {
+        const std::int64_t part = column[static_cast<std::size_t>(x)];
+        if (part >= 0) {
+          draw(x, y, row + part);
+        }
+      }
+    }
+  } else {
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) {
+        const std::int64_t voxel = voxel_at(x, y, true, true);
+        if (voxel >= 0) {
+          draw(x, y, voxel);
+        }
+      }
     }
   }
   std::map<int, std::string> name_of;

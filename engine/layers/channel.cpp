@@ -1,7 +1,9 @@
 #include "engine/layers/channel.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/common.h"
@@ -72,6 +74,10 @@ class DnnlChannel final : public ChannelLayer {
       detail::run_plain(primitive_, *ctx_, *src[0], dst);
       return;
     }
+    if (type() == LayerType::concat) {
+      join_channels(src, dst, ctx_->threads);
+      return;
+    }
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_DST, dnnl::memory(detail::plain_desc(dst.dims()), ctx_->engine, dst.data())}};
     for (std::size_t i = 0; i < src.size(); ++i) {
@@ -124,6 +130,39 @@ class DnnlChannel final : public ChannelLayer {
         dnnl::softmax_backward::primitive_desc(desc, ctx_->engine, softmax_pd_));
   }
 
+  // concat's forward: each input's block of channels into dst, sample by sample, in pieces of at
+  // most 1 MiB shared among the threads (oneDNN v2.6 takes its scalar simple:any concat for
+  // plain layouts: 9.7 ms for two 16 MB inputs here, against about 3 for the copies).
+  static void join_channels(const std::vector<const Tensor*>& src, Tensor& dst, int threads) {
+    constexpr std::int64_t kPiece = std::int64_t{1} << 18;  // floats
+    const auto batch = dst.dim(0);
+    const auto dst_block = dst.size() / batch;
+    struct Piece {
+      const float* from;
+      float* to;
+      std::int64_t count;
+    };
+    std::vector<Piece> pieces;
+    for (std::int64_t n = 0; n < batch; ++n) {
+      std::int64_t offset = 0;
+      for (const Tensor* input : src) {
+        const auto block = input->size() / batch;
+        for (std::int64_t at = 0; at < block; at += kPiece) {
+          pieces.push_back({input->data() + n * block + at,
+                            dst.data() + n * dst_block + offset + at,
+                            std::min(kPiece, block - at)});
+        }
+        offset += block;
+      }
+    }
+    const auto count = static_cast<std::int64_t>(pieces.size());
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t p = 0; p < count; ++p) {
+      const Piece& piece = pieces[static_cast<std::size_t>(p)];
+      std::copy_n(piece.from, piece.count, piece.to);
+    }
+  }
+
   // concat's backward: each input's block of channels of diff_dst, sample by sample.
   static void split_channels(const Tensor& diff_dst, const std::vector<const Tensor*>& src,
                              const std::vector<Tensor*>& diff_src) {
@@ -161,8 +200,6 @@ class DnnlChannel final : public ChannelLayer {
       if (training()) {
         build_softmax_backward();
       }
-    } else if (type() == LayerType::concat) {
-      primitive_ = dnnl::concat(dnnl::concat::primitive_desc(dst_md, 1, src_mds, engine));
     } else if (type() == LayerType::add) {
       const std::vector<float> scales(src_mds.size(), 1.0f);
       primitive_ = dnnl::sum(dnnl::sum::primitive_desc(dst_md, scales, src_mds, engine));

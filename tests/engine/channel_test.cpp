@@ -29,19 +29,22 @@ TEST_P(ChannelGrid, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ChannelGrid,
-    ::testing::Values(ChannelCase{"Softmax2d", LayerType::softmax, {{2, 3, 5, 7}}},
-                      ChannelCase{"Softmax3d", LayerType::softmax, {{1, 4, 3, 4, 5}}},
-                      ChannelCase{"SoftmaxOnLogits", LayerType::softmax, {{8, 10}}},
-                      ChannelCase{"Argmax2d", LayerType::argmax, {{2, 5, 4, 3}}},
-                      ChannelCase{"Argmax3d", LayerType::argmax, {{1, 3, 3, 4, 5}}},
-                      ChannelCase{"ConcatTwo2d", LayerType::concat, {{2, 3, 5, 4}, {2, 5, 5, 4}}},
-                      ChannelCase{"ConcatThree3d",
-                                  LayerType::concat,
-                                  {{1, 2, 3, 4, 5}, {1, 1, 3, 4, 5}, {1, 4, 3, 4, 5}}},
-                      ChannelCase{"AddTwo2d", LayerType::add, {{2, 3, 7, 5}, {2, 3, 7, 5}}},
-                      ChannelCase{"AddThree3d",
-                                  LayerType::add,
-                                  {{1, 2, 3, 4, 5}, {1, 2, 3, 4, 5}, {1, 2, 3, 4, 5}}}),
+    ::testing::Values(
+        ChannelCase{"Softmax2d", LayerType::softmax, {{2, 3, 5, 7}}},
+        ChannelCase{"Softmax3d", LayerType::softmax, {{1, 4, 3, 4, 5}}},
+        ChannelCase{"SoftmaxOnLogits", LayerType::softmax, {{8, 10}}},
+        ChannelCase{"Argmax2d", LayerType::argmax, {{2, 5, 4, 3}}},
+        ChannelCase{"Argmax3d", LayerType::argmax, {{1, 3, 3, 4, 5}}},
+        ChannelCase{"ConcatTwo2d", LayerType::concat, {{2, 3, 5, 4}, {2, 5, 5, 4}}},
+        ChannelCase{"ConcatThree3d",
+                    LayerType::concat,
+                    {{1, 2, 3, 4, 5}, {1, 1, 3, 4, 5}, {1, 4, 3, 4, 5}}},
+        // Blocks of 405,504 and 270,336 values a sample: copied in pieces of
+        // 2^18 and a remainder.
+        ChannelCase{"ConcatInPieces", LayerType::concat, {{2, 3, 64, 64, 33}, {2, 2, 64, 64, 33}}},
+        ChannelCase{"AddTwo2d", LayerType::add, {{2, 3, 7, 5}, {2, 3, 7, 5}}},
+        ChannelCase{
+            "AddThree3d", LayerType::add, {{1, 2, 3, 4, 5}, {1, 2, 3, 4, 5}, {1, 2, 3, 4, 5}}}),
     [](const auto& param_info) { return param_info.param.name; });
 
 TEST(Argmax, TakesTheFirstOfEqualMaxima) {

@@ -1,6 +1,7 @@
 #include "engine/layers/normalization.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <unordered_map>
 #include <utility>
@@ -104,16 +105,6 @@ namespace {
 
 using Args = std::unordered_map<int, dnnl::memory>;
 
-void add_into(Tensor& sum, const Tensor& part) {
-  for (std::int64_t i = 0; i < sum.size(); ++i) {
-    sum.data()[i] += part.data()[i];
-  }
-}
-
-std::vector<double> to_double(const Tensor& t) {
-  return {t.values().begin(), t.values().end()};
-}
-
 class DnnlNormalization final : public NormalizationLayer {
  public:
   using NormalizationLayer::NormalizationLayer;
@@ -144,14 +135,14 @@ class DnnlNormalization final : public NormalizationLayer {
       fail("backward", "a training forward before it (set_training(true) before prepare)",
            "an inference layer");
     }
+    if (type() == LayerType::batch_norm) {
+      backward_batch_norm(*src[0], diff_dst, diff_src[0]);
+      return;
+    }
     if (!backward_) {
       build_backward();
     }
-    if (type() == LayerType::batch_norm) {
-      backward_batch_norm(*src[0], diff_dst, diff_src[0]);
-    } else {
-      backward_group_norm(*src[0], diff_dst, diff_src[0]);
-    }
+    backward_group_norm(*src[0], diff_dst, diff_src[0]);
   }
 
  private:
@@ -159,18 +150,11 @@ class DnnlNormalization final : public NormalizationLayer {
     return dnnl::memory(view_, ctx_->engine, const_cast<float*>(t.data()));
   }
 
-  // Scale, shift and the statistics: the batch's in training (written by the primitive), the
-  // running ones otherwise.
+  // Scale, shift and the running statistics (inference; training is by hand).
   Args batch_norm_args() const {
     const auto& engine = ctx_->engine;
-    Args args;
-    if (training()) {
-      args = {{DNNL_ARG_MEAN, detail::wrap(mean_, engine)},
-              {DNNL_ARG_VARIANCE, detail::wrap(var_, engine)}};
-    } else {
-      args = {{DNNL_ARG_MEAN, detail::wrap(weight("running_mean"), engine)},
+    Args args{{DNNL_ARG_MEAN, detail::wrap(weight("running_mean"), engine)},
               {DNNL_ARG_VARIANCE, detail::wrap(weight("running_var"), engine)}};
-    }
     if (params().affine) {
       args.emplace(DNNL_ARG_SCALE, detail::wrap(weight("weight"), engine));
       args.emplace(DNNL_ARG_SHIFT, detail::wrap(weight("bias"), engine));
@@ -179,34 +163,142 @@ class DnnlNormalization final : public NormalizationLayer {
   }
 
   void forward_batch_norm(const Tensor& src, Tensor& dst) const {
-    detail::run_plain(primitive_, *ctx_, src, dst, batch_norm_args());
     if (training()) {
-      update_running_stats(to_double(mean_), to_double(var_), src.size() / params().channels);
+      train_batch_norm(src, dst);
+      return;
     }
+    detail::run_plain(primitive_, *ctx_, src, dst, batch_norm_args());
   }
 
+  // Each channel's values: `planes` runs of `plane` values, `stride` apart.
+  struct ChannelRuns {
+    std::int64_t planes, plane, stride;
+  };
+  ChannelRuns channel_runs(const Tensor& t) const {
+    const std::int64_t channels = params().channels;
+    const std::int64_t plane = t.size() / (t.dim(0) * channels);
+    return {t.dim(0), plane, channels * plane};
+  }
+
+  // Batch normalisation in training by hand on the plain layout (oneDNN v2.6's is its ncsp
+  // kernel here, about twice the time of the two passes below): per channel the mean and the
+  // biased variance of the batch (sums in double, four lanes, in a fixed order), then
+  // y = x * scale + shift.
+  void train_batch_norm(const Tensor& src, Tensor& dst) const {
+    const std::int64_t channels = params().channels;
+    const ChannelRuns runs = channel_runs(src);
+    const double count = static_cast<double>(runs.planes * runs.plane);
+    batch_mean_.assign(static_cast<std::size_t>(channels), 0.0);
+    batch_var_.assign(static_cast<std::size_t>(channels), 0.0);
+#pragma omp parallel for num_threads(ctx_->threads) schedule(static)
+    for (std::int64_t c = 0; c < channels; ++c) {
+      std::array<double, 4> sum{};
+      std::array<double, 4> squares{};
+      for (std::int64_t n = 0; n < runs.planes; ++n) {
+        const float* x = src.data() + n * runs.stride + c * runs.plane;
+        std::int64_t i = 0;
+        for (; i + 4 <= runs.plane; i += 4) {
+          for (std::size_t l = 0; l < 4; ++l) {
+            const double v = x[i + static_cast<std::int64_t>(l)];
+            sum[l] += v;
+            squares[l] += v * v;
+          }
+        }
+        for (; i < runs.plane; ++i) {
+          sum[0] += x[i];
+          squares[0] += static_cast<double>(x[i]) * x[i];
+        }
+      }
+      const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / count;
+      const double var = std::max(
+          0.0, ((squares[0] + squares[1]) + (squares[2] + squares[3])) / count - mean * mean);
+      batch_mean_[static_cast<std::size_t>(c)] = mean;
+      batch_var_[static_cast<std::size_t>(c)] = var;
+      const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
+      const double beta = params().affine ? weight("bias").data()[c] : 0.0;
+      const double inv_std = 1.0 / std::sqrt(var + params().eps);
+      const auto scale = static_cast<float>(gamma * inv_std);
+      const auto shift = static_cast<float>(beta - mean * gamma * inv_std);
+      for (std::int64_t n = 0; n < runs.planes; ++n) {
+        const float* x = src.data() + n * runs.stride + c * runs.plane;
+        float* y = dst.data() + n * runs.stride + c * runs.plane;
+        for (std::int64_t i = 0; i < runs.plane; ++i) {
+          y[i] = x[i] * scale + shift;
+        }
+      }
+    }
+    update_running_stats(batch_mean_, batch_var_, runs.planes * runs.plane);
+  }
+
+  // Its gradient by hand: per channel the sums of dy and of dy (x - mean) (double, four lanes),
+  // then dx = a dy + b x + c, the gradient of the normalisation with the batch's statistics
+  // (training) or with the running ones, constants then (a layer prepared for inference: b and c
+  // are 0).
   void backward_batch_norm(const Tensor& src, const Tensor& diff_dst, Tensor* diff_src) {
-    const auto& engine = ctx_->engine;
-    Tensor scratch;
-    if (diff_src == nullptr) {
-      scratch = Tensor(src.dims());
-      diff_src = &scratch;
+    const std::int64_t channels = params().channels;
+    const ChannelRuns runs = channel_runs(src);
+    const double count = static_cast<double>(runs.planes * runs.plane);
+    if (!training()) {
+      const auto& mean = weight("running_mean").values();
+      const auto& var = weight("running_var").values();
+      batch_mean_.assign(mean.begin(), mean.end());
+      batch_var_.assign(var.begin(), var.end());
     }
-    auto args = batch_norm_args();  // v2.6 asks for the shift too, though it does not read it
-    args.emplace(DNNL_ARG_SRC, detail::wrap(src, engine));
-    args.emplace(DNNL_ARG_DIFF_DST, detail::wrap(diff_dst, engine));
-    args.emplace(DNNL_ARG_DIFF_SRC, detail::wrap(*diff_src, engine));
-    Tensor diff_scale({params().channels});
-    Tensor diff_shift({params().channels});
-    if (params().affine) {
-      args.emplace(DNNL_ARG_DIFF_SCALE, detail::wrap(diff_scale, engine));
-      args.emplace(DNNL_ARG_DIFF_SHIFT, detail::wrap(diff_shift, engine));
+    CAJAL_CHECK(batch_mean_.size() == static_cast<std::size_t>(channels))
+        << label() << ": backward before a training forward";
+    std::vector<double> diff_gamma(static_cast<std::size_t>(channels));
+    std::vector<double> diff_beta(static_cast<std::size_t>(channels));
+#pragma omp parallel for num_threads(ctx_->threads) schedule(static)
+    for (std::int64_t c = 0; c < channels; ++c) {
+      const double mean = batch_mean_[static_cast<std::size_t>(c)];
+      const auto mean_f = static_cast<float>(mean);
+      std::array<double, 4> dy_sum{};
+      std::array<double, 4> dy_x_sum{};  // of dy (x - mean), x - mean in float
+      for (std::int64_t n = 0; n < runs.planes; ++n) {
+        const float* x = src.data() + n * runs.stride + c * runs.plane;
+        const float* dy = diff_dst.data() + n * runs.stride + c * runs.plane;
+        std::int64_t i = 0;
+        for (; i + 4 <= runs.plane; i += 4) {
+          for (std::size_t l = 0; l < 4; ++l) {
+            const auto at = i + static_cast<std::int64_t>(l);
+            dy_sum[l] += dy[at];
+            dy_x_sum[l] += static_cast<double>(dy[at]) * (x[at] - mean_f);
+          }
+        }
+        for (; i < runs.plane; ++i) {
+          dy_sum[0] += dy[i];
+          dy_x_sum[0] += static_cast<double>(dy[i]) * (x[i] - mean_f);
+        }
+      }
+      const double sum_dy = (dy_sum[0] + dy_sum[1]) + (dy_sum[2] + dy_sum[3]);
+      const double sum_dy_x = (dy_x_sum[0] + dy_x_sum[1]) + (dy_x_sum[2] + dy_x_sum[3]);
+      const double inv_std =
+          1.0 / std::sqrt(batch_var_[static_cast<std::size_t>(c)] + params().eps);
+      diff_gamma[static_cast<std::size_t>(c)] = sum_dy_x * inv_std;
+      diff_beta[static_cast<std::size_t>(c)] = sum_dy;
+      if (diff_src == nullptr) {
+        continue;
+      }
+      const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
+      const double a = gamma * inv_std;
+      const double b = training() ? -a * inv_std * inv_std * sum_dy_x / count : 0.0;
+      const auto af = static_cast<float>(a);
+      const auto bf = static_cast<float>(b);
+      const auto cf = static_cast<float>(training() ? -a * sum_dy / count - b * mean : 0.0);
+      for (std::int64_t n = 0; n < runs.planes; ++n) {
+        const float* x = src.data() + n * runs.stride + c * runs.plane;
+        const float* dy = diff_dst.data() + n * runs.stride + c * runs.plane;
+        float* dx = diff_src->data() + n * runs.stride + c * runs.plane;
+        for (std::int64_t i = 0; i < runs.plane; ++i) {
+          dx[i] = af * dy[i] + (bf * x[i] + cf);
+        }
+      }
     }
-    backward_.execute(ctx_->stream, args);
-    ctx_->stream.wait();
     if (params().affine) {
-      add_into(grad("weight"), diff_scale);
-      add_into(grad("bias"), diff_shift);
+      for (std::int64_t c = 0; c < channels; ++c) {
+        grad("weight").data()[c] += static_cast<float>(diff_gamma[static_cast<std::size_t>(c)]);
+        grad("bias").data()[c] += static_cast<float>(diff_beta[static_cast<std::size_t>(c)]);
+      }
     }
   }
 
@@ -277,8 +369,7 @@ class DnnlNormalization final : public NormalizationLayer {
   }
 
   dnnl::normalization_flags batch_norm_flags() const {
-    auto flags =
-        training() ? dnnl::normalization_flags::none : dnnl::normalization_flags::use_global_stats;
+    auto flags = dnnl::normalization_flags::use_global_stats;
     if (params().affine) {
       flags = flags | dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     }
@@ -293,6 +384,9 @@ class DnnlNormalization final : public NormalizationLayer {
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     const auto& dims = src_dims()[0];
     if (type() == LayerType::batch_norm) {
+      if (training()) {
+        return;  // train_batch_norm and backward_batch_norm, by hand
+      }
       view_ = detail::plain_desc(dims);
       const dnnl::batch_normalization_forward::desc desc(prop, view_, eps, batch_norm_flags());
       batch_norm_pd_ = dnnl::batch_normalization_forward::primitive_desc(desc, ctx_->engine);
@@ -317,18 +411,9 @@ class DnnlNormalization final : public NormalizationLayer {
     }
   }
 
-  // The forward primitive descriptor is the hint; no workspace (no fused ReLU).
+  // Group and instance norm; the forward primitive descriptor is the hint.
   void build_backward() {
     const auto eps = static_cast<float>(params().eps);
-    if (type() == LayerType::batch_norm) {
-      const auto prop =
-          params().affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data;
-      const dnnl::batch_normalization_backward::desc desc(prop, view_, view_, eps,
-                                                          batch_norm_flags());
-      backward_ = dnnl::batch_normalization_backward(
-          dnnl::batch_normalization_backward::primitive_desc(desc, ctx_->engine, batch_norm_pd_));
-      return;
-    }
     const dnnl::layer_normalization_backward::desc desc(dnnl::prop_kind::backward_data, view_,
                                                         view_, detail::plain_desc(stat_dims_), eps,
                                                         dnnl::normalization_flags::none);
@@ -348,6 +433,9 @@ class DnnlNormalization final : public NormalizationLayer {
   mutable Tensor mean_;
   mutable Tensor var_;
   mutable Tensor normalized_;
+  // batch_norm: the last training forward's batch statistics, per channel.
+  mutable std::vector<double> batch_mean_;
+  mutable std::vector<double> batch_var_;
 };
 
 }  // namespace

@@ -202,6 +202,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     live_until[i] = last_read.contains(node.output) ? last_read.at(node.output) : i;
   }
   plan_concats_in_place(last_read);
+  link_blocked_convolutions();
   // Where a concat is written in place, its buffer is taken by the first layer that writes into
   // it and held until the concat's blob is dead; the layers writing into it hold nothing of
   // their own.
@@ -297,6 +298,30 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     arena_[s].reserve(capacity[s]);
   }
   prepared_ = true;
+}
+
+void Net::link_blocked_convolutions() {
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    auto* const conv = dynamic_cast<ConvolutionLayer*>(nodes_[i].layer.get());
+    const std::string& blob = nodes_[i].output;
+    if (conv == nullptr || in_place_[i].concat != kNone ||
+        std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
+      continue;
+    }
+    std::size_t reader = kNone;
+    std::ptrdiff_t reads = 0;
+    for (std::size_t j = 0; j < nodes_.size(); ++j) {
+      const auto n = std::count(nodes_[j].inputs.begin(), nodes_[j].inputs.end(), blob);
+      reads += n;
+      reader = n > 0 ? j : reader;
+    }
+    if (reads != 1 || nodes_[reader].inputs[0] != blob || concat_in_place_[reader]) {
+      continue;
+    }
+    if (auto* const next = dynamic_cast<ConvolutionLayer*>(nodes_[reader].layer.get())) {
+      conv->pass_blocked_to(*next);
+    }
+  }
 }
 
 void Net::plan_concats_in_place(const std::map<std::string, std::size_t>& last_read) {

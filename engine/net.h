@@ -115,6 +115,10 @@ class Net {
   // nothing (its copy was 6-9 % of a U-Net's forward); the buffer is taken when the first of
   // them runs. Sets in_place_ and concat_in_place_.
   void plan_concats_in_place(const std::map<std::string, std::size_t>& last_read);
+  // Inference: each convolution whose blob only one convolution reads, as its first input, and
+  // not in place into a concat or a graph output, offers that one its blocked layout
+  // (ConvolutionLayer::pass_blocked_to).
+  void link_blocked_convolutions();
   // Folds or fuses `node` into the convolution that writes its input; false if it cannot.
   bool fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node);
   std::vector<std::string> inputs_;

@@ -881,10 +881,13 @@ class DnnlConvolution final : public ConvolutionLayer {
       }
       return;
     }
-    const auto src_memory = src_.in(*src[0], ctx);
+    const auto src_memory =
+        blocked_in_ ? dnnl::memory(src_desc_, ctx.engine, const_cast<float*>(src[0]->data()))
+                    : src_.in(*src[0], ctx);
     // With a fused add, the primitive adds to what the destination holds: the residual.
-    const auto dst_memory =
-        adds_residual() ? dst_.out_holding(*src[1], dst, ctx) : dst_.out(dst, ctx);
+    const auto dst_memory = blocked_out_      ? dnnl::memory(dst_desc_, ctx.engine, dst.data())
+                            : adds_residual() ? dst_.out_holding(*src[1], dst, ctx)
+                                              : dst_.out(dst, ctx);
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src_memory},
                                                {DNNL_ARG_WEIGHTS, weights_.memory()},
                                                {DNNL_ARG_DST, dst_memory}};
@@ -903,8 +906,29 @@ class DnnlConvolution final : public ConvolutionLayer {
         detail::tanh_by_hand(values, values, count, ctx.threads);
       }
     }
-    dst_.out_done(dst, ctx);
+    if (!blocked_out_) {
+      dst_.out_done(dst, ctx);
+    }
     ctx.stream.wait();
+  }
+
+  bool pass_blocked_to(ConvolutionLayer& next) override {
+    auto* const b = dynamic_cast<DnnlConvolution*>(&next);
+    const auto by_primitive = [](const DnnlConvolution& layer) {
+      return layer.prepared() && !layer.training() && !layer.thin_ && !layer.unpool_ &&
+             layer.subpixel_ == 0 && static_cast<bool>(layer.primitive_);
+    };
+    if (b == nullptr || b == this || !by_primitive(*this) || !by_primitive(*b) || adds_residual() ||
+        blocked_out_ || b->blocked_in_ || dst_desc_ != b->src_desc_) {
+      return false;
+    }
+    const auto plain = detail::plain_desc(dst_dims());
+    if (dst_desc_ == plain || dst_desc_.get_size() != plain.get_size()) {
+      return false;  // nothing to skip, or padded channels
+    }
+    blocked_out_ = true;
+    b->blocked_in_ = true;
+    return true;
   }
 
   void backward(const std::vector<const Tensor*>& src, const Tensor& /*dst*/,
@@ -1020,6 +1044,9 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   void build(const Context& context) override {
     ctx_ = context.impl();
+    blocked_out_ = false;  // pass_blocked_to links anew after each prepare
+    blocked_in_ = false;
+    primitive_ = dnnl::primitive();
     CAJAL_CHECK(!training() || post_ops().empty())
         << label() << ": fused post-ops have no backward; train with fuse_post_ops off";
     unpool_ = !training() && unpools(params(), transposed()) && post_ops().empty();
@@ -1208,6 +1235,8 @@ class DnnlConvolution final : public ConvolutionLayer {
       bias_ = detail::WeightBridge(plain_bias, pd.bias_desc(), engine);
     }
     primitive_ = typename Kinds::Forward(pd);
+    src_desc_ = pd.src_desc();
+    dst_desc_ = pd.dst_desc();
     scratchpad_ = training() ? dnnl::memory::desc() : pd.scratchpad_desc();
     ctx_->scratchpad.plan(scratchpad_.get_size());
     if (!training()) {
@@ -1295,6 +1324,10 @@ class DnnlConvolution final : public ConvolutionLayer {
   detail::WeightBridge weights_;
   detail::WeightBridge bias_;
   dnnl::primitive primitive_;
+  dnnl::memory::desc src_desc_;  // primitive_'s layouts
+  dnnl::memory::desc dst_desc_;
+  bool blocked_out_ = false;       // pass_blocked_to: dst_desc_ written into the blob itself
+  bool blocked_in_ = false;        // and src_desc_ read from it
   dnnl::memory::desc scratchpad_;  // inference: what primitive_ asks for at each run
   // Training only.
   detail::Bridge data_diff_dst_;

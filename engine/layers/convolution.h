@@ -46,6 +46,12 @@ class ConvolutionLayer : public Layer {
   void fuse(const PostOp& op);
   const std::vector<PostOp>& post_ops() const { return post_ops_; }
   bool adds_residual() const;
+  // Inference, after both are prepared, when this layer's output is read by `next` alone, as its
+  // first input: if this layer writes a blocked layout that `next` reads as it is (channels in
+  // whole blocks, so the blob's size), it writes that layout into the blob and `next` reads it
+  // from there, and the reorders to PyTorch's layout and back are skipped. The blob then holds
+  // values only `next` can read. Returns whether the two are so linked.
+  virtual bool pass_blocked_to(ConvolutionLayer& /*next*/) { return false; }
 
  protected:
   void parse_params(ParamReader& params) override;

@@ -214,6 +214,34 @@ TEST(Net, FreesBuffersAfterTheirLastReaderAndMovesTheOutputOut) {
   EXPECT_EQ(std::memcmp(a.data(), again.data(), sizeof(float) * a.size()), 0);
 }
 
+// Channels in whole blocks of 8: c1 (relu fused) hands its blocked output straight to c2 and c2
+// to c3 (which adds x), without the reorders to PyTorch's layout and back; the values are the
+// naive twin's, in 2D and 3D, batch 1 and 2.
+TEST(Net, ConvolutionsPassTheirBlockedLayoutAlongAChain) {
+  for (const Dims& dims : {Dims{1, 8, 13, 11}, Dims{2, 8, 5, 6, 7}}) {
+    const auto rank = static_cast<std::int64_t>(dims.size()) - 2;
+    const auto conv = [&](int in, int out) {
+      return nlohmann::json{{"in_channels", in},
+                            {"out_channels", out},
+                            {"kernel_size", Dims(static_cast<std::size_t>(rank), 3)},
+                            {"padding", 1}};
+    };
+    const std::vector<NodeDef> defs{
+        {LayerType::convolution, "c1", conv(8, 16), {"x"}, "c1"},
+        {LayerType::relu, "r1", nlohmann::json::object(), {"c1"}, "r1"},
+        {LayerType::convolution, "c2", conv(16, 16), {"r1"}, "c2"},
+        {LayerType::convolution, "c3", conv(16, 8), {"c2"}, "c3"},
+        {LayerType::add, "sum", nlohmann::json::object(), {"c3", "x"}, "sum"},
+    };
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor(dims, 9);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    EXPECT_LE(testing::relative_error(run(fast, weights, input), run(naive, weights, input)), 1e-5)
+        << dims.size();
+  }
+}
+
 TEST(Net, ConcatOfOneImageIsWrittenInPlaceWithTheSameValues) {
   // Batch 2 keeps the copy (an image's channels are not contiguous): a (256 per image), p (64)
   // and u (256) each in a buffer, then c (512) and t (512) in the reused ones.

@@ -881,6 +881,15 @@ class DnnlConvolution final : public ConvolutionLayer {
       }
       return;
     }
+    // A linked layer leaves the shared scratch its bridge would have used: in a single pass it
+    // is given back (as a smaller request would shrink it), so that no large copy another layer
+    // left there is held longer than without the link.
+    if (blocked_in_) {
+      ctx.bridge_in.get(0, ctx.single_pass);
+    }
+    if (blocked_out_) {
+      ctx.bridge_out.get(0, ctx.single_pass);
+    }
     const auto src_memory =
         blocked_in_ ? dnnl::memory(src_desc_, ctx.engine, const_cast<float*>(src[0]->data()))
                     : src_.in(*src[0], ctx);

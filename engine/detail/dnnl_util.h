@@ -38,6 +38,7 @@ class SharedScratch {
   }
   // Gives the memory back (a prepare() for other dims); the next get() allocates again.
   void release() const { std::vector<float, AlignedAllocator<float>>().swap(buffer_); }
+  std::size_t held_bytes() const { return buffer_.size() * sizeof(float); }
   // In prepare(): a layer's bridge will ask for `bytes` (Net::peak_bytes adds them up per layer).
   void plan(std::size_t bytes) const { planned_ = std::max(planned_, bytes); }
   // The largest plan() since the last call, and forgets it.

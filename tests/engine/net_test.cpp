@@ -277,6 +277,27 @@ TEST(Net, ConcatInputReadAfterTheConcatIsDeadKeepsItsOwnBuffer) {
   EXPECT_EQ(fast.activation_bytes(), 1280 * 4);
 }
 
+// c1 hands its blocked output to c2. c1's input copy (16 MiB) stays in the shared scratch bridge_in
+// after c1; c2, reading straight from the blob, gives that scratch back in a single pass (as its
+// own request would have shrunk it) and leaves it for the next forward() otherwise.
+TEST(Net, LinkedConvolutionsGiveBackTheSharedScratchInASinglePass) {
+  const nlohmann::json conv{{"in_channels", 16}, {"out_channels", 16}, {"kernel_size", {1, 1, 1}}};
+  const std::vector<NodeDef> defs{{LayerType::convolution, "c1", conv, {"x"}, "c1"},
+                                  {LayerType::convolution, "c2", conv, {"c1"}, "c2"}};
+  const auto weights = weights_for(defs);
+  const auto input = testing::random_tensor({1, 16, 64, 64, 64}, 11);
+  for (const std::int64_t release : {std::int64_t{0}, std::numeric_limits<std::int64_t>::max()}) {
+    auto net = make_net(defs, Backend::onednn, {.release_bytes = release});
+    const Context ctx(2);
+    net.load_weights(weights);
+    net.prepare(ctx, {{"x", input.dims()}});
+    net.forward({{"x", input}});
+    EXPECT_EQ(ctx.impl()->bridge_in.held_bytes(),
+              release == 0 ? 0 : detail::SharedScratch::kShrinkBytes)
+        << release;
+  }
+}
+
 TEST(Net, SharedScratchShrinksOnlyWhenAskedToAndLargeAndAskedForHalfOrLess) {
   using detail::SharedScratch;
   constexpr std::size_t mib = std::size_t{1} << 20;

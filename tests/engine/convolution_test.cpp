@@ -142,9 +142,6 @@ INSTANTIATE_TEST_SUITE_P(
                  1,
                  true,
                  {1, 0, 1}},
-        // Kernel 3, stride 2, padding and output padding 1 (MONAI's up-sampling): in inference a
-        // convolution per phase of the output (8 or 16 channels) or one for all phases (3, 5),
-        // then an interleave. A batch, odd sizes, no bias.
         // Kernel equal to stride 2 into more than 16 channels: one 1x1 convolution into all
         // phases, then the interleave.
         ConvCase{
@@ -158,6 +155,9 @@ INSTANTIATE_TEST_SUITE_P(
                  {1, 1},
                  1,
                  false},
+        // Kernel 3, stride 2, padding and output padding 1 (MONAI's up-sampling): in inference a
+        // convolution per phase of the output (8 or 16 channels) or one for all phases (3, 5),
+        // then an interleave. A batch, odd sizes, no bias.
         ConvCase{"SubPixelBatch3d",
                  {2, 16, 3, 5, 4},
                  8,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/layers/common.h"
 
 namespace cajal::engine::detail {
 namespace {
@@ -86,9 +87,9 @@ bool fits_blocked_weight_gradient(std::int64_t in_channels, std::int64_t out_cha
                                   std::int64_t groups, const std::array<std::int64_t, 3>& kernel,
                                   const std::array<std::int64_t, 3>& stride,
                                   const std::array<std::int64_t, 3>& dilation) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2 && groups == 1 && in_channels % kBlock == 0 && out_channels % kBlock == 0 &&
-         kernel[2] == kTaps && stride == std::array<std::int64_t, 3>{1, 1, 1} &&
+  return avx2_fma_kernels() && groups == 1 && in_channels % kBlock == 0 &&
+         out_channels % kBlock == 0 && kernel[2] == kTaps &&
+         stride == std::array<std::int64_t, 3>{1, 1, 1} &&
          dilation == std::array<std::int64_t, 3>{1, 1, 1};
 }
 

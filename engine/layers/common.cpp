@@ -1,6 +1,7 @@
 #include "engine/layers/common.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "core/error.h"
@@ -50,7 +51,18 @@ __attribute__((target_clones("avx2", "default"))) void tanh_span(const float* in
   }
 }
 
+std::atomic<bool> avx2_fma_enabled{true};
+
 }  // namespace
+
+bool avx2_fma_kernels() {
+  static const bool present = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return present && avx2_fma_enabled.load(std::memory_order_relaxed);
+}
+
+void set_avx2_fma_kernels(bool enabled) {
+  avx2_fma_enabled.store(enabled, std::memory_order_relaxed);
+}
 
 void check_input_count(const Layer& layer, const std::vector<Dims>& src, std::size_t count) {
   if (count == 0 && src.size() < 2) {

@@ -26,4 +26,11 @@ void check_channels(const Layer& layer, const Dims& dims, std::int64_t channels)
 // multiplies and adds in a fixed order, so every CPU and thread count gives the same bytes.
 void tanh_by_hand(const float* in, float* out, std::int64_t count, int threads);
 
+// Whether the engine's own kernels written with AVX2 and FMA intrinsics may run: this CPU has
+// both, and set_avx2_fma_kernels has not turned them off. Otherwise each falls back to its
+// portable loop.
+bool avx2_fma_kernels();
+// For tests: false runs the portable loops on any CPU (true again restores the default).
+void set_avx2_fma_kernels(bool enabled);
+
 }  // namespace cajal::engine::detail

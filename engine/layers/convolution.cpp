@@ -1,5 +1,6 @@
 #include "engine/layers/convolution.h"
 
+#include <immintrin.h>
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -694,7 +695,7 @@ struct ThinShape {
   std::int64_t rows;          // input rows per output row: in channels x kd x kh, in that order
   std::int64_t kw;            // taps along W
   std::int64_t stride;        // along W
-  std::int64_t phase_length;  // floats per stride phase of a prepared row
+  std::int64_t phase_length;  // floats per stride phase of a prepared row, 16 past its last tap
   std::int64_t out_width;
   std::int64_t out_channels;
 };
@@ -717,10 +718,14 @@ __attribute__((target_clones("avx2", "default"))) void thin_row(
       if (prepared[r] == nullptr) {
         continue;
       }
-      for (std::int64_t b = 0; b < shape.kw; ++b) {
+      // Tap b reads phase b % stride from position b / stride, counted here without a division.
+      for (std::int64_t b = 0, phase = 0, at = w0; b < shape.kw; ++b) {
         Float8 x;
-        std::memcpy(&x, prepared[r] + b % shape.stride * shape.phase_length + b / shape.stride + w0,
-                    sizeof x);
+        std::memcpy(&x, prepared[r] + phase * shape.phase_length + at, sizeof x);
+        if (++phase == shape.stride) {
+          phase = 0;
+          ++at;
+        }
         const float* w = weights + (r * shape.kw + b) * shape.out_channels + oc0;
         for (int o = 0; o < kOut; ++o) {
           acc[o] += w[o] * x;
@@ -736,27 +741,93 @@ __attribute__((target_clones("avx2", "default"))) void thin_row(
   }
 }
 
+// thin_row with fused multiply-adds, for CPUs with AVX2 and FMA (the AVX2 clone above has no
+// FMA: a multiply and an add each, 43 GFLOP/s on LeNet-5's first layer). The same taps in the
+// same order, each product added unrounded. Up to 6 output channels take 16 outputs at a time:
+// 12 independent sums keep both FMA units busy through their latency, where 6 waited on it.
+template <int kOut>
+__attribute__((target("avx2,fma"))) void thin_row_fma(const float* const* prepared,
+                                                      const float* weights, const float* bias,
+                                                      float* out, std::int64_t out_plane,
+                                                      std::int64_t oc0, const ThinShape& shape) {
+  constexpr int kVectors = kOut <= 6 ? 2 : 1;
+  constexpr std::int64_t kChunk = 8 * kVectors;
+  for (std::int64_t w0 = 0; w0 < shape.out_width; w0 += kChunk) {
+    __m256 acc[kVectors][kOut];
+#pragma GCC unroll 8
+    for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 2
+      for (int v = 0; v < kVectors; ++v) {
+        acc[v][o] = _mm256_set1_ps(bias == nullptr ? 0.0f : bias[oc0 + o]);
+      }
+    }
+    for (std::int64_t r = 0; r < shape.rows; ++r) {
+      if (prepared[r] == nullptr) {
+        continue;
+      }
+      for (std::int64_t b = 0, phase = 0, at = w0; b < shape.kw; ++b) {
+        const float* xs = prepared[r] + phase * shape.phase_length + at;
+        if (++phase == shape.stride) {
+          phase = 0;
+          ++at;
+        }
+        __m256 x[kVectors];
+#pragma GCC unroll 2
+        for (int v = 0; v < kVectors; ++v) {
+          x[v] = _mm256_loadu_ps(xs + 8 * v);
+        }
+        const float* w = weights + (r * shape.kw + b) * shape.out_channels + oc0;
+#pragma GCC unroll 8
+        for (int o = 0; o < kOut; ++o) {
+          const __m256 weight = _mm256_broadcast_ss(w + o);
+#pragma GCC unroll 2
+          for (int v = 0; v < kVectors; ++v) {
+            acc[v][o] = _mm256_fmadd_ps(weight, x[v], acc[v][o]);
+          }
+        }
+      }
+    }
+#pragma GCC unroll 2
+    for (int v = 0; v < kVectors; ++v) {
+      const std::int64_t first = w0 + 8 * v;
+      const std::int64_t columns = std::min<std::int64_t>(8, shape.out_width - first);
+#pragma GCC unroll 8
+      for (int o = 0; o < kOut && columns > 0; ++o) {
+        float* dst = out + (oc0 + o) * out_plane + first;
+        if (columns == 8) {
+          _mm256_storeu_ps(dst, acc[v][o]);
+        } else {
+          float sums[8];
+          _mm256_storeu_ps(sums, acc[v][o]);
+          std::copy(sums, sums + columns, dst);
+        }
+      }
+    }
+  }
+}
+
 // thin_row<kOut> for the last `rest` (1 to kOut) output channels from oc0.
 template <int kOut>
 void thin_rest(const float* const* prepared, const float* weights, const float* bias, float* out,
-               std::int64_t out_plane, std::int64_t oc0, std::int64_t rest,
-               const ThinShape& shape) {
+               std::int64_t out_plane, std::int64_t oc0, std::int64_t rest, const ThinShape& shape,
+               bool fma) {
   if constexpr (kOut > 1) {
     if (rest < kOut) {
-      return thin_rest<kOut - 1>(prepared, weights, bias, out, out_plane, oc0, rest, shape);
+      return thin_rest<kOut - 1>(prepared, weights, bias, out, out_plane, oc0, rest, shape, fma);
     }
   }
-  thin_row<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
+  fma ? thin_row_fma<kOut>(prepared, weights, bias, out, out_plane, oc0, shape)
+      : thin_row<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
 }
 
 void thin_rows(const float* const* prepared, const float* weights, const float* bias, float* out,
-               std::int64_t out_plane, const ThinShape& shape) {
+               std::int64_t out_plane, const ThinShape& shape, bool fma) {
   std::int64_t oc = 0;
   for (; oc + 8 <= shape.out_channels; oc += 8) {
-    thin_row<8>(prepared, weights, bias, out, out_plane, oc, shape);
+    thin_rest<8>(prepared, weights, bias, out, out_plane, oc, 8, shape, fma);
   }
   if (oc < shape.out_channels) {
-    thin_rest<7>(prepared, weights, bias, out, out_plane, oc, shape.out_channels - oc, shape);
+    thin_rest<7>(prepared, weights, bias, out, out_plane, oc, shape.out_channels - oc, shape, fma);
   }
 }
 
@@ -771,10 +842,11 @@ void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* 
   const auto [kd, kh, kw] = a.kernel;
   const auto [sd, sh, sw] = a.stride;
   const auto [pd, ph, pw] = a.pad;
-  ThinShape shape{ic_count * kd * kh, kw, sw, out_w + (kw - 1) / sw + 8, out_w, y.dim(1)};
+  ThinShape shape{ic_count * kd * kh, kw, sw, out_w + (kw - 1) / sw + 16, out_w, y.dim(1)};
   const std::int64_t in_plane = in_d * in_h * in_w;
   const std::int64_t out_plane = out_d * out_h * out_w;
   const std::int64_t out_rows = batch * out_d * out_h;
+  const bool fma = detail::avx2_fma_kernels();
 #pragma omp parallel num_threads(threads)
   {
     std::vector<float> rows(static_cast<std::size_t>(shape.rows * sw * shape.phase_length));
@@ -813,7 +885,7 @@ void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* 
         prepared[at] = phases;
       }
       float* out = y.data() + n * shape.out_channels * out_plane + (od * out_h + oh) * out_w;
-      thin_rows(prepared.data(), weights, bias, out, out_plane, shape);
+      thin_rows(prepared.data(), weights, bias, out, out_plane, shape, fma);
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "engine/layers/pooling.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -126,6 +128,54 @@ void tile_row(const TileRow& r, std::int64_t width) {
   }
 }
 
+// The two taps of each output along a row of windows 2 wide: its even and its odd input.
+struct Pairs {
+  __m256 even, odd;
+};
+// The 64-bit quarters of v in the order 0, 2, 1, 3.
+__attribute__((target("avx2"))) inline __m256 quarters_0213(__m256 v) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
+}
+__attribute__((target("avx2"))) inline Pairs pairs8(const float* at) {
+  const __m256 lo = _mm256_loadu_ps(at);
+  const __m256 hi = _mm256_loadu_ps(at + 8);
+  // Evens and odds within each 128-bit lane, then the lanes' halves back in order.
+  return {quarters_0213(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))),
+          quarters_0213(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)))};
+}
+
+// Outputs [first, first + 8) of tile_row<2, kMax> by AVX2: the same operations in the same
+// order on 8 outputs at a time (max(a, b) as std::max(a, b): a unless a < b), the same bits.
+template <bool kMax>
+__attribute__((target("avx2"))) void tile_row_pairs8(const TileRow& r, std::int64_t first) {
+  __m256 acc = _mm256_set1_ps(kMax ? std::numeric_limits<float>::lowest() : 0.0f);
+  for (std::int64_t kd = 0; kd < r.kd; ++kd) {
+    for (std::int64_t kh = 0; kh < r.kh; ++kh) {
+      const Pairs p = pairs8(r.corner + kd * r.plane + kh * r.line + 2 * first);
+      // _mm256_max_ps(x, acc) is x where x > acc and acc otherwise (NaN included).
+      acc = kMax ? _mm256_max_ps(p.even, acc) : _mm256_add_ps(acc, p.even);
+      acc = kMax ? _mm256_max_ps(p.odd, acc) : _mm256_add_ps(acc, p.odd);
+    }
+  }
+  if (!kMax) {
+    acc = _mm256_div_ps(acc, _mm256_set1_ps(r.full));
+  }
+  _mm256_storeu_ps(r.dst + first, acc);
+}
+
+// tile_row<2, kMax> with AVX2 where the row has at least 8 outputs: 8 at a time, the last 8
+// overlapping the ones before where the count is not a multiple of 8 (written twice, alike).
+template <bool kMax>
+bool tile_row_pairs(const TileRow& r) {
+  if (r.outputs < 8 || !detail::avx2_fma_kernels()) {
+    return false;
+  }
+  for (std::int64_t first = 0; first < r.outputs; first += 8) {
+    tile_row_pairs8<kMax>(r, std::min(first, r.outputs - 8));
+  }
+  return true;
+}
+
 // Pooling over plain N C [D] H W by hand, one output row (n, c, od, oh) at a time: oneDNN v2.6
 // has only its scalar `simple_nchw` kernel for plain layouts (1-2 GB/s here, 8 % of the CT
 // model's forward). Padding is never a maximum and, for `exclude`, never counted.
@@ -149,7 +199,9 @@ void pool_plain(const float* in, float* out, std::int64_t planes, const std::arr
                       h.kernel, h.in * w.in, w.in,  static_cast<float>(full)};
       switch (w.kernel) {
         case 2:
-          max ? tile_row<2, true>(r, w.kernel) : tile_row<2, false>(r, w.kernel);
+          if (!(max ? tile_row_pairs<true>(r) : tile_row_pairs<false>(r))) {
+            max ? tile_row<2, true>(r, w.kernel) : tile_row<2, false>(r, w.kernel);
+          }
           break;
         case 3:
           max ? tile_row<3, true>(r, w.kernel) : tile_row<3, false>(r, w.kernel);

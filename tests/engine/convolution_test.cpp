@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
 #include "tests/engine/layer_harness.h"
 
 namespace cajal::engine {
@@ -50,6 +51,15 @@ TEST_P(ConvolutionGrid, MatchesReference) {
   EXPECT_LE(out.relative_error, 1e-4);
 }
 
+// The same with the engine's AVX2 and FMA kernels off: their portable loops, which a CPU without
+// them runs.
+TEST_P(ConvolutionGrid, MatchesReferenceOnPortableLoops) {
+  detail::set_avx2_fma_kernels(false);
+  const auto out = run_both(LayerType::convolution, conv_params(GetParam()), {GetParam().input});
+  detail::set_avx2_fma_kernels(true);
+  EXPECT_LE(out.relative_error, 1e-4);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvolutionGrid,
     ::testing::Values(
@@ -84,7 +94,9 @@ INSTANTIATE_TEST_SUITE_P(
                  {1, 1, 1}},
         // 1 or 2 input channels into a number of channels not a multiple of 8 (the engine's own
         // loop): a batch, stride phases along W, rows of 21 (blocks of 8 columns and the rest),
-        // 11 channels (a block of 8 and 3), rows wholly in the padding, no bias.
+        // 11 channels (a block of 8 and 3), rows wholly in the padding, no bias; LeNet-5's first
+        // layer (rows of 28: 16 columns at a time with FMA, then 8 and 4).
+        ConvCase{"ThinLeNetFirstLayer2d", {2, 1, 32, 32}, 6, {5, 5}, {1, 1}, {0, 0}, {1, 1}},
         ConvCase{"ThinPaddedRows2d", {2, 2, 7, 13}, 3, {3, 5}, {1, 1}, {1, 2}, {1, 1}},
         ConvCase{"ThinStride2Padding2Batch2d", {3, 1, 19, 23}, 6, {5, 5}, {2, 2}, {2, 2}, {1, 1}},
         ConvCase{"ThinLongRowsNoBias3d",

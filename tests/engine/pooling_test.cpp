@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <limits>
+
 #include "core/error.h"
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
 #include "tests/engine/layer_harness.h"
 
 namespace cajal::engine {
@@ -42,6 +46,12 @@ INSTANTIATE_TEST_SUITE_P(
                  {1, 3, 5, 6, 7},
                  {{"kernel_size", {3, 3, 3}}, {"stride", 1}, {"padding", 1}}},
         PoolCase{"Avg2x2_2d", LayerType::avg_pool, {1, 6, 10, 12}, {{"kernel_size", {2, 2}}}},
+        // Rows of 8 outputs or more (AVX2, 8 at a time, the last 8 overlapping): 14 and 17.
+        PoolCase{"Avg2x2LongRows2d", LayerType::avg_pool, {2, 3, 6, 28}, {{"kernel_size", {2, 2}}}},
+        PoolCase{"Max2x2x2LongRowsOddWidth3d",
+                 LayerType::max_pool,
+                 {1, 2, 4, 6, 35},
+                 {{"kernel_size", {2, 2, 2}}}},
         // Windows of 3 that tile the input with a row and two columns left over.
         PoolCase{"Avg3x3Tiles2d", LayerType::avg_pool, {1, 2, 10, 11}, {{"kernel_size", {3, 3}}}},
         PoolCase{"Max3x3Tiles2d", LayerType::max_pool, {2, 1, 10, 11}, {{"kernel_size", {3, 3}}}},
@@ -74,6 +84,33 @@ INSTANTIATE_TEST_SUITE_P(
         PoolCase{
             "GlobalAvg3d", LayerType::global_avg_pool, {1, 4, 3, 5, 6}, nlohmann::json::object()}),
     [](const auto& param_info) { return param_info.param.name; });
+
+// Windows 2 wide along rows of 8 outputs or more go 8 at a time with AVX2: the same operations
+// in the same order as the portable loop, so the same bytes, NaN, infinities and signed zeros
+// included; rows of 17 (two groups of 8 and an overlapping one) and of 5 (portable either way).
+TEST(Pooling, PairsByAvx2GiveThePortableLoopsBytes) {
+  for (const auto type : {LayerType::max_pool, LayerType::avg_pool}) {
+    for (const Dims& dims : {Dims{2, 3, 4, 34}, Dims{1, 2, 4, 4, 35}, Dims{1, 2, 4, 10}}) {
+      auto input = testing::random_tensor(dims, 7, -2.0f, 2.0f);
+      float* v = input.data();
+      v[3] = std::numeric_limits<float>::quiet_NaN();
+      v[20] = std::numeric_limits<float>::infinity();
+      v[21] = -std::numeric_limits<float>::infinity();
+      v[40] = -0.0f;
+      v[41] = 0.0f;
+      v[42] = 0.0f;
+      v[43] = -0.0f;
+      const nlohmann::json params{{"kernel_size", Dims(dims.size() - 2, 2)}};
+      const auto fast = testing::run_one(Backend::onednn, type, params, {input}, {});
+      detail::set_avx2_fma_kernels(false);
+      const auto portable = testing::run_one(Backend::onednn, type, params, {input}, {});
+      detail::set_avx2_fma_kernels(true);
+      ASSERT_EQ(fast.dims(), portable.dims());
+      EXPECT_EQ(std::memcmp(fast.data(), portable.data(), fast.size() * sizeof(float)), 0)
+          << layer_type_name(type) << " " << to_string(dims);
+    }
+  }
+}
 
 TEST(MaxPool, TakesTheLargestValueOfEachWindow) {
   const Tensor input({1, 1, 2, 4}, {1, 5, 2, 0, 3, 4, 8, 7});

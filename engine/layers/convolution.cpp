@@ -427,6 +427,24 @@ struct WeightRows {
   std::array<std::int64_t, 3> in{}, out{}, kernel{}, stride{}, pad{}, dilation{};
 };
 
+// The taps along W of one output row and one input row with FMA: acc[kw * 8 ...] (8 float lanes
+// a tap) += y[i] * x[i + kw * step] for i < 8 * chunks; y is zero past the row's outputs and x
+// holds the input row with zeros around it, so every tap reads its values alike. A tap's lanes
+// stay in a register over the row: where add_row_float ran once per tap, with its partial last
+// vector, and without FMA (the AVX2 clone of weight_rows has none).
+__attribute__((target("avx2,fma"))) void row_taps_fma(const float* y, const float* x,
+                                                      std::int64_t chunks, std::int64_t taps,
+                                                      std::int64_t step, float* acc) {
+  for (std::int64_t kw = 0; kw < taps; ++kw) {
+    __m256 sum = _mm256_loadu_ps(acc + kw * 8);
+    const float* xs = x + kw * step;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      sum = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * c), _mm256_loadu_ps(xs + 8 * c), sum);
+    }
+    _mm256_storeu_ps(acc + kw * 8, sum);
+  }
+}
+
 // Adds each tap's sum to its lanes[tap * kWeightLanes ...] (16 doubles a tap).
 __attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightRows& r,
                                                                    double* lanes) {
@@ -449,11 +467,21 @@ __attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightR
     last[kw] = l;
   }
   std::vector<float> plane(unit ? static_cast<std::size_t>(taps * 8) : 0);
+  // With FMA (unit stride): the output row zero-padded to whole vectors, and the input row with
+  // the zeros that tap kw, reading from kw * dilation, finds outside it.
+  const bool fma = unit && detail::avx2_fma_kernels();
+  const std::int64_t chunks = (r.out[2] + 7) / 8;
+  std::vector<float> y_row(fma ? static_cast<std::size_t>(chunks * 8) : 0);
+  std::vector<float> x_row(
+      fma ? static_cast<std::size_t>(chunks * 8 + (kw_count - 1) * r.dilation[2]) : 0);
   for (std::int64_t n = 0; n < r.batch; ++n) {
     for (std::int64_t od = 0; od < r.out[0]; ++od) {
       std::fill(plane.begin(), plane.end(), 0.0f);
       for (std::int64_t oh = 0; oh < r.out[1]; ++oh) {
         const float* y = r.dy + n * r.dy_image + (od * r.out[1] + oh) * r.out[2];
+        if (fma) {
+          std::copy(y, y + r.out[2], y_row.begin());
+        }
         for (std::int64_t row = r.row_begin; row < r.row_end; ++row) {
           const std::int64_t id = od * r.stride[0] + (row / r.kernel[1]) * r.dilation[0] - r.pad[0];
           const std::int64_t ih = oh * r.stride[1] + (row % r.kernel[1]) * r.dilation[1] - r.pad[1];
@@ -462,6 +490,18 @@ __attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightR
           }
           const float* x = r.x + n * r.x_image + (id * r.in[1] + ih) * r.in[2];
           const std::int64_t tap0 = (row - r.row_begin) * kw_count;
+          if (fma) {
+            // x_row[j] = x[j - pad], zero outside the input.
+            const auto size = static_cast<std::int64_t>(x_row.size());
+            const std::int64_t begin = std::min(r.pad[2], size);
+            const std::int64_t end = std::clamp<std::int64_t>(r.pad[2] + r.in[2], begin, size);
+            std::fill(x_row.begin(), x_row.begin() + begin, 0.0f);
+            std::copy(x + (begin - r.pad[2]), x + (end - r.pad[2]), x_row.begin() + begin);
+            std::fill(x_row.begin() + end, x_row.end(), 0.0f);
+            row_taps_fma(y_row.data(), x_row.data(), chunks, kw_count, r.dilation[2],
+                         plane.data() + tap0 * 8);
+            continue;
+          }
           for (std::int64_t kw = 0; kw < kw_count; ++kw) {
             const std::int64_t count = last[kw] - first[kw];
             const float* xs = x + first[kw] * r.stride[2] + shift[kw];

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "engine/context.h"
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
 #include "tests/engine/backward_harness.h"
 #include "tests/engine/layer_harness.h"
 
@@ -187,6 +188,20 @@ TEST_P(BackwardGrid, MatchesReference) {
                                                data.weights, data.diff_dst);
   std::string worst;
   EXPECT_LE(testing::worst_relative_error(onednn, reference, worst), 1e-4) << worst;
+}
+
+// The same with the engine's AVX2 and FMA kernels off: their portable loops.
+TEST_P(BackwardGrid, MatchesReferenceOnPortableLoops) {
+  const auto& c = GetParam();
+  const auto data = testing::make_backward_case(c.type, c.params, {c.input});
+  detail::set_avx2_fma_kernels(false);
+  const auto portable = testing::run_backward(Backend::onednn, c.type, c.params, data.inputs,
+                                              data.weights, data.diff_dst);
+  detail::set_avx2_fma_kernels(true);
+  const auto reference = testing::run_backward(Backend::reference, c.type, c.params, data.inputs,
+                                               data.weights, data.diff_dst);
+  std::string worst;
+  EXPECT_LE(testing::worst_relative_error(portable, reference, worst), 1e-4) << worst;
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BackwardGrid, ::testing::ValuesIn(grid()), case_name);

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Issue 4's training benchmark: cajal's engine and PyTorch (eager and TorchScript, OpenBLAS) on
 # one epoch of LeNet-5 on Fashion-MNIST and 50 steps of a 3D U-Net on 1x1x64^3, same thread
-# count, in one run. Prints each tool's JSON line with its peak resident memory, then the ratios.
+# count, in one run. Each tool runs RUNS times, the tools taking turns (this machine's speed
+# drifts within minutes); prints every run's JSON line with its peak resident memory, then each
+# tool's median and the ratio of medians.
 #
-#   bench/train/run.sh            THREADS (2), STEPS (50)
+#   bench/train/run.sh            THREADS (2), STEPS (50), RUNS (3)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,6 +13,7 @@ root=$(cd "$here/../.." && pwd)
 build=${BUILD:-$root/build-bench}  # BUILD: an existing build folder to reuse
 threads=${THREADS:-2}
 steps=${STEPS:-50}
+runs=${RUNS:-3}
 source "$root/bench/common.sh"
 bench_env "$threads"
 bench_build "$root" "$build" train_bench
@@ -23,19 +26,28 @@ measure() {  # command... -> its JSON line with "peak_rss_mib" added
   /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["peak_rss_mib"]=round(int(sys.argv[2])/1024); print(json.dumps(d))' "$out" "$rss" | tee -a "$results"
 }
 for case in lenet5 unet3d; do
-  measure "$build/bench/train_bench" $case --threads "$threads" --steps "$steps"
-  measure /usr/bin/python3 "$here/torch_bench.py" $case --threads "$threads" --steps "$steps"
-  measure /usr/bin/python3 "$here/torch_bench.py" $case --threads "$threads" --steps "$steps" --script
+  for _ in $(seq "$runs"); do
+    measure "$build/bench/train_bench" $case --threads "$threads" --steps "$steps"
+    measure /usr/bin/python3 "$here/torch_bench.py" $case --threads "$threads" --steps "$steps"
+    measure /usr/bin/python3 "$here/torch_bench.py" $case --threads "$threads" --steps "$steps" \
+      --script
+  done
 done
 /usr/bin/python3 - "$results" <<'PY'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 for case in sorted({r["case"] for r in rows}):
-    mine = [r for r in rows if r["case"] == case and r["tool"] == "cajal"][0]
-    peers = [r for r in rows if r["case"] == case and r["tool"] != "cajal"]
-    best = min(peers, key=lambda r: r["seconds"])
-    print(f"{case}: cajal {mine['seconds']:.2f} s ({mine['peak_rss_mib']} MiB), best peer "
-          f"{best['tool']} {best['seconds']:.2f} s ({best['peak_rss_mib']} MiB), "
-          f"cajal/peer = {mine['seconds'] / best['seconds']:.2f} (target <= 0.5)")
+    tools = {}
+    for r in rows:
+        if r["case"] == case:
+            tools.setdefault(r["tool"], []).append(r)
+    median = {t: statistics.median(r["seconds"] for r in rs) for t, rs in tools.items()}
+    rss = {t: max(r["peak_rss_mib"] for r in rs) for t, rs in tools.items()}
+    best = min((t for t in tools if t != "cajal"), key=median.get)
+    def runs(tool):
+        return ", ".join(f"{r['seconds']:.2f}" for r in tools[tool])
+    print(f"{case}: cajal median {median['cajal']:.2f} s ({runs('cajal')}; {rss['cajal']} MiB), "
+          f"best peer {best} median {median[best]:.2f} s ({runs(best)}; {rss[best]} MiB), "
+          f"cajal/peer = {median['cajal'] / median[best]:.2f} (target <= 0.5)")
 PY
 rm -f "$results" "$results.rss"

@@ -301,6 +301,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
 }
 
 void Net::link_blocked_convolutions() {
+  blocked_links_ = 0;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     auto* const conv = dynamic_cast<ConvolutionLayer*>(nodes_[i].layer.get());
     const std::string& blob = nodes_[i].output;
@@ -308,18 +309,22 @@ void Net::link_blocked_convolutions() {
         std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
       continue;
     }
-    std::size_t reader = kNone;
-    std::ptrdiff_t reads = 0;
+    // Every read of the blob, each by a convolution (a residual block's output is read by the
+    // next block's first convolution and added by its last, or by a 1x1 shortcut).
+    std::vector<ConvolutionLayer::BlockedReader> readers;
+    bool all_convolutions = true;
     for (std::size_t j = 0; j < nodes_.size(); ++j) {
-      const auto n = std::count(nodes_[j].inputs.begin(), nodes_[j].inputs.end(), blob);
-      reads += n;
-      reader = n > 0 ? j : reader;
+      for (std::size_t k = 0; k < nodes_[j].inputs.size(); ++k) {
+        if (nodes_[j].inputs[k] != blob) {
+          continue;
+        }
+        auto* const reader = dynamic_cast<ConvolutionLayer*>(nodes_[j].layer.get());
+        all_convolutions = all_convolutions && reader != nullptr && !concat_in_place_[j];
+        readers.push_back({reader, k});
+      }
     }
-    if (reads != 1 || nodes_[reader].inputs[0] != blob || concat_in_place_[reader]) {
-      continue;
-    }
-    if (auto* const next = dynamic_cast<ConvolutionLayer*>(nodes_[reader].layer.get())) {
-      conv->pass_blocked_to(*next);
+    if (all_convolutions && conv->pass_blocked_to(readers)) {
+      blocked_links_ += readers.size();
     }
   }
 }

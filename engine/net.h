@@ -78,6 +78,9 @@ class Net {
   // pass), the outputs, and the convolutions' shared layout copies. Graph inputs not included.
   // In training, activation_bytes().
   std::int64_t peak_bytes() const { return peak_bytes_; }
+  // Inference: the reads of a blob that a convolution wrote in its blocked layout, by the
+  // convolutions that read it so (ConvolutionLayer::pass_blocked_to), as planned by prepare().
+  std::size_t blocked_links() const { return blocked_links_; }
   // Bytes the activation buffers hold now (after a forward() in inference, those under
   // release_bytes).
   std::int64_t resident_bytes() const;
@@ -149,6 +152,7 @@ class Net {
   std::vector<bool> concat_in_place_;  // per node: a concat whose inputs are written in place
   std::vector<Tensor> views_;          // per node writing in place: its part of the buffer
   std::int64_t planned_bytes_ = 0;
+  std::size_t blocked_links_ = 0;
   std::int64_t peak_bytes_ = 0;
 };
 

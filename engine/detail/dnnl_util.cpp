@@ -151,6 +151,16 @@ dnnl::memory Bridge::out_holding(const Tensor& initial, Tensor& dst, const Conte
   return dnnl::memory(plain_, ctx.engine, dst.data());
 }
 
+void Bridge::into_wanted(const Tensor& src, const dnnl::memory& target,
+                         const ContextImpl& ctx) const {
+  auto user = dnnl::memory(plain_, ctx.engine, const_cast<float*>(src.data()));
+  if (!buffer_) {
+    std::copy_n(src.data(), src.size(), static_cast<float*>(target.get_data_handle()));
+    return;
+  }
+  to_wanted_.execute(ctx.stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, target}});
+}
+
 void Bridge::out_done(Tensor& dst, const ContextImpl& ctx) const {
   if (buffer_) {
     auto user = dnnl::memory(plain_, ctx.engine, dst.data());

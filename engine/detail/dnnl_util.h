@@ -124,6 +124,8 @@ class Bridge {
   dnnl::memory out(Tensor& dst, const ContextImpl& ctx) const;
   // As out(), holding a copy of `initial` (for a primitive that adds to its destination).
   dnnl::memory out_holding(const Tensor& initial, Tensor& dst, const ContextImpl& ctx) const;
+  // `src` in the primitive's layout into `target` (memory of that layout), not into the bridge.
+  void into_wanted(const Tensor& src, const dnnl::memory& target, const ContextImpl& ctx) const;
   void out_done(Tensor& dst, const ContextImpl& ctx) const;
 
  private:

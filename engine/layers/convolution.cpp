@@ -1005,10 +1005,22 @@ class DnnlConvolution final : public ConvolutionLayer {
     const auto src_memory =
         blocked_in_ ? dnnl::memory(src_desc_, ctx.engine, const_cast<float*>(src[0]->data()))
                     : src_.in(*src[0], ctx);
-    // With a fused add, the primitive adds to what the destination holds: the residual.
-    const auto dst_memory = blocked_out_      ? dnnl::memory(dst_desc_, ctx.engine, dst.data())
-                            : adds_residual() ? dst_.out_holding(*src[1], dst, ctx)
-                                              : dst_.out(dst, ctx);
+    // With a fused add, the primitive adds to what the destination holds: the residual, copied
+    // as it is where it comes blocked, reordered into the blob where the output goes blocked.
+    dnnl::memory dst_memory;
+    if (blocked_out_) {
+      dst_memory = dnnl::memory(dst_desc_, ctx.engine, dst.data());
+      if (adds_residual() && !residual_blocked_) {
+        dst_.into_wanted(*src[1], dst_memory, ctx);
+      }
+    } else if (adds_residual() && !residual_blocked_) {
+      dst_memory = dst_.out_holding(*src[1], dst, ctx);
+    } else {
+      dst_memory = dst_.out(dst, ctx);
+    }
+    if (residual_blocked_) {
+      std::memcpy(dst_memory.get_data_handle(), src[1]->data(), dst_desc_.get_size());
+    }
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src_memory},
                                                {DNNL_ARG_WEIGHTS, weights_.memory()},
                                                {DNNL_ARG_DST, dst_memory}};
@@ -1033,22 +1045,34 @@ class DnnlConvolution final : public ConvolutionLayer {
     ctx.stream.wait();
   }
 
-  bool pass_blocked_to(ConvolutionLayer& next) override {
-    auto* const b = dynamic_cast<DnnlConvolution*>(&next);
+  bool pass_blocked_to(const std::vector<BlockedReader>& readers) override {
     const auto by_primitive = [](const DnnlConvolution& layer) {
       return layer.prepared() && !layer.training() && !layer.thin_ && !layer.unpool_ &&
              layer.subpixel_ == 0 && static_cast<bool>(layer.primitive_);
     };
-    if (b == nullptr || b == this || !by_primitive(*this) || !by_primitive(*b) || adds_residual() ||
-        blocked_out_ || b->blocked_in_ || dst_desc_ != b->src_desc_) {
+    if (readers.empty() || !by_primitive(*this) || blocked_out_) {
       return false;
     }
     const auto plain = detail::plain_desc(dst_dims());
     if (dst_desc_ == plain || dst_desc_.get_size() != plain.get_size()) {
       return false;  // nothing to skip, or padded channels
     }
+    for (const auto& [layer, input] : readers) {
+      auto* const b = dynamic_cast<DnnlConvolution*>(layer);
+      if (b == nullptr || b == this || !by_primitive(*b)) {
+        return false;
+      }
+      if (input == 0 ? b->blocked_in_ || b->src_desc_ != dst_desc_
+                     : input != 1 || !b->adds_residual() || b->residual_blocked_ ||
+                           b->dst_desc_ != dst_desc_) {
+        return false;
+      }
+    }
     blocked_out_ = true;
-    b->blocked_in_ = true;
+    for (const auto& [layer, input] : readers) {
+      auto* const b = dynamic_cast<DnnlConvolution*>(layer);
+      (input == 0 ? b->blocked_in_ : b->residual_blocked_) = true;
+    }
     return true;
   }
 
@@ -1167,6 +1191,7 @@ class DnnlConvolution final : public ConvolutionLayer {
     ctx_ = context.impl();
     blocked_out_ = false;  // pass_blocked_to links anew after each prepare
     blocked_in_ = false;
+    residual_blocked_ = false;
     primitive_ = dnnl::primitive();
     CAJAL_CHECK(!training() || post_ops().empty())
         << label() << ": fused post-ops have no backward; train with fuse_post_ops off";
@@ -1449,6 +1474,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   dnnl::memory::desc dst_desc_;
   bool blocked_out_ = false;       // pass_blocked_to: dst_desc_ written into the blob itself
   bool blocked_in_ = false;        // and src_desc_ read from it
+  bool residual_blocked_ = false;  // the fused add's residual comes in dst_desc_
   dnnl::memory::desc scratchpad_;  // inference: what primitive_ asks for at each run
   // Training only.
   detail::Bridge data_diff_dst_;

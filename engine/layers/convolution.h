@@ -46,12 +46,19 @@ class ConvolutionLayer : public Layer {
   void fuse(const PostOp& op);
   const std::vector<PostOp>& post_ops() const { return post_ops_; }
   bool adds_residual() const;
-  // Inference, after both are prepared, when this layer's output is read by `next` alone, as its
-  // first input: if this layer writes a blocked layout that `next` reads as it is (channels in
-  // whole blocks, so the blob's size), it writes that layout into the blob and `next` reads it
-  // from there, and the reorders to PyTorch's layout and back are skipped. The blob then holds
-  // values only `next` can read. Returns whether the two are so linked.
-  virtual bool pass_blocked_to(ConvolutionLayer& /*next*/) { return false; }
+  // A reader of this layer's output: a convolution and the input it reads it as (0: its source,
+  // 1: the residual its fused add adds).
+  struct BlockedReader {
+    ConvolutionLayer* layer = nullptr;
+    std::size_t input = 0;
+  };
+  // Inference, after all are prepared, when this layer's output is read by these convolutions
+  // alone: if this layer writes a blocked layout that each reads as it is (as its source, or as
+  // its residual where it writes that same layout; channels in whole blocks, so the blob's
+  // size), it writes that layout into the blob and they read it from there, and the reorders to
+  // PyTorch's layout and back are skipped (a residual is copied as it is). The blob then holds
+  // values only they can read. Returns whether they are so linked.
+  virtual bool pass_blocked_to(const std::vector<BlockedReader>& /*readers*/) { return false; }
 
  protected:
   void parse_params(ParamReader& params) override;

@@ -242,6 +242,51 @@ TEST(Net, ConvolutionsPassTheirBlockedLayoutAlongAChain) {
   }
 }
 
+// Residual blocks, 16 channels: r0 is read by c1 and added by c2, both straight from c0's blocked
+// output (the residual copied as it is); c2 adds it and passes its own blocked output on; c4
+// adds x, which comes in PyTorch's layout, reordered into the blob c4 writes blocked for c5. Six
+// reads linked, the naive twin's values, in 2D and 3D, batch 1 and 2.
+TEST(Net, ResidualBlocksPassTheirBlockedLayoutToEveryReader) {
+  const auto none = nlohmann::json::object();
+  const auto conv = [](int out, int kernel) {
+    return nlohmann::json{{"in_channels", 16},
+                          {"out_channels", out},
+                          {"kernel_size", kernel},
+                          {"padding", kernel / 2}};
+  };
+  for (const Dims& dims : {Dims{1, 16, 9, 11}, Dims{2, 16, 4, 5, 6}}) {
+    const int rank = static_cast<int>(dims.size()) - 2;
+    const auto kernel = [&](int k) {
+      auto c = conv(16, k);
+      c["kernel_size"] = Dims(static_cast<std::size_t>(rank), k);
+      return c;
+    };
+    auto head = kernel(1);
+    head["out_channels"] = 8;
+    const std::vector<NodeDef> defs{
+        {LayerType::convolution, "c0", kernel(3), {"x"}, "c0"},
+        {LayerType::relu, "r0", none, {"c0"}, "r0"},
+        {LayerType::convolution, "c1", kernel(3), {"r0"}, "c1"},
+        {LayerType::relu, "r1", none, {"c1"}, "r1"},
+        {LayerType::convolution, "c2", kernel(3), {"r1"}, "c2"},
+        {LayerType::add, "s", none, {"c2", "r0"}, "s"},
+        {LayerType::relu, "rs", none, {"s"}, "rs"},
+        {LayerType::convolution, "c3", kernel(3), {"rs"}, "c3"},
+        {LayerType::relu, "r3", none, {"c3"}, "r3"},
+        {LayerType::convolution, "c4", kernel(3), {"r3"}, "c4"},
+        {LayerType::add, "s2", none, {"c4", "x"}, "s2"},
+        {LayerType::convolution, "c5", head, {"s2"}, "c5"},
+    };
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor(dims, 12);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    EXPECT_LE(testing::relative_error(run(fast, weights, input), run(naive, weights, input)), 1e-5)
+        << dims.size();
+    EXPECT_EQ(fast.blocked_links(), 6u) << dims.size();
+  }
+}
+
 TEST(Net, ConcatOfOneImageIsWrittenInPlaceWithTheSameValues) {
   // Batch 2 keeps the copy (an image's channels are not contiguous): a (256 per image), p (64)
   // and u (256) each in a buffer, then c (512) and t (512) in the reused ones.

@@ -153,11 +153,13 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     release_after_.assign(nodes_.size(), {});
     in_place_.assign(nodes_.size(), {});
     concat_in_place_.assign(nodes_.size(), false);
+    fuse_relus_into_batch_norms();
     planned_bytes_ = resident_bytes();
     peak_bytes_ = planned_bytes_;
     prepared_ = true;
     return;
   }
+  relu_in_batch_norm_.assign(nodes_.size(), false);
   std::map<std::string, std::size_t> last_read;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     for (const auto& input : nodes_[i].inputs) {
@@ -300,6 +302,39 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   prepared_ = true;
 }
 
+void Net::fuse_relus_into_batch_norms() {
+  relu_in_batch_norm_.assign(nodes_.size(), false);
+  std::map<std::string, std::size_t> writer;
+  std::map<std::string, int> reads;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    writer[nodes_[i].output] = i;
+    for (const auto& input : nodes_[i].inputs) {
+      ++reads[input];
+    }
+  }
+  for (auto& node : nodes_) {
+    if (auto* const norm = dynamic_cast<NormalizationLayer*>(node.layer.get())) {
+      norm->fuse_relu_in_training(false);
+    }
+  }
+  for (std::size_t j = 0; j < nodes_.size(); ++j) {
+    if (nodes_[j].layer->type() != LayerType::relu || nodes_[j].inputs.size() != 1) {
+      continue;
+    }
+    const std::string& blob = nodes_[j].inputs[0];
+    const auto found = writer.find(blob);
+    if (found == writer.end() || reads.at(blob) != 1 ||
+        std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
+      continue;  // a net input, read by another layer too, or a net output
+    }
+    auto* const norm = dynamic_cast<NormalizationLayer*>(nodes_[found->second].layer.get());
+    if (norm != nullptr && norm->fuse_relu_in_training(true)) {
+      relu_in_batch_norm_[j] = true;
+      arena_[output_slot_[j]] = Tensor();  // the ReLU's blob is the batch norm's
+    }
+  }
+}
+
 void Net::link_blocked_convolutions() {
   blocked_links_ = 0;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -398,6 +433,8 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
     Tensor& slot = arena_[output_slot_[i]];
     if (concat_in_place_[i]) {
       blobs[node.output] = &slot;  // its inputs wrote it
+    } else if (relu_in_batch_norm_[i]) {
+      blobs[node.output] = blobs.at(node.inputs[0]);  // the batch norm applied it
     } else {
       std::vector<const Tensor*> src;
       for (const auto& input : node.inputs) {
@@ -516,6 +553,14 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
     const auto& node = nodes_[i];
     const auto diff_dst = diffs.find(node.output);
     if (diff_dst == diffs.end() || !wanted.contains(node.output)) {
+      continue;
+    }
+    if (relu_in_batch_norm_[i]) {
+      // The batch norm before it takes this gradient as its own output's (its only reader).
+      if (wanted.contains(node.inputs[0])) {
+        diffs[node.inputs[0]] = std::move(diff_dst->second);
+      }
+      diffs.erase(diff_dst);
       continue;
     }
     std::vector<const Tensor*> src;

@@ -122,6 +122,9 @@ class Net {
   // not in place into a concat or a graph output, offers that one its blocked layout
   // (ConvolutionLayer::pass_blocked_to).
   void link_blocked_convolutions();
+  // Training: a ReLU that alone reads a batch norm's output is applied by that batch norm
+  // (NormalizationLayer::fuse_relu_in_training), one pass less each way; its node is skipped.
+  void fuse_relus_into_batch_norms();
   // Folds or fuses `node` into the convolution that writes its input; false if it cannot.
   bool fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node);
   std::vector<std::string> inputs_;
@@ -148,9 +151,10 @@ class Net {
     std::int64_t offset = 0;     // where its values start in the concat's
     bool first = false;          // the first of the concat's writers to run
   };
-  std::vector<InPlace> in_place_;      // per node
-  std::vector<bool> concat_in_place_;  // per node: a concat whose inputs are written in place
-  std::vector<Tensor> views_;          // per node writing in place: its part of the buffer
+  std::vector<InPlace> in_place_;         // per node
+  std::vector<bool> concat_in_place_;     // per node: a concat whose inputs are written in place
+  std::vector<bool> relu_in_batch_norm_;  // per node: a ReLU its batch norm applies (training)
+  std::vector<Tensor> views_;             // per node writing in place: its part of the buffer
   std::int64_t planned_bytes_ = 0;
   std::size_t blocked_links_ = 0;
   std::int64_t peak_bytes_ = 0;

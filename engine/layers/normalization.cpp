@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "core/error.h"
+#include "core/select.h"
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/common.h"
 
@@ -105,6 +107,42 @@ namespace {
 
 using Args = std::unordered_map<int, dnnl::memory>;
 
+// Adds to sum[l] and sum_x[l], l = i % 4, the gradient g_i and g_i (x_i - mean) (x_i - mean in
+// float, the products in double) of `count` values: g = dy, or with `relu` ReLU's gradient, dy
+// where x * scale + shift (the forward's y, the same operations) is above 0 and 0 elsewhere.
+// Four values at a time as vectors (the four lanes, in the order a scalar loop adds them);
+// compiled for AVX2 too.
+__attribute__((target_clones("avx2", "default"))) void gradient_sums(
+    const float* x, const float* dy, std::int64_t count, float mean, bool relu, float scale,
+    float shift, double* sum, double* sum_x) {
+  using Float4 = float __attribute__((vector_size(16)));
+  using Double4 = double __attribute__((vector_size(32)));
+  Double4 s;
+  Double4 sx;
+  std::memcpy(&s, sum, sizeof s);
+  std::memcpy(&sx, sum_x, sizeof sx);
+  std::int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    Float4 xv;
+    Float4 g;
+    std::memcpy(&xv, x + i, sizeof xv);
+    std::memcpy(&g, dy + i, sizeof g);
+    if (relu) {
+      g = xv * scale + shift > 0.0f ? g : Float4{};
+    }
+    const Double4 gd = __builtin_convertvector(g, Double4);
+    s += gd;
+    sx += gd * __builtin_convertvector(xv - mean, Double4);
+  }
+  std::memcpy(sum, &s, sizeof s);
+  std::memcpy(sum_x, &sx, sizeof sx);
+  for (; i < count; ++i) {
+    const float g = relu && !(x[i] * scale + shift > 0.0f) ? 0.0f : dy[i];
+    sum[0] += g;
+    sum_x[0] += static_cast<double>(g) * (x[i] - mean);
+  }
+}
+
 class DnnlNormalization final : public NormalizationLayer {
  public:
   using NormalizationLayer::NormalizationLayer;
@@ -127,6 +165,11 @@ class DnnlNormalization final : public NormalizationLayer {
       }
       apply_affine(dst);
     }
+  }
+
+  bool fuse_relu_in_training(bool relu) override {
+    relu_ = relu && type() == LayerType::batch_norm && training() && prepared();
+    return relu_;
   }
 
   void backward(const std::vector<const Tensor*>& src, const Tensor& /*dst*/,
@@ -183,13 +226,15 @@ class DnnlNormalization final : public NormalizationLayer {
   // Batch normalisation in training by hand on the plain layout (oneDNN v2.6's is its ncsp
   // kernel here, about twice the time of the two passes below): per channel the mean and the
   // biased variance of the batch (sums in double, four lanes, in a fixed order), then
-  // y = x * scale + shift.
+  // y = x * scale + shift, or max(y, 0) with a fused ReLU.
   void train_batch_norm(const Tensor& src, Tensor& dst) const {
     const std::int64_t channels = params().channels;
     const ChannelRuns runs = channel_runs(src);
     const double count = static_cast<double>(runs.planes * runs.plane);
     batch_mean_.assign(static_cast<std::size_t>(channels), 0.0);
     batch_var_.assign(static_cast<std::size_t>(channels), 0.0);
+    batch_scale_.assign(static_cast<std::size_t>(channels), 0.0f);
+    batch_shift_.assign(static_cast<std::size_t>(channels), 0.0f);
 #pragma omp parallel for num_threads(ctx_->threads) schedule(static)
     for (std::int64_t c = 0; c < channels; ++c) {
       std::array<double, 4> sum{};
@@ -219,9 +264,17 @@ class DnnlNormalization final : public NormalizationLayer {
       const double inv_std = 1.0 / std::sqrt(var + params().eps);
       const auto scale = static_cast<float>(gamma * inv_std);
       const auto shift = static_cast<float>(beta - mean * gamma * inv_std);
+      batch_scale_[static_cast<std::size_t>(c)] = scale;
+      batch_shift_[static_cast<std::size_t>(c)] = shift;
       for (std::int64_t n = 0; n < runs.planes; ++n) {
         const float* x = src.data() + n * runs.stride + c * runs.plane;
         float* y = dst.data() + n * runs.stride + c * runs.plane;
+        if (relu_) {
+          for (std::int64_t i = 0; i < runs.plane; ++i) {
+            y[i] = std::max(x[i] * scale + shift, 0.0f);
+          }
+          continue;
+        }
         for (std::int64_t i = 0; i < runs.plane; ++i) {
           y[i] = x[i] * scale + shift;
         }
@@ -233,8 +286,19 @@ class DnnlNormalization final : public NormalizationLayer {
   // Its gradient by hand: per channel the sums of dy and of dy (x - mean) (double, four lanes),
   // then dx = a dy + b x + c, the gradient of the normalisation with the batch's statistics
   // (training) or with the running ones, constants then (a layer prepared for inference: b and c
-  // are 0).
+  // are 0). With a fused ReLU, dy is the gradient of max(y, 0): it counts where the forward's y
+  // (recomputed from x, the same operations, so the same bits) was above 0, as ReLU's own
+  // backward does, and is 0 elsewhere.
   void backward_batch_norm(const Tensor& src, const Tensor& diff_dst, Tensor* diff_src) {
+    if (relu_) {
+      backward_batch_norm_after<true>(src, diff_dst, diff_src);
+    } else {
+      backward_batch_norm_after<false>(src, diff_dst, diff_src);
+    }
+  }
+
+  template <bool kRelu>
+  void backward_batch_norm_after(const Tensor& src, const Tensor& diff_dst, Tensor* diff_src) {
     const std::int64_t channels = params().channels;
     const ChannelRuns runs = channel_runs(src);
     const double count = static_cast<double>(runs.planes * runs.plane);
@@ -252,23 +316,18 @@ class DnnlNormalization final : public NormalizationLayer {
     for (std::int64_t c = 0; c < channels; ++c) {
       const double mean = batch_mean_[static_cast<std::size_t>(c)];
       const auto mean_f = static_cast<float>(mean);
+      const float scale = kRelu ? batch_scale_[static_cast<std::size_t>(c)] : 0.0f;
+      const float shift = kRelu ? batch_shift_[static_cast<std::size_t>(c)] : 0.0f;
+      // dy, or ReLU's gradient from it (chosen by bits: with `?:`, GCC leaves the loops scalar).
+      const auto grad = [&](const float* x, const float* dy, std::int64_t at) {
+        return kRelu ? core::select_bits(x[at] * scale + shift > 0.0f, dy[at], 0.0f) : dy[at];
+      };
       std::array<double, 4> dy_sum{};
       std::array<double, 4> dy_x_sum{};  // of dy (x - mean), x - mean in float
       for (std::int64_t n = 0; n < runs.planes; ++n) {
-        const float* x = src.data() + n * runs.stride + c * runs.plane;
-        const float* dy = diff_dst.data() + n * runs.stride + c * runs.plane;
-        std::int64_t i = 0;
-        for (; i + 4 <= runs.plane; i += 4) {
-          for (std::size_t l = 0; l < 4; ++l) {
-            const auto at = i + static_cast<std::int64_t>(l);
-            dy_sum[l] += dy[at];
-            dy_x_sum[l] += static_cast<double>(dy[at]) * (x[at] - mean_f);
-          }
-        }
-        for (; i < runs.plane; ++i) {
-          dy_sum[0] += dy[i];
-          dy_x_sum[0] += static_cast<double>(dy[i]) * (x[i] - mean_f);
-        }
+        gradient_sums(src.data() + n * runs.stride + c * runs.plane,
+                      diff_dst.data() + n * runs.stride + c * runs.plane, runs.plane, mean_f, kRelu,
+                      scale, shift, dy_sum.data(), dy_x_sum.data());
       }
       const double sum_dy = (dy_sum[0] + dy_sum[1]) + (dy_sum[2] + dy_sum[3]);
       const double sum_dy_x = (dy_x_sum[0] + dy_x_sum[1]) + (dy_x_sum[2] + dy_x_sum[3]);
@@ -290,7 +349,7 @@ class DnnlNormalization final : public NormalizationLayer {
         const float* dy = diff_dst.data() + n * runs.stride + c * runs.plane;
         float* dx = diff_src->data() + n * runs.stride + c * runs.plane;
         for (std::int64_t i = 0; i < runs.plane; ++i) {
-          dx[i] = af * dy[i] + (bf * x[i] + cf);
+          dx[i] = af * grad(x, dy, i) + (bf * x[i] + cf);
         }
       }
     }
@@ -379,6 +438,7 @@ class DnnlNormalization final : public NormalizationLayer {
   void build(const Context& context) override {
     ctx_ = context.impl();
     backward_ = {};  // prepare() again (other dims or mode) builds it anew
+    relu_ = false;   // and the Net fuses a ReLU anew
     const auto eps = static_cast<float>(params().eps);
     const auto prop =
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
@@ -433,9 +493,13 @@ class DnnlNormalization final : public NormalizationLayer {
   mutable Tensor mean_;
   mutable Tensor var_;
   mutable Tensor normalized_;
-  // batch_norm: the last training forward's batch statistics, per channel.
+  // batch_norm: the last training forward's batch statistics, per channel, and the scale and
+  // shift it applied.
   mutable std::vector<double> batch_mean_;
   mutable std::vector<double> batch_var_;
+  mutable std::vector<float> batch_scale_;
+  mutable std::vector<float> batch_shift_;
+  bool relu_ = false;  // fuse_relu_in_training
 };
 
 }  // namespace

@@ -1,8 +1,8 @@
 // Normalisation: batch_norm (PyTorch's BatchNorm{1,2,3}d: running statistics at inference; batch
 // statistics in training, updating the running ones), instance_norm and group_norm (statistics of
 // each sample; InstanceNorm{2,3}d without running statistics, GroupNorm).
-// Backward: batch_norm by oneDNN's batch_normalization_backward, in training (batch statistics)
-// and at inference (running ones); instance_norm and group_norm by layer_normalization_backward
+// Training forward and backward of batch_norm by hand (batch statistics; a gradient at inference
+// uses the running ones); instance_norm and group_norm by layer_normalization_backward
 // over [N * G, C/G * spatial] rows with the per-channel affine part by hand, after a training
 // forward only (it keeps the statistics).
 #pragma once
@@ -36,6 +36,10 @@ class NormalizationLayer : public Layer {
   std::vector<std::string> trainable_roles() const override;
   // batch_norm as y = x * scale[c] + shift[c], for folding into a convolution before it.
   void scale_shift(std::vector<float>& scale, std::vector<float>& shift) const;
+  // Training, after prepare(): with `relu`, a batch_norm by hand writes max(y, 0) (a ReLU after
+  // it, which the Net then skips) and its backward takes the gradient of that output, masked
+  // where y <= 0. Returns whether the layer now does so (only a batch_norm in training can).
+  virtual bool fuse_relu_in_training(bool /*relu*/) { return false; }
 
  protected:
   void parse_params(ParamReader& params) override;

@@ -232,6 +232,59 @@ TEST(NetBackward, TrainingForwardReadsWeightsChangedInPlace) {
   EXPECT_LE(testing::relative_error(got, expected_net.forward({{"x", x}}).at("c")), 1e-5);
 }
 
+// A ReLU that alone reads a batch norm's output is applied by the batch norm in training: r1 here
+// (its blob is bn1's, 2 x 16 x 9 x 10 floats fewer), not r2, whose input c3 reads too. Outputs,
+// running statistics, the input's gradient and every parameter's are the naive twins'.
+TEST(NetBackward, AReluAloneAfterABatchNormIsAppliedByIt) {
+  const auto none = nlohmann::json::object();
+  // No bias before a batch norm: its gradient is 0 but for rounding, no relative error to check.
+  auto c1 = conv(2, 16, 3, 1);
+  auto c2 = conv(16, 8, 3, 1);
+  c1["bias"] = false;
+  c2["bias"] = false;
+  const std::vector<NodeDef> defs{
+      {LayerType::convolution, "c1", c1, {"x"}, "a"},
+      {LayerType::batch_norm, "bn1", {{"num_features", 16}}, {"a"}, "b"},
+      {LayerType::relu, "r1", none, {"b"}, "r"},
+      {LayerType::convolution, "c2", c2, {"r"}, "c2"},
+      {LayerType::batch_norm, "bn2", {{"num_features", 8}}, {"c2"}, "d"},
+      {LayerType::relu, "r2", none, {"d"}, "e"},
+      {LayerType::convolution, "c3", conv(8, 4, 1, 1), {"d"}, "f"},
+  };
+  const auto weights = weights_for(defs);
+  const auto x = testing::random_tensor(kInput, 31);
+  const std::map<std::string, Tensor> diffs{{"e", testing::random_tensor({2, 8, 9, 10}, 32)},
+                                            {"f", testing::random_tensor({2, 4, 9, 10}, 33)}};
+  const Context ctx(2);
+  std::map<Backend, std::map<std::string, Tensor>> got;
+  std::map<Backend, std::int64_t> bytes;
+  for (const auto backend : {Backend::onednn, Backend::reference}) {
+    Net net({"x"}, testing::make_nodes(defs, backend), {"e", "f"}, NetOptions::for_training());
+    net.load_weights(weights);
+    net.set_training(true);
+    net.prepare(ctx, {{"x", x.dims()}});
+    bytes[backend] = net.activation_bytes();
+    auto& values = got[backend];
+    for (auto& [name, tensor] : net.forward({{"x", x}})) {
+      values[name] = std::move(tensor);
+    }
+    values["diff x"] = net.backward(diffs, {"x"}).at("x");
+    for (const auto& p : net.parameters()) {
+      values[p.name] = *p.grad;
+    }
+    for (const auto& [name, tensor] : net.weights()) {
+      if (name.ends_with("running_mean") || name.ends_with("running_var")) {
+        values[name] = tensor;
+      }
+    }
+  }
+  ASSERT_EQ(got[Backend::onednn].size(), got[Backend::reference].size());
+  for (const auto& [name, expected] : got[Backend::reference]) {
+    EXPECT_LE(testing::relative_error(got[Backend::onednn].at(name), expected), 1e-5) << name;
+  }
+  EXPECT_EQ(bytes[Backend::reference] - bytes[Backend::onednn], 2 * 16 * 9 * 10 * 4);
+}
+
 TEST(NetBackward, SwitchesBackToInferenceWithTheTrainedWeights) {
   const auto x = testing::random_tensor(kInput, 5);
   const auto defs = branching();

@@ -129,6 +129,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
   CAJAL_CHECK(weights_loaded_) << "Net::prepare before load_weights";
   blob_dims_.clear();
   blobs_.clear();
+  spare_diffs_.clear();
   for (const auto& input : inputs_) {
     const auto found = input_dims.find(input);
     if (found == input_dims.end()) {
@@ -516,6 +517,7 @@ void Net::set_training(bool training) {
   }
   blobs_.clear();
   input_copies_.clear();
+  spare_diffs_.clear();
 }
 
 std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>& diff_outputs,
@@ -548,7 +550,12 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
       wanted.insert(node.output);
     }
   }
-  std::map<std::string, Tensor> diffs(diff_outputs.begin(), diff_outputs.end());
+  std::map<std::string, Tensor> diffs;
+  for (const auto& [name, diff] : diff_outputs) {
+    Tensor copy = diff_buffer(diff.dims());
+    std::copy_n(diff.data(), diff.size(), copy.data());
+    diffs.emplace(name, std::move(copy));
+  }
   for (auto i = nodes_.size(); i-- > 0;) {
     const auto& node = nodes_[i];
     const auto diff_dst = diffs.find(node.output);
@@ -570,11 +577,12 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
       src.push_back(blobs_.at(node.inputs[k]));
       const bool want = wanted.contains(node.inputs[k]);
       if (want) {
-        diff_src_values[k] = Tensor(blob_dims_.at(node.inputs[k]));
+        diff_src_values[k] = diff_buffer(blob_dims_.at(node.inputs[k]));
       }
       diff_src.push_back(want ? &diff_src_values[k] : nullptr);
     }
     node.layer->backward(src, *blobs_.at(node.output), diff_dst->second, diff_src);
+    spare_diffs_.push_back(std::move(diff_dst->second));
     diffs.erase(diff_dst);
     // In input order, so the sums do not depend on anything but the graph.
     for (std::size_t k = 0; k < node.inputs.size(); ++k) {
@@ -591,6 +599,7 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
       for (std::size_t v = 0; v < values.size(); ++v) {
         values[v] += added[v];
       }
+      spare_diffs_.push_back(std::move(diff_src_values[k]));
     }
   }
   std::map<std::string, Tensor> result;
@@ -599,6 +608,30 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
     result[input] = found != diffs.end() ? std::move(found->second) : Tensor(blob_dims_.at(input));
   }
   return result;
+}
+
+Tensor Net::diff_buffer(const Dims& dims) {
+  // The spare whose storage fits most closely, else the largest (it grows), else a new one.
+  const auto need = element_count(dims);
+  std::size_t best = spare_diffs_.size();
+  for (std::size_t s = 0; s < spare_diffs_.size(); ++s) {
+    const auto capacity = spare_diffs_[s].capacity();
+    const bool fits = capacity >= need;
+    if (best == spare_diffs_.size() ||
+        (fits &&
+         (spare_diffs_[best].capacity() < need || capacity < spare_diffs_[best].capacity())) ||
+        (!fits && spare_diffs_[best].capacity() < need &&
+         capacity > spare_diffs_[best].capacity())) {
+      best = s;
+    }
+  }
+  Tensor buffer;
+  if (best < spare_diffs_.size()) {
+    buffer = std::move(spare_diffs_[best]);
+    spare_diffs_.erase(spare_diffs_.begin() + static_cast<std::ptrdiff_t>(best));
+  }
+  buffer.reshape_for_overwrite(dims);
+  return buffer;
 }
 
 std::vector<Parameter> Net::parameters() {

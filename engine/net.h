@@ -125,6 +125,10 @@ class Net {
   // Training: a ReLU that alone reads a batch norm's output is applied by that batch norm
   // (NormalizationLayer::fuse_relu_in_training), one pass less each way; its node is skipped.
   void fuse_relus_into_batch_norms();
+  // backward(): a buffer for a gradient of these dims, its values unwritten (every layer's
+  // backward writes its diff_src whole): the storage of an earlier gradient where one is spare,
+  // so that training steps neither allocate nor zero their gradients again.
+  Tensor diff_buffer(const Dims& dims);
   // Folds or fuses `node` into the convolution that writes its input; false if it cannot.
   bool fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node);
   std::vector<std::string> inputs_;
@@ -154,6 +158,7 @@ class Net {
   std::vector<InPlace> in_place_;         // per node
   std::vector<bool> concat_in_place_;     // per node: a concat whose inputs are written in place
   std::vector<bool> relu_in_batch_norm_;  // per node: a ReLU its batch norm applies (training)
+  std::vector<Tensor> spare_diffs_;       // backward(): gradients done with, for diff_buffer
   std::vector<Tensor> views_;             // per node writing in place: its part of the buffer
   std::int64_t planned_bytes_ = 0;
   std::size_t blocked_links_ = 0;

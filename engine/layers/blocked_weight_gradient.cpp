@@ -21,63 +21,71 @@ __attribute__((target("avx2,fma"))) inline void add_to(double* a, __m256 v) {
       a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
 }
 
+// Four output channels' running sums: [channel][tap], 8 input channels each.
+struct Sums {
+  __m256 v[4][kTaps];
+};
+
+// One output column's products: dy's four output channels at `d` with the three taps' x.
+__attribute__((target("avx2,fma"), always_inline)) inline void add_column(const float* d, __m256 x0,
+                                                                          __m256 x1, __m256 x2,
+                                                                          Sums& s) {
+  for (int c = 0; c < 4; ++c) {
+    const __m256 b = _mm256_broadcast_ss(d + c);
+    s.v[c][0] = _mm256_fmadd_ps(b, x0, s.v[c][0]);
+    s.v[c][1] = _mm256_fmadd_ps(b, x1, s.v[c][1]);
+    s.v[c][2] = _mm256_fmadd_ps(b, x2, s.v[c][2]);
+  }
+}
+
+// Tap k of output column ow: x at ow + k - pad, or zeros outside the row.
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 tap(const float* x,
+                                                                     std::int64_t at,
+                                                                     std::int64_t width_in) {
+  return at >= 0 && at < width_in ? _mm256_loadu_ps(x + at * kBlock) : _mm256_setzero_ps();
+}
+
 // Adds to acc[c * c_stride + kw * 8 + ic], for the output channels c of the block, the sum over
 // the output row of dy[ow][c] * x[ow + kw - pad][ic]: x and dy are rows of a blocked layout (8
-// channels a voxel). x is first copied into `padded` with the zeros around it (width_out + 2
-// voxels), so every output reads its three taps alike; then four output channels at a time, the
-// row's sums in float (12 registers of 8 input channels), added to the doubles at its end.
+// channels a voxel). Four output channels at a time, the row's sums in float (12 registers of 8
+// input channels), in the order of ow, added to the doubles at its end. The columns whose taps
+// all lie inside the row read x straight; those at its ends read zeros for the taps outside.
 __attribute__((target("avx2,fma"))) void row_sums(const float* x, const float* dy,
                                                   std::int64_t width_in, std::int64_t width_out,
                                                   std::int64_t pad, double* acc,
-                                                  std::int64_t c_stride, float* padded) {
-  for (std::int64_t j = 0; j < width_out + kTaps - 1; ++j) {
-    const std::int64_t iw = j - pad;
-    const __m256 v =
-        iw >= 0 && iw < width_in ? _mm256_loadu_ps(x + iw * kBlock) : _mm256_setzero_ps();
-    _mm256_storeu_ps(padded + j * kBlock, v);
-  }
+                                                  std::int64_t c_stride) {
+  // [inside_begin, inside_end): the columns whose three taps are inside.
+  const std::int64_t inside_begin = std::min(width_out, pad);
+  const std::int64_t inside_end =
+      std::max(inside_begin, std::min(width_out, width_in - kTaps + 1 + pad));
   for (std::int64_t oc0 = 0; oc0 < kBlock; oc0 += 4) {
-    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
-    __m256 s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00;
-    for (std::int64_t ow = 0; ow < width_out; ++ow) {
-      const float* xs = padded + ow * kBlock;
-      const __m256 x0 = _mm256_loadu_ps(xs);
-      const __m256 x1 = _mm256_loadu_ps(xs + kBlock);
-      const __m256 x2 = _mm256_loadu_ps(xs + 2 * kBlock);
-      const float* d = dy + ow * kBlock + oc0;
-      __m256 b = _mm256_broadcast_ss(d);
-      s00 = _mm256_fmadd_ps(b, x0, s00);
-      s01 = _mm256_fmadd_ps(b, x1, s01);
-      s02 = _mm256_fmadd_ps(b, x2, s02);
-      b = _mm256_broadcast_ss(d + 1);
-      s10 = _mm256_fmadd_ps(b, x0, s10);
-      s11 = _mm256_fmadd_ps(b, x1, s11);
-      s12 = _mm256_fmadd_ps(b, x2, s12);
-      b = _mm256_broadcast_ss(d + 2);
-      s20 = _mm256_fmadd_ps(b, x0, s20);
-      s21 = _mm256_fmadd_ps(b, x1, s21);
-      s22 = _mm256_fmadd_ps(b, x2, s22);
-      b = _mm256_broadcast_ss(d + 3);
-      s30 = _mm256_fmadd_ps(b, x0, s30);
-      s31 = _mm256_fmadd_ps(b, x1, s31);
-      s32 = _mm256_fmadd_ps(b, x2, s32);
+    Sums s;
+    for (auto& channel : s.v) {
+      for (auto& sum : channel) {
+        sum = _mm256_setzero_ps();
+      }
     }
-    double* a = acc + oc0 * c_stride;
-    add_to(a, s00);
-    add_to(a + kBlock, s01);
-    add_to(a + 2 * kBlock, s02);
-    a += c_stride;
-    add_to(a, s10);
-    add_to(a + kBlock, s11);
-    add_to(a + 2 * kBlock, s12);
-    a += c_stride;
-    add_to(a, s20);
-    add_to(a + kBlock, s21);
-    add_to(a + 2 * kBlock, s22);
-    a += c_stride;
-    add_to(a, s30);
-    add_to(a + kBlock, s31);
-    add_to(a + 2 * kBlock, s32);
+    const auto edge = [&](std::int64_t ow) __attribute__((target("avx2,fma"))) {
+      add_column(dy + ow * kBlock + oc0, tap(x, ow - pad, width_in), tap(x, ow + 1 - pad, width_in),
+                 tap(x, ow + 2 - pad, width_in), s);
+    };
+    for (std::int64_t ow = 0; ow < inside_begin; ++ow) {
+      edge(ow);
+    }
+    for (std::int64_t ow = inside_begin; ow < inside_end; ++ow) {
+      const float* xs = x + (ow - pad) * kBlock;
+      add_column(dy + ow * kBlock + oc0, _mm256_loadu_ps(xs), _mm256_loadu_ps(xs + kBlock),
+                 _mm256_loadu_ps(xs + 2 * kBlock), s);
+    }
+    for (std::int64_t ow = inside_end; ow < width_out; ++ow) {
+      edge(ow);
+    }
+    for (int c = 0; c < 4; ++c) {
+      double* a = acc + (oc0 + c) * c_stride;
+      add_to(a, s.v[c][0]);
+      add_to(a + kBlock, s.v[c][1]);
+      add_to(a + 2 * kBlock, s.v[c][2]);
+    }
   }
 }
 
@@ -113,7 +121,6 @@ void blocked_weight_gradient(const BlockedWeightGradient& g, const float* x, con
   const std::int64_t dy_row = out_w * kBlock;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> padded(static_cast<std::size_t>((out_w + kTaps - 1) * kBlock));
 #pragma omp for schedule(static)
     for (std::int64_t item = 0; item < pairs * splits; ++item) {
       const std::int64_t pair = item / splits;
@@ -139,7 +146,7 @@ void blocked_weight_gradient(const BlockedWeightGradient& g, const float* x, con
                 }
                 const float* xs = x_block + (id * in_h + ih) * x_row;
                 const float* ys = dy_block + (od * out_h + oh) * dy_row;
-                row_sums(xs, ys, in_w, out_w, g.pad[2], tap_row, c_stride, padded.data());
+                row_sums(xs, ys, in_w, out_w, g.pad[2], tap_row, c_stride);
               }
             }
           }

@@ -523,10 +523,169 @@ __attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightR
   }
 }
 
+// The weight gradient of a convolution whose taps (in channels x kd x kh x kw) number at most 32,
+// unit stride and dilation along W, kw at most 8 (LeNet-5's 1->6 5x5 first layer, a 3D U-Net's
+// 1->16 3x3x3): weight_rows' rows there are a few dozen values and its calls cost more than their
+// sums. Here each output row's columns get their taps gathered into 32 floats (the kernel rows'
+// runs of kw values, copied 8 at a time from the input row between zeros), and each column adds
+// its output gradient times those 4 vectors of taps for up to 3 output channels (12 registers),
+// in float over 8 output rows and then in double.
+constexpr std::int64_t kGatheredTaps = 32;
+constexpr std::int64_t kGatherStride = kGatheredTaps + 8;  // floats a column: room for a run's 8
+
+bool gathers_weight_taps(const Axes3d& a, std::int64_t in_channels) {
+  return detail::avx2_fma_kernels() && a.stride[2] == 1 && a.dilation[2] == 1 && a.kernel[2] <= 8 &&
+         in_channels * a.kernel[0] * a.kernel[1] * a.kernel[2] <= kGatheredTaps;
+}
+
+// The sums of one (image, output depth) plane for output channels [oc0, oc0 + kOut): acc[o * 32
+// + tap] (doubles). `columns` holds the gathered taps of a row, `line` a padded input row.
+struct GatherPlane {
+  const float* x;   // image n
+  const float* dy;  // image n, channel oc0, depth od
+  std::int64_t od = 0;
+  std::int64_t in_channels = 0;
+  std::int64_t dy_channel = 0;  // values per output channel
+  const Axes3d* a = nullptr;
+};
+
+template <int kOut>
+__attribute__((target("avx2,fma"))) void gather_plane(const GatherPlane& g, double* acc,
+                                                      float* columns, float* line) {
+  const Axes3d& a = *g.a;
+  const std::int64_t kw = a.kernel[2];
+  const std::int64_t rows = g.in_channels * a.kernel[0] * a.kernel[1];
+  const std::int64_t width = a.out[2];
+  const std::int64_t line_length = width + kw - 1 + 8;
+  constexpr std::int64_t kFlushRows = 8;
+  __m256 sum[kOut][4];
+#pragma GCC unroll 3
+  for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      sum[o][v] = _mm256_setzero_ps();
+    }
+  }
+  for (std::int64_t oh = 0; oh < a.out[1]; ++oh) {
+    // Gather: column ow's taps r * kw + k = x[ic, id, ih][ow + k - pad], r = (ic, kd, kh).
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t ic = r / (a.kernel[0] * a.kernel[1]);
+      const std::int64_t id =
+          g.od * a.stride[0] + (r / a.kernel[1]) % a.kernel[0] * a.dilation[0] - a.pad[0];
+      const std::int64_t ih = oh * a.stride[1] + r % a.kernel[1] * a.dilation[1] - a.pad[1];
+      std::fill(line, line + line_length, 0.0f);
+      if (id >= 0 && id < a.in[0] && ih >= 0 && ih < a.in[1]) {
+        const float* in = g.x + ((ic * a.in[0] + id) * a.in[1] + ih) * a.in[2];
+        // line[j] = in[j - pad] inside the row.
+        const std::int64_t begin = std::min(a.pad[2], line_length);
+        const std::int64_t end = std::min(a.pad[2] + a.in[2], line_length);
+        std::copy(in + (begin - a.pad[2]), in + std::max(begin, end) - a.pad[2], line + begin);
+      }
+      for (std::int64_t ow = 0; ow < width; ++ow) {
+        _mm256_storeu_ps(columns + ow * kGatherStride + r * kw, _mm256_loadu_ps(line + ow));
+      }
+    }
+    const float* d = g.dy + oh * width;
+    for (std::int64_t ow = 0; ow < width; ++ow) {
+      const float* t = columns + ow * kGatherStride;
+      const __m256 t0 = _mm256_loadu_ps(t);
+      const __m256 t1 = _mm256_loadu_ps(t + 8);
+      const __m256 t2 = _mm256_loadu_ps(t + 16);
+      const __m256 t3 = _mm256_loadu_ps(t + 24);
+#pragma GCC unroll 3
+      for (int o = 0; o < kOut; ++o) {
+        const __m256 b = _mm256_broadcast_ss(d + o * g.dy_channel + ow);
+        sum[o][0] = _mm256_fmadd_ps(b, t0, sum[o][0]);
+        sum[o][1] = _mm256_fmadd_ps(b, t1, sum[o][1]);
+        sum[o][2] = _mm256_fmadd_ps(b, t2, sum[o][2]);
+        sum[o][3] = _mm256_fmadd_ps(b, t3, sum[o][3]);
+      }
+    }
+    if ((oh + 1) % kFlushRows != 0 && oh + 1 != a.out[1]) {
+      continue;
+    }
+#pragma GCC unroll 3
+    for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) {
+        double* to = acc + o * kGatheredTaps + v * 8;
+        const __m256 f = sum[o][v];
+        _mm256_storeu_pd(
+            to, _mm256_add_pd(_mm256_loadu_pd(to), _mm256_cvtps_pd(_mm256_castps256_ps128(f))));
+        _mm256_storeu_pd(to + 4, _mm256_add_pd(_mm256_loadu_pd(to + 4),
+                                               _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1))));
+        sum[o][v] = _mm256_setzero_ps();
+      }
+    }
+  }
+}
+
+// Adds to dw the gradient by gather_plane: one item per (block of 3 output channels, image,
+// output depth), each summed apart and the items added in order: the same bytes on any thread
+// count.
+void gathered_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy,
+                              std::int64_t in_channels, std::int64_t out_channels, Tensor& dw,
+                              int threads) {
+  constexpr std::int64_t kBlockOut = 3;
+  const std::int64_t blocks = (out_channels + kBlockOut - 1) / kBlockOut;
+  const std::int64_t batch = x.dim(0);
+  const std::int64_t planes = batch * a.out[0];
+  const std::int64_t items = blocks * planes;
+  const std::int64_t in_image = in_channels * a.in[0] * a.in[1] * a.in[2];
+  const std::int64_t dy_channel = a.out[0] * a.out[1] * a.out[2];
+  std::vector<double> sums(static_cast<std::size_t>(items * kBlockOut * kGatheredTaps), 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> columns(static_cast<std::size_t>(a.out[2] * kGatherStride + 8), 0.0f);
+    std::vector<float> line(static_cast<std::size_t>(a.out[2] + a.kernel[2] - 1 + 8));
+#pragma omp for schedule(static)
+    for (std::int64_t item = 0; item < items; ++item) {
+      const std::int64_t block = item / planes;
+      const std::int64_t n = item % planes / a.out[0];
+      const std::int64_t od = item % a.out[0];
+      const std::int64_t oc0 = block * kBlockOut;
+      const GatherPlane g{
+          .x = x.data() + n * in_image,
+          .dy = dy.data() + (n * out_channels + oc0) * dy_channel + od * a.out[1] * a.out[2],
+          .od = od,
+          .in_channels = in_channels,
+          .dy_channel = dy_channel,
+          .a = &a};
+      double* acc = sums.data() + item * kBlockOut * kGatheredTaps;
+      switch (std::min(kBlockOut, out_channels - oc0)) {
+        case 1:
+          gather_plane<1>(g, acc, columns.data(), line.data());
+          break;
+        case 2:
+          gather_plane<2>(g, acc, columns.data(), line.data());
+          break;
+        default:
+          gather_plane<3>(g, acc, columns.data(), line.data());
+      }
+    }
+  }
+  const std::int64_t taps = in_channels * a.kernel[0] * a.kernel[1] * a.kernel[2];
+  float* dws = dw.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t oc = 0; oc < out_channels; ++oc) {
+    const std::int64_t block = oc / kBlockOut;
+    const std::int64_t o = oc % kBlockOut;
+    for (std::int64_t t = 0; t < taps; ++t) {
+      double total = 0;
+      for (std::int64_t plane = 0; plane < planes; ++plane) {
+        total += sums[static_cast<std::size_t>(
+            ((block * planes + plane) * kBlockOut + o) * kGatheredTaps + t)];
+      }
+      dws[oc * taps + t] += static_cast<float>(total);
+    }
+  }
+}
+
 // Adds to dw (PyTorch's [OC, IC, K...]) and db the gradient of a plain convolution (groups 1)
-// from its input x and diff_dst dy, both [N, C, (D,) H, W]: weight_rows per (output channel,
-// input channel) pair and block of kernel rows, as many blocks as keep every thread busy; one
-// double sum per bias. Each sum has a fixed order, so any thread count gives the same bytes.
+// from its input x and diff_dst dy, both [N, C, (D,) H, W]: by gathered_weight_gradient where it
+// fits, else weight_rows per (output channel, input channel) pair and block of kernel rows, as
+// many blocks as keep every thread busy; one double sum per bias. Each sum has a fixed order, so
+// any thread count gives the same bytes.
 void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const Tensor& dy,
                             Tensor& dw, Tensor* db, int threads) {
   const auto [in, out, k, s, pad, dil] = axes_3d(p, x, dy);
@@ -541,11 +700,16 @@ void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const T
   const std::int64_t blocks =
       std::clamp<std::int64_t>((2 * threads + pairs - 1) / pairs, 1, kernel_rows);
   float* dws = dw.data();
-#pragma omp parallel num_threads(threads)
+  const bool gathered = gathers_weight_taps(Axes3d{in, out, k, s, pad, dil}, ic_count);
+  if (gathered) {
+    gathered_weight_gradient(Axes3d{in, out, k, s, pad, dil}, x, dy, ic_count, oc_count, dw,
+                             threads);
+  }
+#pragma omp parallel num_threads(threads) if (!gathered)
   {
     std::vector<double> lanes;
 #pragma omp for schedule(static)
-    for (std::int64_t item = 0; item < pairs * blocks; ++item) {
+    for (std::int64_t item = 0; item < (gathered ? 0 : pairs * blocks); ++item) {
       const std::int64_t pair = item / blocks;
       const std::int64_t block = item % blocks;
       const std::int64_t oc = pair / ic_count;

@@ -95,6 +95,12 @@ std::vector<GradCase> grid() {
        kConv,
        conv(2, 4, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}),
        {2, 2, 6, 7, 9}},
+      // Two channels, 18 taps gathered per column; 5 output channels (blocks of 3 and 2), stride 2
+      // along H, rows of the kernel in the padding.
+      {"Conv2dTwoChannelsGatheredTapsStrideH2",
+       kConv,
+       conv(2, 5, {3, 3}, {2, 1}, {1, 1}, {1, 1}),
+       {2, 2, 7, 19}},
       // One channel into one: the kernel's rows split among the threads; unit stride along W,
       // rows of 19 (two chunks of 8 and an overlapping last one) in planes of several rows.
       {"Conv3dOneToOneKernelRowsSplit",

@@ -267,6 +267,22 @@ void pool_plain(const float* in, float* out, std::int64_t planes, const std::arr
 // The gradient of average pooling by hand, plane by plane: each output's gradient, divided by the
 // count its forward divided by, is added to the inputs of its window (oneDNN v2.6's plain-layout
 // backward is the scalar simple_nchw kernel, 16 % of a LeNet-5 training step's oneDNN time).
+// A row of tiling windows 2 wide, by AVX2: row[2 ow + k] = 0 + shares[ow] / full for k < 2, 8
+// outputs at a time (the last 8 overlapping those before), the same bits as the loop in
+// unpool_plain_avg. Needs at least 8 outputs.
+__attribute__((target("avx2"))) void spread_pairs(const float* shares, float* row,
+                                                  std::int64_t outputs, float full) {
+  for (std::int64_t first = 0; first < outputs; first += 8) {
+    const std::int64_t at = std::min(first, outputs - 8);
+    const __m256 share = _mm256_add_ps(
+        _mm256_setzero_ps(), _mm256_div_ps(_mm256_loadu_ps(shares + at), _mm256_set1_ps(full)));
+    const __m256 lo = _mm256_unpacklo_ps(share, share);  // s0 s0 s1 s1 | s4 s4 s5 s5
+    const __m256 hi = _mm256_unpackhi_ps(share, share);  // s2 s2 s3 s3 | s6 s6 s7 s7
+    _mm256_storeu_ps(row + 2 * at, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(row + 2 * at + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+}
+
 void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t planes,
                       const std::array<Axis, 3>& ax, bool exclude_padding, int threads) {
   const auto& [d, h, w] = ax;
@@ -276,11 +292,17 @@ void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t plane
   // Windows that tile the input (kernel equal to stride, no padding, all inside it; LeNet-5's
   // 2x2): each input takes its one window's share, a row at a time without per-output clipping.
   const bool tiles = tile_the_input(ax);
+  // Windows covering the whole input write every value: nothing to zero first.
+  const bool covers = tiles && std::all_of(ax.begin(), ax.end(),
+                                           [](const Axis& a) { return a.out * a.stride == a.in; });
+  const bool pairs = tiles && w.kernel == 2 && w.out >= 8 && detail::avx2_fma_kernels();
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     float* dx = diff_src + plane * in_plane;
     const float* dy = diff_dst + plane * out_plane;
-    std::fill(dx, dx + in_plane, 0.0f);
+    if (!covers) {
+      std::fill(dx, dx + in_plane, 0.0f);
+    }
     if (tiles) {
       for (std::int64_t od = 0; od < d.out; ++od) {
         for (std::int64_t oh = 0; oh < h.out; ++oh) {
@@ -288,6 +310,10 @@ void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t plane
           for (std::int64_t kd = 0; kd < d.kernel; ++kd) {
             for (std::int64_t kh = 0; kh < h.kernel; ++kh) {
               float* row = dx + ((od * d.kernel + kd) * h.in + oh * h.kernel + kh) * w.in;
+              if (pairs) {
+                spread_pairs(shares, row, w.out, full);
+                continue;
+              }
               for (std::int64_t ow = 0; ow < w.out; ++ow) {
                 // 0 + share, as the general loop below adds it to the zeroed input.
                 const float share = 0.0f + shares[ow] / full;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -180,6 +181,12 @@ std::vector<GradCase> grid() {
       {"GlobalAvgPool3d", LayerType::global_avg_pool, nlohmann::json::object(), {1, 4, 3, 5, 4}},
       // Windows that tile the input, a voxel left over along D and W.
       {"AvgPool3dTiles", LayerType::avg_pool, {{"kernel_size", {2, 2, 2}}}, {1, 2, 5, 6, 7}},
+      // Rows of 17 and 16 windows 2 wide (AVX2, 8 at a time): a column left over, and none.
+      {"AvgPool2dTilesLongRows", LayerType::avg_pool, {{"kernel_size", {2, 2}}}, {2, 3, 6, 35}},
+      {"AvgPool3dTilesCoverTheInput",
+       LayerType::avg_pool,
+       {{"kernel_size", {2, 2, 2}}},
+       {1, 2, 4, 4, 32}},
   };
 }
 
@@ -211,6 +218,26 @@ TEST_P(BackwardGrid, MatchesReferenceOnPortableLoops) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BackwardGrid, ::testing::ValuesIn(grid()), case_name);
+
+// Average pooling's gradient over rows of 2-wide windows by AVX2 gives the portable loop's bytes.
+TEST(AvgPoolBackward, PairsByAvx2GiveThePortableLoopsBytes) {
+  for (const Dims& dims : {Dims{2, 3, 6, 35}, Dims{1, 2, 4, 4, 32}}) {
+    const nlohmann::json params{{"kernel_size", Dims(dims.size() - 2, 2)}};
+    const auto data = testing::make_backward_case(LayerType::avg_pool, params, {dims});
+    const auto fast = testing::run_backward(Backend::onednn, LayerType::avg_pool, params,
+                                            data.inputs, data.weights, data.diff_dst);
+    detail::set_avx2_fma_kernels(false);
+    const auto portable = testing::run_backward(Backend::onednn, LayerType::avg_pool, params,
+                                                data.inputs, data.weights, data.diff_dst);
+    detail::set_avx2_fma_kernels(true);
+    ASSERT_EQ(fast.diff_src.size(), 1u);
+    ASSERT_EQ(fast.diff_src[0].dims(), portable.diff_src[0].dims());
+    EXPECT_EQ(std::memcmp(fast.diff_src[0].data(), portable.diff_src[0].data(),
+                          fast.diff_src[0].size() * sizeof(float)),
+              0)
+        << to_string(dims);
+  }
+}
 
 // Tiny shapes: every value of the input and of each weight is perturbed.
 std::vector<GradCase> tiny() {

@@ -8,12 +8,12 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
 #include "engine/context.h"
 #include "engine/layer_type.h"
-#include "engine/layers/common.h"
 #include "tests/engine/backward_harness.h"
 #include "tests/engine/layer_harness.h"
 
@@ -192,29 +192,31 @@ std::vector<GradCase> grid() {
 
 class BackwardGrid : public ::testing::TestWithParam<GradCase> {};
 
-TEST_P(BackwardGrid, MatchesReference) {
-  const auto& c = GetParam();
+// The largest relative error of the engine's gradients against the naive twin's, on the
+// engine's AVX2 and FMA kernels or (`portable`) on their portable loops; `worst` names it.
+double worst_error(const GradCase& c, bool portable, std::string& worst) {
   const auto data = testing::make_backward_case(c.type, c.params, {c.input});
-  const auto onednn = testing::run_backward(Backend::onednn, c.type, c.params, data.inputs,
-                                            data.weights, data.diff_dst);
+  const auto engine = [&] {
+    std::optional<testing::PortableLoops> loops;
+    if (portable) {
+      loops.emplace();
+    }
+    return testing::run_backward(Backend::onednn, c.type, c.params, data.inputs, data.weights,
+                                 data.diff_dst);
+  }();
   const auto reference = testing::run_backward(Backend::reference, c.type, c.params, data.inputs,
                                                data.weights, data.diff_dst);
-  std::string worst;
-  EXPECT_LE(testing::worst_relative_error(onednn, reference, worst), 1e-4) << worst;
+  return testing::worst_relative_error(engine, reference, worst);
 }
 
-// The same with the engine's AVX2 and FMA kernels off: their portable loops.
-TEST_P(BackwardGrid, MatchesReferenceOnPortableLoops) {
-  const auto& c = GetParam();
-  const auto data = testing::make_backward_case(c.type, c.params, {c.input});
-  detail::set_avx2_fma_kernels(false);
-  const auto portable = testing::run_backward(Backend::onednn, c.type, c.params, data.inputs,
-                                              data.weights, data.diff_dst);
-  detail::set_avx2_fma_kernels(true);
-  const auto reference = testing::run_backward(Backend::reference, c.type, c.params, data.inputs,
-                                               data.weights, data.diff_dst);
+TEST_P(BackwardGrid, MatchesReference) {
   std::string worst;
-  EXPECT_LE(testing::worst_relative_error(portable, reference, worst), 1e-4) << worst;
+  EXPECT_LE(worst_error(GetParam(), false, worst), 1e-4) << worst;
+}
+
+TEST_P(BackwardGrid, MatchesReferenceOnPortableLoops) {
+  std::string worst;
+  EXPECT_LE(worst_error(GetParam(), true, worst), 1e-4) << worst;
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BackwardGrid, ::testing::ValuesIn(grid()), case_name);
@@ -224,12 +226,15 @@ TEST(AvgPoolBackward, PairsByAvx2GiveThePortableLoopsBytes) {
   for (const Dims& dims : {Dims{2, 3, 6, 35}, Dims{1, 2, 4, 4, 32}}) {
     const nlohmann::json params{{"kernel_size", Dims(dims.size() - 2, 2)}};
     const auto data = testing::make_backward_case(LayerType::avg_pool, params, {dims});
-    const auto fast = testing::run_backward(Backend::onednn, LayerType::avg_pool, params,
-                                            data.inputs, data.weights, data.diff_dst);
-    detail::set_avx2_fma_kernels(false);
-    const auto portable = testing::run_backward(Backend::onednn, LayerType::avg_pool, params,
-                                                data.inputs, data.weights, data.diff_dst);
-    detail::set_avx2_fma_kernels(true);
+    const auto run = [&] {
+      return testing::run_backward(Backend::onednn, LayerType::avg_pool, params, data.inputs,
+                                   data.weights, data.diff_dst);
+    };
+    const auto fast = run();
+    const auto portable = [&] {
+      const testing::PortableLoops loops;
+      return run();
+    }();
     ASSERT_EQ(fast.diff_src.size(), 1u);
     ASSERT_EQ(fast.diff_src[0].dims(), portable.diff_src[0].dims());
     EXPECT_EQ(std::memcmp(fast.diff_src[0].data(), portable.diff_src[0].data(),

@@ -4,7 +4,6 @@
 
 #include "core/error.h"
 #include "engine/layer_type.h"
-#include "engine/layers/common.h"
 #include "tests/engine/layer_harness.h"
 
 namespace cajal::engine {
@@ -54,9 +53,8 @@ TEST_P(ConvolutionGrid, MatchesReference) {
 // The same with the engine's AVX2 and FMA kernels off: their portable loops, which a CPU without
 // them runs.
 TEST_P(ConvolutionGrid, MatchesReferenceOnPortableLoops) {
-  detail::set_avx2_fma_kernels(false);
+  const testing::PortableLoops loops;
   const auto out = run_both(LayerType::convolution, conv_params(GetParam()), {GetParam().input});
-  detail::set_avx2_fma_kernels(true);
   EXPECT_LE(out.relative_error, 1e-4);
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/layer.h"
+#include "engine/layers/common.h"
 #include "engine/net.h"
 #include "engine/tensor.h"
 
@@ -48,5 +49,15 @@ Outputs run_both(LayerType type, const nlohmann::json& params, const std::vector
 // Runs only one backend.
 Tensor run_one(Backend backend, LayerType type, const nlohmann::json& params,
                const std::vector<Tensor>& inputs, const WeightMap& weights, int threads = 2);
+
+// While one lives, the engine's AVX2 and FMA kernels are off and their portable loops run (those
+// a CPU without them takes); on again when it goes, a failed assertion or exception included.
+class PortableLoops {
+ public:
+  PortableLoops() { detail::set_avx2_fma_kernels(false); }
+  ~PortableLoops() { detail::set_avx2_fma_kernels(true); }
+  PortableLoops(const PortableLoops&) = delete;
+  PortableLoops& operator=(const PortableLoops&) = delete;
+};
 
 }  // namespace cajal::engine::testing

@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "engine/layer_type.h"
-#include "engine/layers/common.h"
 #include "tests/engine/layer_harness.h"
 
 namespace cajal::engine {
@@ -102,9 +101,10 @@ TEST(Pooling, PairsByAvx2GiveThePortableLoopsBytes) {
       v[43] = -0.0f;
       const nlohmann::json params{{"kernel_size", Dims(dims.size() - 2, 2)}};
       const auto fast = testing::run_one(Backend::onednn, type, params, {input}, {});
-      detail::set_avx2_fma_kernels(false);
-      const auto portable = testing::run_one(Backend::onednn, type, params, {input}, {});
-      detail::set_avx2_fma_kernels(true);
+      const auto portable = [&] {
+        const testing::PortableLoops loops;
+        return testing::run_one(Backend::onednn, type, params, {input}, {});
+      }();
       ASSERT_EQ(fast.dims(), portable.dims());
       EXPECT_EQ(std::memcmp(fast.data(), portable.data(), fast.size() * sizeof(float)), 0)
           << layer_type_name(type) << " " << to_string(dims);

@@ -264,9 +264,6 @@ void pool_plain(const float* in, float* out, std::int64_t planes, const std::arr
   }
 }
 
-// The gradient of average pooling by hand, plane by plane: each output's gradient, divided by the
-// count its forward divided by, is added to the inputs of its window (oneDNN v2.6's plain-layout
-// backward is the scalar simple_nchw kernel, 16 % of a LeNet-5 training step's oneDNN time).
 // A row of tiling windows 2 wide, by AVX2: row[2 ow + k] = 0 + shares[ow] / full for k < 2, 8
 // outputs at a time (the last 8 overlapping those before), the same bits as the loop in
 // unpool_plain_avg. Needs at least 8 outputs.
@@ -283,6 +280,9 @@ __attribute__((target("avx2"))) void spread_pairs(const float* shares, float* ro
   }
 }
 
+// The gradient of average pooling by hand, plane by plane: each output's gradient, divided by the
+// count its forward divided by, is added to the inputs of its window (oneDNN v2.6's plain-layout
+// backward is the scalar simple_nchw kernel, 16 % of a LeNet-5 training step's oneDNN time).
 void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t planes,
                       const std::array<Axis, 3>& ax, bool exclude_padding, int threads) {
   const auto& [d, h, w] = ax;

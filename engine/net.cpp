@@ -13,6 +13,30 @@
 #include "engine/layers/normalization.h"
 
 namespace cajal::engine {
+namespace {
+
+// Of `count` buffers, capacity(s) values each (negative: not free), the one that holds `need`
+// values most closely, else the largest (to grow); `count` when none is free. The activation
+// planner's slots and backward()'s spare gradients both choose so.
+template <typename Capacity>
+std::size_t closest_fit(std::size_t count, std::int64_t need, Capacity capacity) {
+  std::size_t best = count;
+  for (std::size_t s = 0; s < count; ++s) {
+    const std::int64_t held = capacity(s);
+    if (held < 0) {
+      continue;
+    }
+    const std::int64_t best_held = best == count ? 0 : capacity(best);
+    const bool fits = held >= need;
+    if (best == count || (fits && (best_held < need || held < best_held)) ||
+        (!fits && best_held < need && held > best_held)) {
+      best = s;
+    }
+  }
+  return best;
+}
+
+}  // namespace
 
 Net::Net(std::vector<std::string> inputs, std::vector<Node> nodes, std::vector<std::string> outputs,
          NetOptions options)
@@ -233,18 +257,9 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     const std::string& owner = c == kNone ? node.output : nodes_[c].output;
     if (!slot_of.contains(owner)) {
       const auto need = element_count(blob_dims_.at(owner));
-      std::size_t best = capacity.size();
-      for (std::size_t s = 0; s < capacity.size(); ++s) {
-        if (busy[s]) {
-          continue;
-        }
-        const bool fits = capacity[s] >= need;
-        if (best == capacity.size() ||
-            (fits && (capacity[best] < need || capacity[s] < capacity[best])) ||
-            (!fits && capacity[best] < need && capacity[s] > capacity[best])) {
-          best = s;
-        }
-      }
+      std::size_t best = closest_fit(capacity.size(), need, [&](std::size_t s) {
+        return busy[s] ? std::int64_t{-1} : capacity[s];
+      });
       if (best == capacity.size()) {
         capacity.push_back(0);
         busy.push_back(false);
@@ -612,19 +627,8 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
 
 Tensor Net::diff_buffer(const Dims& dims) {
   // The spare whose storage fits most closely, else the largest (it grows), else a new one.
-  const auto need = element_count(dims);
-  std::size_t best = spare_diffs_.size();
-  for (std::size_t s = 0; s < spare_diffs_.size(); ++s) {
-    const auto capacity = spare_diffs_[s].capacity();
-    const bool fits = capacity >= need;
-    if (best == spare_diffs_.size() ||
-        (fits &&
-         (spare_diffs_[best].capacity() < need || capacity < spare_diffs_[best].capacity())) ||
-        (!fits && spare_diffs_[best].capacity() < need &&
-         capacity > spare_diffs_[best].capacity())) {
-      best = s;
-    }
-  }
+  const std::size_t best = closest_fit(spare_diffs_.size(), element_count(dims),
+                                       [&](std::size_t s) { return spare_diffs_[s].capacity(); });
   Tensor buffer;
   if (best < spare_diffs_.size()) {
     buffer = std::move(spare_diffs_[best]);

@@ -427,6 +427,19 @@ struct WeightRows {
   std::array<std::int64_t, 3> in{}, out{}, kernel{}, stride{}, pad{}, dilation{};
 };
 
+// out[j] = in[j - pad] for j < length where 0 <= j - pad < width, and 0 elsewhere: an input row
+// of `width` values between the zeros its padding reads.
+void copy_between_zeros(const float* in, std::int64_t width, std::int64_t pad, float* out,
+                        std::int64_t length) {
+  const std::int64_t begin = std::clamp<std::int64_t>(pad, 0, length);
+  const std::int64_t end = std::clamp<std::int64_t>(pad + width, begin, length);
+  std::fill(out, out + begin, 0.0f);
+  if (end > begin) {
+    std::copy(in + (begin - pad), in + (end - pad), out + begin);
+  }
+  std::fill(out + end, out + length, 0.0f);
+}
+
 // The taps along W of one output row and one input row with FMA: acc[kw * 8 ...] (8 float lanes
 // a tap) += y[i] * x[i + kw * step] for i < 8 * chunks; y is zero past the row's outputs and x
 // holds the input row with zeros around it, so every tap reads its values alike. A tap's lanes
@@ -491,13 +504,8 @@ __attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightR
           const float* x = r.x + n * r.x_image + (id * r.in[1] + ih) * r.in[2];
           const std::int64_t tap0 = (row - r.row_begin) * kw_count;
           if (fma) {
-            // x_row[j] = x[j - pad], zero outside the input.
-            const auto size = static_cast<std::int64_t>(x_row.size());
-            const std::int64_t begin = std::min(r.pad[2], size);
-            const std::int64_t end = std::clamp<std::int64_t>(r.pad[2] + r.in[2], begin, size);
-            std::fill(x_row.begin(), x_row.begin() + begin, 0.0f);
-            std::copy(x + (begin - r.pad[2]), x + (end - r.pad[2]), x_row.begin() + begin);
-            std::fill(x_row.begin() + end, x_row.end(), 0.0f);
+            copy_between_zeros(x, r.in[2], r.pad[2], x_row.data(),
+                               static_cast<std::int64_t>(x_row.size()));
             row_taps_fma(y_row.data(), x_row.data(), chunks, kw_count, r.dilation[2],
                          plane.data() + tap0 * 8);
             continue;
@@ -573,13 +581,11 @@ __attribute__((target("avx2,fma"))) void gather_plane(const GatherPlane& g, doub
       const std::int64_t id =
           g.od * a.stride[0] + (r / a.kernel[1]) % a.kernel[0] * a.dilation[0] - a.pad[0];
       const std::int64_t ih = oh * a.stride[1] + r % a.kernel[1] * a.dilation[1] - a.pad[1];
-      std::fill(line, line + line_length, 0.0f);
       if (id >= 0 && id < a.in[0] && ih >= 0 && ih < a.in[1]) {
-        const float* in = g.x + ((ic * a.in[0] + id) * a.in[1] + ih) * a.in[2];
-        // line[j] = in[j - pad] inside the row.
-        const std::int64_t begin = std::min(a.pad[2], line_length);
-        const std::int64_t end = std::min(a.pad[2] + a.in[2], line_length);
-        std::copy(in + (begin - a.pad[2]), in + std::max(begin, end) - a.pad[2], line + begin);
+        copy_between_zeros(g.x + ((ic * a.in[0] + id) * a.in[1] + ih) * a.in[2], a.in[2], a.pad[2],
+                           line, line_length);
+      } else {
+        std::fill(line, line + line_length, 0.0f);  // a kernel row in the padding
       }
       for (std::int64_t ow = 0; ow < width; ++ow) {
         _mm256_storeu_ps(columns + ow * kGatherStride + r * kw, _mm256_loadu_ps(line + ow));
@@ -688,7 +694,8 @@ void gathered_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy
 // any thread count gives the same bytes.
 void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const Tensor& dy,
                             Tensor& dw, Tensor* db, int threads) {
-  const auto [in, out, k, s, pad, dil] = axes_3d(p, x, dy);
+  const Axes3d axes = axes_3d(p, x, dy);
+  const auto [in, out, k, s, pad, dil] = axes;
   const std::int64_t batch = x.dim(0);
   const std::int64_t ic_count = p.in_channels;
   const std::int64_t oc_count = p.out_channels;
@@ -700,42 +707,41 @@ void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const T
   const std::int64_t blocks =
       std::clamp<std::int64_t>((2 * threads + pairs - 1) / pairs, 1, kernel_rows);
   float* dws = dw.data();
-  const bool gathered = gathers_weight_taps(Axes3d{in, out, k, s, pad, dil}, ic_count);
-  if (gathered) {
-    gathered_weight_gradient(Axes3d{in, out, k, s, pad, dil}, x, dy, ic_count, oc_count, dw,
-                             threads);
-  }
-#pragma omp parallel num_threads(threads) if (!gathered)
-  {
-    std::vector<double> lanes;
+  if (gathers_weight_taps(axes, ic_count)) {
+    gathered_weight_gradient(axes, x, dy, ic_count, oc_count, dw, threads);
+  } else {
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<double> lanes;
 #pragma omp for schedule(static)
-    for (std::int64_t item = 0; item < (gathered ? 0 : pairs * blocks); ++item) {
-      const std::int64_t pair = item / blocks;
-      const std::int64_t block = item % blocks;
-      const std::int64_t oc = pair / ic_count;
-      const std::int64_t ic = pair % ic_count;
-      WeightRows r{.x = x.data() + ic * in_voxels,
-                   .dy = dy.data() + oc * out_voxels,
-                   .x_image = ic_count * in_voxels,
-                   .dy_image = oc_count * out_voxels,
-                   .batch = batch,
-                   .row_begin = block * kernel_rows / blocks,
-                   .row_end = (block + 1) * kernel_rows / blocks,
-                   .in = in,
-                   .out = out,
-                   .kernel = k,
-                   .stride = s,
-                   .pad = pad,
-                   .dilation = dil};
-      const std::int64_t block_taps = (r.row_end - r.row_begin) * k[2];
-      lanes.assign(static_cast<std::size_t>(block_taps * kWeightLanes), 0.0);
-      weight_rows(r, lanes.data());
-      for (std::int64_t t = 0; t < block_taps; ++t) {
-        double sum = 0;
-        for (std::int64_t j = 0; j < kWeightLanes; ++j) {
-          sum += lanes[static_cast<std::size_t>(t * kWeightLanes + j)];
+      for (std::int64_t item = 0; item < pairs * blocks; ++item) {
+        const std::int64_t pair = item / blocks;
+        const std::int64_t block = item % blocks;
+        const std::int64_t oc = pair / ic_count;
+        const std::int64_t ic = pair % ic_count;
+        WeightRows r{.x = x.data() + ic * in_voxels,
+                     .dy = dy.data() + oc * out_voxels,
+                     .x_image = ic_count * in_voxels,
+                     .dy_image = oc_count * out_voxels,
+                     .batch = batch,
+                     .row_begin = block * kernel_rows / blocks,
+                     .row_end = (block + 1) * kernel_rows / blocks,
+                     .in = in,
+                     .out = out,
+                     .kernel = k,
+                     .stride = s,
+                     .pad = pad,
+                     .dilation = dil};
+        const std::int64_t block_taps = (r.row_end - r.row_begin) * k[2];
+        lanes.assign(static_cast<std::size_t>(block_taps * kWeightLanes), 0.0);
+        weight_rows(r, lanes.data());
+        for (std::int64_t t = 0; t < block_taps; ++t) {
+          double sum = 0;
+          for (std::int64_t j = 0; j < kWeightLanes; ++j) {
+            sum += lanes[static_cast<std::size_t>(t * kWeightLanes + j)];
+          }
+          dws[pair * taps + r.row_begin * k[2] + t] += static_cast<float>(sum);
         }
-        dws[pair * taps + r.row_begin * k[2] + t] += static_cast<float>(sum);
       }
     }
   }

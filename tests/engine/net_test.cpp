@@ -131,6 +131,30 @@ TEST(Net, ReusesBuffersOfBlobsNoLongerRead) {
   EXPECT_EQ(out.dims(), input.dims());
 }
 
+// When several free buffers hold a blob, the planner takes the one that holds it most closely and
+// keeps the large one for a large blob later: f (100 floats) may take the 1000-float buffer that
+// d left or the 100-float one that c left; in the first, g (1000) would have to grow the other.
+TEST(Net, PlansEachBlobIntoTheFreeBufferThatFitsItMostClosely) {
+  const auto conv = [](std::int64_t in, std::int64_t out) {
+    return nlohmann::json{{"in_channels", in}, {"out_channels", out}, {"kernel_size", {1, 1}}};
+  };
+  const auto none = nlohmann::json::object();
+  const std::vector<NodeDef> defs{
+      {LayerType::convolution, "a", conv(1, 10), {"x"}, "a"},  // 1000 floats: buffer 0
+      {LayerType::tanh, "b", none, {"x"}, "b"},                // 100: buffer 1
+      {LayerType::convolution, "c", conv(10, 1), {"a"}, "c"},  // 100: buffer 2; a's 0 is free
+      {LayerType::add, "d", none, {"b", "c"}, "d"},            // 100: 0; 1 and 2 are free
+      {LayerType::tanh, "e", none, {"d"}, "e"},                // 100: 1; 0 and 2 are free
+      {LayerType::tanh, "f", none, {"e"}, "f"},                // 100: 2, not 0; 0 and 1 free
+      {LayerType::convolution, "g", conv(1, 10), {"f"}, "g"},  // 1000: 0
+  };
+  auto net = make_net(defs, Backend::onednn, NetOptions::for_training());
+  const auto input = testing::random_tensor({1, 1, 10, 10}, 5);
+  const auto out = run(net, weights_for(defs), input);
+  EXPECT_EQ(net.activation_bytes(), (1000 + 100 + 100) * 4);
+  EXPECT_EQ(out.dims(), (Dims{1, 10, 10, 10}));
+}
+
 TEST(Net, RejectsAnExtraTensor) {
   const auto defs = residual_block();
   auto weights = weights_for(defs);

@@ -14,13 +14,6 @@ namespace {
 constexpr std::int64_t kBlock = 8;  // channels a block
 constexpr std::int64_t kTaps = 3;   // along W
 
-__attribute__((target("avx2,fma"))) inline void add_to(double* a, __m256 v) {
-  _mm256_storeu_pd(a,
-                   _mm256_add_pd(_mm256_loadu_pd(a), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
-  _mm256_storeu_pd(
-      a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
-}
-
 // Four output channels' running sums: [channel][tap], 8 input channels each.
 struct Sums {
   __m256 v[4][kTaps];
@@ -82,9 +75,9 @@ __attribute__((target("avx2,fma"))) void row_sums(const float* x, const float* d
     }
     for (int c = 0; c < 4; ++c) {
       double* a = acc + (oc0 + c) * c_stride;
-      add_to(a, s.v[c][0]);
-      add_to(a + kBlock, s.v[c][1]);
-      add_to(a + 2 * kBlock, s.v[c][2]);
+      add_widened(a, s.v[c][0]);
+      add_widened(a + kBlock, s.v[c][1]);
+      add_widened(a + 2 * kBlock, s.v[c][2]);
     }
   }
 }

@@ -1,6 +1,8 @@
 // Internal to engine/: checks shared by the layer families.
 #pragma once
 
+#include <immintrin.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,5 +34,14 @@ void tanh_by_hand(const float* in, float* out, std::int64_t count, int threads);
 bool avx2_fma_kernels();
 // For tests: false runs the portable loops on any CPU (true again restores the default).
 void set_avx2_fma_kernels(bool enabled);
+
+// a[i] += v[i], i < 8, each float widened to double: the AVX2 kernels' float sums added to their
+// double totals.
+__attribute__((target("avx2"))) inline void add_widened(double* a, __m256 v) {
+  _mm256_storeu_pd(a,
+                   _mm256_add_pd(_mm256_loadu_pd(a), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+  _mm256_storeu_pd(
+      a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
 
 }  // namespace cajal::engine::detail

@@ -614,12 +614,7 @@ __attribute__((target("avx2,fma"))) void gather_plane(const GatherPlane& g, doub
     for (int o = 0; o < kOut; ++o) {
 #pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
-        double* to = acc + o * kGatheredTaps + v * 8;
-        const __m256 f = sum[o][v];
-        _mm256_storeu_pd(
-            to, _mm256_add_pd(_mm256_loadu_pd(to), _mm256_cvtps_pd(_mm256_castps256_ps128(f))));
-        _mm256_storeu_pd(to + 4, _mm256_add_pd(_mm256_loadu_pd(to + 4),
-                                               _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1))));
+        detail::add_widened(acc + o * kGatheredTaps + v * 8, sum[o][v]);
         sum[o][v] = _mm256_setzero_ps();
       }
     }

@@ -578,10 +578,9 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
       continue;
     }
     if (relu_in_batch_norm_[i]) {
-      // The batch norm before it takes this gradient as its own output's (its only reader).
-      if (wanted.contains(node.inputs[0])) {
-        diffs[node.inputs[0]] = std::move(diff_dst->second);
-      }
+      // The batch norm before it takes this gradient as its own output's (its only reader; wanted,
+      // since a ReLU's output is wanted only through its input).
+      diffs[node.inputs[0]] = std::move(diff_dst->second);
       diffs.erase(diff_dst);
       continue;
     }

@@ -27,6 +27,8 @@ void check_channels(const Layer& layer, const Dims& dims, std::int64_t channels)
 // last place of float and 3.9e-7 of tanh everywhere, |tanh| never above 1, NaN stays NaN. Plain
 // multiplies and adds in a fixed order, so every CPU and thread count gives the same bytes.
 void tanh_by_hand(const float* in, float* out, std::int64_t count, int threads);
+// The same on the calling thread alone (the same bytes).
+void tanh_values(const float* in, float* out, std::int64_t count);
 
 // Whether the engine's own kernels written with AVX2 and FMA intrinsics may run: this CPU has
 // both, and set_avx2_fma_kernels has not turned them off. Otherwise each falls back to its

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "engine/layer_type.h"
@@ -108,6 +110,39 @@ TEST(TanhByHand, WithinAFewUnitsInTheLastPlaceAndNeverAboveOne) {
   EXPECT_LE(worst_ulps, 8.0);
   EXPECT_LE(worst_error, 4e-7);
   EXPECT_TRUE(std::isnan(y.back()));
+}
+
+// The bytes of the rational approximation in plain float multiplies and adds (a build without
+// fused multiply-adds of the formula alone), which every CPU's clone must give: 16 values through
+// the vector loop and one through the scalar tail, then each alone. A clone that fused a multiply
+// and its add (AVX-512F has them) rounds some of these differently.
+TEST(TanhByHand, GivesThePlainFloatBytesOnEveryCpu) {
+  const std::vector<std::pair<float, std::uint32_t>> expected{
+      {-0x1.2p+3f, 0xbf800000u},       {-0x1.d9999ap+1f, 0xbf7faff0u},
+      {-0x1.4p+0f, 0xbf59291fu},       {-0x1.333334p-2f, 0xbe9526edu},
+      {-0x1.3a92a4p-12f, 0xb99d4952u}, {0x0p+0f, 0x00000000u},
+      {0x1.47ae14p-7f, 0x3c23d5a3u},   {0x1p-1f, 0x3eec9a9fu},
+      {0x1.8a3d7p-1f, 0x3f259d2cu},    {0x1p+0f, 0x3f42f7d6u},
+      {0x1.19999ap+1f, 0x3f79ca4fu},   {0x1.39999ap+2f, 0x3f7ff8bdu},
+      {0x1.f9999ap+2f, 0x3f7ffffcu},   {0x1.8p+3f, 0x3f800000u},
+      {0x1.f9adp-4f, 0x3dfb8fa5u},     {-0x1.f9adc8p-1f, 0xbf41a0d3u},
+      {0x1.a66666p+1f, 0x3f7f4defu},
+  };
+  std::vector<float> x;
+  for (const auto& [value, bits] : expected) {
+    x.push_back(value);
+  }
+  std::vector<float> y(x.size());
+  detail::tanh_values(x.data(), y.data(), std::ssize(x));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    float alone = 0.0f;
+    detail::tanh_values(&x[i], &alone, 1);
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &y[i], sizeof bits);
+    EXPECT_EQ(bits, expected[i].second) << "tanh(" << x[i] << ") in a vector";
+    std::memcpy(&bits, &alone, sizeof bits);
+    EXPECT_EQ(bits, expected[i].second) << "tanh(" << x[i] << ") alone";
+  }
 }
 
 TEST(TanhByHand, InPlaceAndAnyThreadCountGiveTheSameBytes) {

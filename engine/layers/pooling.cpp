@@ -144,14 +144,29 @@ __attribute__((target("avx2"))) inline Pairs pairs8(const float* at) {
           quarters_0213(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)))};
 }
 
+// The lanes below n of 8 (n 0 to 8), as a mask for _mm256_maskload_ps and _mm256_maskstore_ps.
+__attribute__((target("avx2"))) inline __m256i first_lanes(std::int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// pairs8 of the first `outputs` (1 to 7) outputs only: nothing read past their inputs.
+__attribute__((target("avx2"))) inline Pairs pairs_masked(const float* at, std::int64_t outputs) {
+  const __m256 lo = _mm256_maskload_ps(at, first_lanes(2 * outputs));
+  const __m256 hi = _mm256_maskload_ps(at + 8, first_lanes(2 * outputs - 8));
+  return {quarters_0213(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))),
+          quarters_0213(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)))};
+}
+
 // Outputs [first, first + 8) of tile_row<2, kMax> by AVX2: the same operations in the same
 // order on 8 outputs at a time (max(a, b) as std::max(a, b): a unless a < b), the same bits.
-template <bool kMax>
+// With kFew, the row's `r.outputs` (1 to 7) outputs from `first` = 0, under masks.
+template <bool kMax, bool kFew = false>
 __attribute__((target("avx2"))) void tile_row_pairs8(const TileRow& r, std::int64_t first) {
   __m256 acc = _mm256_set1_ps(kMax ? std::numeric_limits<float>::lowest() : 0.0f);
   for (std::int64_t kd = 0; kd < r.kd; ++kd) {
     for (std::int64_t kh = 0; kh < r.kh; ++kh) {
-      const Pairs p = pairs8(r.corner + kd * r.plane + kh * r.line + 2 * first);
+      const float* at = r.corner + kd * r.plane + kh * r.line + 2 * first;
+      const Pairs p = kFew ? pairs_masked(at, r.outputs) : pairs8(at);
       // _mm256_max_ps(x, acc) is x where x > acc and acc otherwise (NaN included).
       acc = kMax ? _mm256_max_ps(p.even, acc) : _mm256_add_ps(acc, p.even);
       acc = kMax ? _mm256_max_ps(p.odd, acc) : _mm256_add_ps(acc, p.odd);
@@ -160,21 +175,53 @@ __attribute__((target("avx2"))) void tile_row_pairs8(const TileRow& r, std::int6
   if (!kMax) {
     acc = _mm256_div_ps(acc, _mm256_set1_ps(r.full));
   }
-  _mm256_storeu_ps(r.dst + first, acc);
+  if (kFew) {
+    _mm256_maskstore_ps(r.dst, first_lanes(r.outputs), acc);
+  } else {
+    _mm256_storeu_ps(r.dst + first, acc);
+  }
 }
 
-// tile_row<2, kMax> with AVX2 where the row has at least 8 outputs: 8 at a time, the last 8
-// overlapping the ones before where the count is not a multiple of 8 (written twice, alike).
+// tile_row<2, kMax> with AVX2: 8 outputs at a time, the last 8 overlapping the ones before where
+// the count is not a multiple of 8 (written twice, alike); fewer than 8 under masks (LeNet-5's
+// second pooling: rows of 5).
 template <bool kMax>
 bool tile_row_pairs(const TileRow& r) {
-  if (r.outputs < 8 || !detail::avx2_fma_kernels()) {
+  if (!detail::avx2_fma_kernels()) {
     return false;
+  }
+  if (r.outputs < 8) {
+    tile_row_pairs8<kMax, true>(r, 0);
+    return true;
   }
   for (std::int64_t first = 0; first < r.outputs; first += 8) {
     tile_row_pairs8<kMax>(r, std::min(first, r.outputs - 8));
   }
   return true;
 }
+
+}  // namespace
+
+void detail::pool_tile_row(const float* corner, float* dst, std::int64_t outputs,
+                           const std::array<std::int64_t, 3>& kernel, std::int64_t plane,
+                           std::int64_t line, bool max) {
+  const auto [kd, kh, kw] = kernel;
+  const TileRow r{corner, dst, outputs, kd, kh, plane, line, static_cast<float>(kd * kh * kw)};
+  switch (kw) {
+    case 2:
+      if (!(max ? tile_row_pairs<true>(r) : tile_row_pairs<false>(r))) {
+        max ? tile_row<2, true>(r, kw) : tile_row<2, false>(r, kw);
+      }
+      break;
+    case 3:
+      max ? tile_row<3, true>(r, kw) : tile_row<3, false>(r, kw);
+      break;
+    default:
+      max ? tile_row<0, true>(r, kw) : tile_row<0, false>(r, kw);
+  }
+}
+
+namespace {
 
 // Pooling over plain N C [D] H W by hand, one output row (n, c, od, oh) at a time: oneDNN v2.6
 // has only its scalar `simple_nchw` kernel for plain layouts (1-2 GB/s here, 8 % of the CT
@@ -194,21 +241,8 @@ void pool_plain(const float* in, float* out, std::int64_t planes, const std::arr
       const auto od = (row / h.out) % d.out;
       const float* corner = in + (row / (h.out * d.out)) * d.in * h.in * w.in +
                             (od * d.kernel * h.in + oh * h.kernel) * w.in;
-      float* dst = out + row * w.out;
-      const TileRow r{corner,   dst,         w.out, d.kernel,
-                      h.kernel, h.in * w.in, w.in,  static_cast<float>(full)};
-      switch (w.kernel) {
-        case 2:
-          if (!(max ? tile_row_pairs<true>(r) : tile_row_pairs<false>(r))) {
-            max ? tile_row<2, true>(r, w.kernel) : tile_row<2, false>(r, w.kernel);
-          }
-          break;
-        case 3:
-          max ? tile_row<3, true>(r, w.kernel) : tile_row<3, false>(r, w.kernel);
-          break;
-        default:
-          max ? tile_row<0, true>(r, w.kernel) : tile_row<0, false>(r, w.kernel);
-      }
+      detail::pool_tile_row(corner, out + row * w.out, w.out, {d.kernel, h.kernel, w.kernel},
+                            h.in * w.in, w.in, max);
     }
     return;
   }

@@ -2,6 +2,8 @@
 // global_avg_pool (AdaptiveAvgPool{2,3}d(1): [N, C, 1, 1(, 1)]).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,5 +36,16 @@ class PoolingLayer : public Layer {
 };
 
 std::unique_ptr<Layer> make_pooling(LayerType type, std::string name);
+
+namespace detail {
+// One row of `outputs` outputs of a max or average pooling whose windows tile its input (stride
+// equal to the kernel, no padding): output ow pools the kernel[0] x kernel[1] x kernel[2] (D, H,
+// W) values from corner + ow * kernel[2], `plane` and `line` floats apart along D and H. Each
+// window in the order kd, kh, kw, an average summed in float and divided by the window's size
+// (pool_plain's rows, and a convolution's fused pooling: the same bytes).
+void pool_tile_row(const float* corner, float* dst, std::int64_t outputs,
+                   const std::array<std::int64_t, 3>& kernel, std::int64_t plane, std::int64_t line,
+                   bool max);
+}  // namespace detail
 
 }  // namespace cajal::engine

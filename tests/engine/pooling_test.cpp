@@ -84,12 +84,13 @@ INSTANTIATE_TEST_SUITE_P(
             "GlobalAvg3d", LayerType::global_avg_pool, {1, 4, 3, 5, 6}, nlohmann::json::object()}),
     [](const auto& param_info) { return param_info.param.name; });
 
-// Windows 2 wide along rows of 8 outputs or more go 8 at a time with AVX2: the same operations
-// in the same order as the portable loop, so the same bytes, NaN, infinities and signed zeros
-// included; rows of 17 (two groups of 8 and an overlapping one) and of 5 (portable either way).
+// Windows 2 wide go 8 outputs at a time with AVX2: the same operations in the same order as the
+// portable loop, so the same bytes, NaN, infinities and signed zeros included; rows of 17 (two
+// groups of 8 and an overlapping one), and rows of 5, 7 and 1 under masks.
 TEST(Pooling, PairsByAvx2GiveThePortableLoopsBytes) {
   for (const auto type : {LayerType::max_pool, LayerType::avg_pool}) {
-    for (const Dims& dims : {Dims{2, 3, 4, 34}, Dims{1, 2, 4, 4, 35}, Dims{1, 2, 4, 10}}) {
+    for (const Dims& dims : {Dims{2, 3, 4, 34}, Dims{1, 2, 4, 4, 35}, Dims{1, 2, 4, 10},
+                             Dims{2, 3, 6, 14}, Dims{1, 25, 4, 2}}) {
       auto input = testing::random_tensor(dims, 7, -2.0f, 2.0f);
       float* v = input.data();
       v[3] = std::numeric_limits<float>::quiet_NaN();

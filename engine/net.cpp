@@ -11,6 +11,7 @@
 #include "engine/layers/convolution.h"
 #include "engine/layers/eltwise.h"
 #include "engine/layers/normalization.h"
+#include "engine/layers/pooling.h"
 
 namespace cajal::engine {
 namespace {
@@ -142,6 +143,12 @@ bool Net::fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node) {
     // The other input is the residual the primitive adds to its output.
     conv.fuse({LayerType::add, 0.0f});
     conv_node.inputs.push_back(node.inputs[0] == blob ? node.inputs[1] : node.inputs[0]);
+  } else if ((type == LayerType::max_pool || type == LayerType::avg_pool) &&
+             options_.fuse_post_ops && reads_only_blob) {
+    const PoolingParams& pool = dynamic_cast<const PoolingLayer&>(*node.layer).params();
+    if (!conv.fuse_pool(type, pool.kernel_size, pool.stride, pool.padding)) {
+      return false;
+    }
   } else {
     return false;
   }

@@ -55,6 +55,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void tanh_span(cons
 }
 
 std::atomic<bool> avx2_fma_enabled{true};
+std::atomic<bool> avx512_enabled{true};
 
 }  // namespace
 
@@ -65,6 +66,15 @@ bool avx2_fma_kernels() {
 
 void set_avx2_fma_kernels(bool enabled) {
   avx2_fma_enabled.store(enabled, std::memory_order_relaxed);
+}
+
+bool avx512_kernels() {
+  static const bool present = __builtin_cpu_supports("avx512f");
+  return present && avx512_enabled.load(std::memory_order_relaxed) && avx2_fma_kernels();
+}
+
+void set_avx512_kernels(bool enabled) {
+  avx512_enabled.store(enabled, std::memory_order_relaxed);
 }
 
 void check_input_count(const Layer& layer, const std::vector<Dims>& src, std::size_t count) {

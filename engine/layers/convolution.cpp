@@ -13,6 +13,7 @@
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/blocked_weight_gradient.h"
 #include "engine/layers/common.h"
+#include "engine/layers/pooling.h"
 
 namespace cajal::engine {
 
@@ -55,25 +56,39 @@ std::vector<WeightSpec> ConvolutionLayer::weight_specs() const {
   return specs;
 }
 
-Dims ConvolutionLayer::infer_dst_dims(const std::vector<Dims>& src) const {
-  detail::check_input_count(*this, src, adds_residual() ? 2 : 1);
-  detail::check_rank(*this, src[0], params_.kernel_size.size() + 2);
-  detail::check_channels(*this, src[0], params_.in_channels);
-  Dims dst{src[0][0], params_.out_channels};
+Dims ConvolutionLayer::convolved_dims(const Dims& src) const {
+  Dims dst{src[0], params_.out_channels};
   for (std::size_t i = 0; i < params_.kernel_size.size(); ++i) {
     const auto extent = params_.dilation[i] * (params_.kernel_size[i] - 1) + 1;
-    const auto in = src[0][i + 2];
+    const auto in = src[i + 2];
     const auto out = transposed() ? (in - 1) * params_.stride[i] - 2 * params_.padding[i] + extent +
                                         params_.output_padding[i]
                                   : (in + 2 * params_.padding[i] - extent) / params_.stride[i] + 1;
     if (out < 1 || (!transposed() && in + 2 * params_.padding[i] < extent)) {
-      fail("input dims " + to_string(src[0]), "a spatial size the kernel fits in",
+      fail("input dims " + to_string(src), "a spatial size the kernel fits in",
            "an output size of " + std::to_string(out) + " on axis " + std::to_string(i + 2));
     }
     dst.push_back(out);
   }
+  return dst;
+}
+
+Dims ConvolutionLayer::infer_dst_dims(const std::vector<Dims>& src) const {
+  detail::check_input_count(*this, src, adds_residual() ? 2 : 1);
+  detail::check_rank(*this, src[0], params_.kernel_size.size() + 2);
+  detail::check_channels(*this, src[0], params_.in_channels);
+  Dims dst = convolved_dims(src[0]);
   if (adds_residual() && src[1] != dst) {
     fail("residual dims", to_string(dst), to_string(src[1]));
+  }
+  if (pool_) {
+    for (std::size_t i = 0; i < pool_->kernel.size(); ++i) {
+      if (dst[i + 2] < pool_->kernel[i]) {
+        fail("input dims " + to_string(src[0]), "a spatial size the fused pooling's kernel fits in",
+             "a convolution output of " + to_string(dst));
+      }
+      dst[i + 2] /= pool_->kernel[i];
+    }
   }
   return dst;
 }
@@ -81,7 +96,7 @@ Dims ConvolutionLayer::infer_dst_dims(const std::vector<Dims>& src) const {
 std::int64_t ConvolutionLayer::flops() const {
   // Every (input voxel of a transposed one, or output voxel, and kernel tap) is one multiply-add
   // per channel pair of its group.
-  const auto& voxels = transposed() ? src_dims()[0] : dst_dims();
+  const Dims voxels = transposed() ? src_dims()[0] : convolved_dims(src_dims()[0]);
   const auto per_group = transposed() ? params_.out_channels : params_.in_channels;
   const auto other = transposed() ? params_.in_channels : params_.out_channels;
   return 2 * element_count(voxels) / other * other * (per_group / params_.groups) *
@@ -128,6 +143,25 @@ void ConvolutionLayer::fuse(const PostOp& op) {
 bool ConvolutionLayer::adds_residual() const {
   return std::any_of(post_ops_.begin(), post_ops_.end(),
                      [](const PostOp& op) { return op.type == LayerType::add; });
+}
+
+namespace {
+bool thin(const ConvolutionParams& p, bool transposed, const std::vector<PostOp>& post_ops);
+}  // namespace
+
+bool ConvolutionLayer::fuse_pool(LayerType type, const Dims& kernel, const Dims& stride,
+                                 const Dims& padding) {
+  CAJAL_CHECK(!prepared()) << label() << ": fuse_pool after prepare";
+  const bool tanh_only = std::all_of(post_ops_.begin(), post_ops_.end(),
+                                     [](const PostOp& op) { return op.type == LayerType::tanh; });
+  if (pool_ || transposed() || !thin(params_, false, post_ops_) || !tanh_only ||
+      (type != LayerType::max_pool && type != LayerType::avg_pool) ||
+      kernel.size() != params_.kernel_size.size() || stride != kernel ||
+      padding != Dims(kernel.size(), 0)) {
+    return false;
+  }
+  pool_ = FusedPool{type, kernel};
+  return true;
 }
 
 namespace {
@@ -334,19 +368,23 @@ struct Axes3d {
   std::array<std::int64_t, 3> dilation{1, 1, 1};
 };
 
-Axes3d axes_3d(const ConvolutionParams& p, const Tensor& x, const Tensor& y) {
+Axes3d axes_3d(const ConvolutionParams& p, const Tensor& x, const Dims& out) {
   const auto rank = p.kernel_size.size();
   const auto lead = 3 - rank;
   Axes3d a;
   for (std::size_t i = 0; i < rank; ++i) {
     a.in[lead + i] = x.dim(static_cast<int>(2 + i));
-    a.out[lead + i] = y.dim(static_cast<int>(2 + i));
+    a.out[lead + i] = out[2 + i];
     a.kernel[lead + i] = p.kernel_size[i];
     a.stride[lead + i] = p.stride[i];
     a.pad[lead + i] = p.padding[i];
     a.dilation[lead + i] = p.dilation[i];
   }
   return a;
+}
+
+Axes3d axes_3d(const ConvolutionParams& p, const Tensor& x, const Tensor& y) {
+  return axes_3d(p, x, y.dims());
 }
 
 // One weight's gradient: the sum of dy * x over the batch and the output positions where its
@@ -900,7 +938,7 @@ struct ThinShape {
   std::int64_t rows;          // input rows per output row: in channels x kd x kh, in that order
   std::int64_t kw;            // taps along W
   std::int64_t stride;        // along W
-  std::int64_t phase_length;  // floats per stride phase of a prepared row, 16 past its last tap
+  std::int64_t phase_length;  // floats per stride phase of a prepared row, 32 past its last tap
   std::int64_t out_width;
   std::int64_t out_channels;
 };
@@ -1011,86 +1049,236 @@ __attribute__((target("avx2,fma"))) void thin_row_fma(const float* const* prepar
   }
 }
 
+// Which row kernel thin_rows runs: the AVX-512 one and the AVX2 one give the same bytes (fused
+// multiply-adds in the same order); the portable one rounds each product.
+enum class ThinKernel { portable, avx2_fma, avx512 };
+ThinKernel thin_kernel() {
+  return detail::avx512_kernels()     ? ThinKernel::avx512
+         : detail::avx2_fma_kernels() ? ThinKernel::avx2_fma
+                                      : ThinKernel::portable;
+}
+
+// thin_row_fma with AVX-512: 16 outputs a vector, 32 at a time for up to 6 output channels
+// (twelve independent sums), the last ones stored under a mask. The same taps in the same order,
+// each product added unrounded: the same bytes as thin_row_fma.
+template <int kOut>
+__attribute__((target("avx512f"))) void thin_row_avx512(const float* const* prepared,
+                                                        const float* weights, const float* bias,
+                                                        float* out, std::int64_t out_plane,
+                                                        std::int64_t oc0, const ThinShape& shape) {
+  constexpr int kVectors = kOut <= 6 ? 2 : 1;
+  constexpr std::int64_t kChunk = 16 * kVectors;
+  for (std::int64_t w0 = 0; w0 < shape.out_width; w0 += kChunk) {
+    __m512 acc[kVectors][kOut];
+#pragma GCC unroll 8
+    for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 2
+      for (int v = 0; v < kVectors; ++v) {
+        acc[v][o] = _mm512_set1_ps(bias == nullptr ? 0.0f : bias[oc0 + o]);
+      }
+    }
+    for (std::int64_t r = 0; r < shape.rows; ++r) {
+      if (prepared[r] == nullptr) {
+        continue;
+      }
+      for (std::int64_t b = 0, phase = 0, at = w0; b < shape.kw; ++b) {
+        const float* xs = prepared[r] + phase * shape.phase_length + at;
+        if (++phase == shape.stride) {
+          phase = 0;
+          ++at;
+        }
+        __m512 x[kVectors];
+#pragma GCC unroll 2
+        for (int v = 0; v < kVectors; ++v) {
+          x[v] = _mm512_loadu_ps(xs + 16 * v);
+        }
+        const float* w = weights + (r * shape.kw + b) * shape.out_channels + oc0;
+#pragma GCC unroll 8
+        for (int o = 0; o < kOut; ++o) {
+          const __m512 weight = _mm512_set1_ps(w[o]);
+#pragma GCC unroll 2
+          for (int v = 0; v < kVectors; ++v) {
+            acc[v][o] = _mm512_fmadd_ps(weight, x[v], acc[v][o]);
+          }
+        }
+      }
+    }
+#pragma GCC unroll 2
+    for (int v = 0; v < kVectors; ++v) {
+      const std::int64_t first = w0 + 16 * v;
+      const std::int64_t columns = std::min<std::int64_t>(16, shape.out_width - first);
+      if (columns <= 0) {
+        continue;
+      }
+      const auto mask = static_cast<__mmask16>((1u << columns) - 1u);
+#pragma GCC unroll 8
+      for (int o = 0; o < kOut; ++o) {
+        _mm512_mask_storeu_ps(out + (oc0 + o) * out_plane + first, mask, acc[v][o]);
+      }
+    }
+  }
+}
+
 // thin_row<kOut> for the last `rest` (1 to kOut) output channels from oc0.
 template <int kOut>
 void thin_rest(const float* const* prepared, const float* weights, const float* bias, float* out,
                std::int64_t out_plane, std::int64_t oc0, std::int64_t rest, const ThinShape& shape,
-               bool fma) {
+               ThinKernel kernel) {
   if constexpr (kOut > 1) {
     if (rest < kOut) {
-      return thin_rest<kOut - 1>(prepared, weights, bias, out, out_plane, oc0, rest, shape, fma);
+      return thin_rest<kOut - 1>(prepared, weights, bias, out, out_plane, oc0, rest, shape, kernel);
     }
   }
-  fma ? thin_row_fma<kOut>(prepared, weights, bias, out, out_plane, oc0, shape)
-      : thin_row<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
+  switch (kernel) {
+    case ThinKernel::avx512:
+      return thin_row_avx512<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
+    case ThinKernel::avx2_fma:
+      return thin_row_fma<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
+    case ThinKernel::portable:
+      return thin_row<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
+  }
 }
 
 void thin_rows(const float* const* prepared, const float* weights, const float* bias, float* out,
-               std::int64_t out_plane, const ThinShape& shape, bool fma) {
+               std::int64_t out_plane, const ThinShape& shape, ThinKernel kernel) {
   std::int64_t oc = 0;
   for (; oc + 8 <= shape.out_channels; oc += 8) {
-    thin_rest<8>(prepared, weights, bias, out, out_plane, oc, 8, shape, fma);
+    thin_rest<8>(prepared, weights, bias, out, out_plane, oc, 8, shape, kernel);
   }
   if (oc < shape.out_channels) {
-    thin_rest<7>(prepared, weights, bias, out, out_plane, oc, shape.out_channels - oc, shape, fma);
+    thin_rest<7>(prepared, weights, bias, out, out_plane, oc, shape.out_channels - oc, shape,
+                 kernel);
   }
 }
+
+// The input rows thin_rows reads for one output row of a thin convolution over `x`.
+class ThinRows {
+ public:
+  ThinRows(const ConvolutionParams& p, const Tensor& x, const Dims& out_dims)
+      : x_(x), a_(axes_3d(p, x, out_dims)) {
+    const auto [kd, kh, kw] = a_.kernel;
+    const std::int64_t out_w = a_.out[2];
+    const std::int64_t sw = a_.stride[2];
+    shape_ = {x.dim(1) * kd * kh, kw, sw, out_w + (kw - 1) / sw + 32, out_w, out_dims[1]};
+    rows_.resize(static_cast<std::size_t>(shape_.rows * sw * shape_.phase_length));
+    prepared_.resize(static_cast<std::size_t>(shape_.rows));
+  }
+  const ThinShape& shape() const { return shape_; }
+  const Axes3d& axes() const { return a_; }
+
+  // Input row r (in channels x kd x kh, in that order) of output row (n, od, oh): copied with
+  // its padding (by stride phase), or null where it lies in the padding.
+  const float* const* prepare(std::int64_t n, std::int64_t od, std::int64_t oh) {
+    const auto [in_d, in_h, in_w] = a_.in;
+    const auto [kd, kh, kw] = a_.kernel;
+    const auto [sd, sh, sw] = a_.stride;
+    const auto [pd, ph, pw] = a_.pad;
+    const std::int64_t ic_count = x_.dim(1);
+    const std::int64_t in_plane = in_d * in_h * in_w;
+    for (std::int64_t r = 0; r < shape_.rows; ++r) {
+      const std::int64_t ic = r / (kd * kh);
+      const std::int64_t id = od * sd + r / kh % kd - pd;
+      const std::int64_t ih = oh * sh + r % kh - ph;
+      const auto at = static_cast<std::size_t>(r);
+      if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
+        prepared_[at] = nullptr;
+        continue;
+      }
+      const float* line = x_.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w;
+      float* phases = rows_.data() + r * sw * shape_.phase_length;
+      if (sw == 1) {
+        // The line from column pw; the columns around it are zero: with stride 1 every row
+        // takes this path, which writes nothing else.
+        std::copy(line, line + std::min(in_w, shape_.phase_length - pw), phases + pw);
+        prepared_[at] = phases;
+        continue;
+      }
+      // Phase q, position m: padded column m * sw + q, input column m * sw + q - pw.
+      for (std::int64_t q = 0; q < sw; ++q) {
+        float* phase = phases + q * shape_.phase_length;
+        for (std::int64_t m = 0; m < shape_.phase_length; ++m) {
+          const std::int64_t column = m * sw + q - pw;
+          phase[m] = column >= 0 && column < in_w ? line[column] : 0.0f;
+        }
+      }
+      prepared_[at] = phases;
+    }
+    return prepared_.data();
+  }
+
+ private:
+  const Tensor& x_;
+  Axes3d a_;
+  ThinShape shape_{};
+  std::vector<float> rows_;  // zero-initialised: the padding columns stay 0
+  std::vector<const float*> prepared_;
+};
 
 // y = conv(x) + bias for a thin convolution (thin() below); `weights` as thin_row reads them.
 void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* weights,
                       const float* bias, Tensor& y, int threads) {
-  const Axes3d a = axes_3d(p, x, y);
   const std::int64_t batch = x.dim(0);
-  const std::int64_t ic_count = x.dim(1);
-  const auto [in_d, in_h, in_w] = a.in;
-  const auto [out_d, out_h, out_w] = a.out;
-  const auto [kd, kh, kw] = a.kernel;
-  const auto [sd, sh, sw] = a.stride;
-  const auto [pd, ph, pw] = a.pad;
-  ThinShape shape{ic_count * kd * kh, kw, sw, out_w + (kw - 1) / sw + 16, out_w, y.dim(1)};
-  const std::int64_t in_plane = in_d * in_h * in_w;
-  const std::int64_t out_plane = out_d * out_h * out_w;
-  const std::int64_t out_rows = batch * out_d * out_h;
-  const bool fma = detail::avx2_fma_kernels();
+  const ThinKernel kernel = thin_kernel();
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> rows(static_cast<std::size_t>(shape.rows * sw * shape.phase_length));
-    std::vector<const float*> prepared(static_cast<std::size_t>(shape.rows));
+    ThinRows rows(p, x, y.dims());
+    const auto [out_d, out_h, out_w] = rows.axes().out;
+    const std::int64_t out_plane = out_d * out_h * out_w;
+    const std::int64_t out_channels = rows.shape().out_channels;
 #pragma omp for schedule(static)
-    for (std::int64_t row = 0; row < out_rows; ++row) {
+    for (std::int64_t row = 0; row < batch * out_d * out_h; ++row) {
       const std::int64_t n = row / (out_d * out_h);
       const std::int64_t od = row / out_h % out_d;
       const std::int64_t oh = row % out_h;
-      for (std::int64_t r = 0; r < shape.rows; ++r) {
-        const std::int64_t ic = r / (kd * kh);
-        const std::int64_t id = od * sd + r / kh % kd - pd;
-        const std::int64_t ih = oh * sh + r % kh - ph;
-        const auto at = static_cast<std::size_t>(r);
-        if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
-          prepared[at] = nullptr;
-          continue;
+      float* out = y.data() + n * out_channels * out_plane + (od * out_h + oh) * out_w;
+      thin_rows(rows.prepare(n, od, oh), weights, bias, out, out_plane, rows.shape(), kernel);
+    }
+  }
+}
+
+// thin_convolution (output dims `conv_dims`), then tanh where `tanh`, then the fused pooling
+// into y, one row of y at a time: the convolution's rows its windows cover are made into a
+// buffer on the thread, activated there and pooled by pool_tile_row, as the layers one after
+// another would (the same operations in the same order, so the same bytes), the convolution's
+// output never written out.
+void thin_convolution_pooled(const ConvolutionParams& p, const Tensor& x, const float* weights,
+                             const float* bias, bool tanh, const FusedPool& pool,
+                             const Dims& conv_dims, Tensor& y, int threads) {
+  const std::int64_t batch = x.dim(0);
+  const ThinKernel kernel = thin_kernel();
+  std::array<std::int64_t, 3> window{1, 1, 1};
+  std::copy(pool.kernel.begin(), pool.kernel.end(), window.end() - std::ssize(pool.kernel));
+  const auto [wd, wh, ww] = window;
+  const Axes3d pooled = axes_3d(p, x, y.dims());
+  const auto [pool_d, pool_h, pool_w] = pooled.out;
+  const std::int64_t pool_plane = pool_d * pool_h * pool_w;
+#pragma omp parallel num_threads(threads)
+  {
+    ThinRows rows(p, x, conv_dims);
+    const std::int64_t out_w = rows.axes().out[2];
+    const std::int64_t out_channels = rows.shape().out_channels;
+    // The wd x wh convolution rows of one row of windows: [wd, wh, out_channels, out_w].
+    const std::int64_t row_values = out_channels * out_w;
+    std::vector<float> conv(static_cast<std::size_t>(wd * wh * row_values));
+#pragma omp for schedule(static)
+    for (std::int64_t row = 0; row < batch * pool_d * pool_h; ++row) {
+      const std::int64_t n = row / (pool_d * pool_h);
+      const std::int64_t pd = row / pool_h % pool_d;
+      const std::int64_t ph = row % pool_h;
+      for (std::int64_t a = 0; a < wd; ++a) {
+        for (std::int64_t b = 0; b < wh; ++b) {
+          thin_rows(rows.prepare(n, pd * wd + a, ph * wh + b), weights, bias,
+                    conv.data() + (a * wh + b) * row_values, out_w, rows.shape(), kernel);
         }
-        const float* line = x.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w;
-        float* phases = rows.data() + r * sw * shape.phase_length;
-        if (sw == 1) {
-          // The line from column pw; the columns around it are zero: with stride 1 every row
-          // takes this path, which writes nothing else.
-          std::copy(line, line + std::min(in_w, shape.phase_length - pw), phases + pw);
-          prepared[at] = phases;
-          continue;
-        }
-        // Phase q, position m: padded column m * sw + q, input column m * sw + q - pw.
-        for (std::int64_t q = 0; q < sw; ++q) {
-          float* phase = phases + q * shape.phase_length;
-          for (std::int64_t m = 0; m < shape.phase_length; ++m) {
-            const std::int64_t column = m * sw + q - pw;
-            phase[m] = column >= 0 && column < in_w ? line[column] : 0.0f;
-          }
-        }
-        prepared[at] = phases;
       }
-      float* out = y.data() + n * shape.out_channels * out_plane + (od * out_h + oh) * out_w;
-      thin_rows(prepared.data(), weights, bias, out, out_plane, shape, fma);
+      if (tanh) {
+        detail::tanh_values(conv.data(), conv.data(), std::ssize(conv));
+      }
+      float* out = y.data() + n * out_channels * pool_plane + (pd * pool_h + ph) * pool_w;
+      for (std::int64_t c = 0; c < out_channels; ++c) {
+        detail::pool_tile_row(conv.data() + c * out_w, out + c * pool_plane, pool_w, window,
+                              wh * row_values, row_values, pool.type == LayerType::max_pool);
+      }
     }
   }
 }
@@ -1117,6 +1305,13 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
     const auto& ctx = *ctx_;
+    if (thin_ && fused_pool()) {
+      const bool tanh = !post_ops().empty();  // fuse_pool takes tanh alone
+      thin_convolution_pooled(params(), *src[0], thin_weights_.data(),
+                              params().bias ? weight("bias").data() : nullptr, tanh, *fused_pool(),
+                              convolved_dims(src[0]->dims()), dst, ctx.threads);
+      return;
+    }
     if (thin_) {
       thin_convolution(params(), *src[0], thin_weights_.data(),
                        params().bias ? weight("bias").data() : nullptr, dst, ctx.threads);
@@ -1381,6 +1576,8 @@ class DnnlConvolution final : public ConvolutionLayer {
       return;
     }
     thin_ = thin(params(), transposed(), post_ops());
+    CAJAL_CHECK(!fused_pool() || (thin_ && !training()))
+        << label() << ": a fused pooling runs only in inference, by thin_convolution";
     activations_.clear();
     if (thin_ && !training()) {
       // No convolution primitive: thin_convolution, then each fused activation in place.

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,6 +32,13 @@ struct PostOp {
   float alpha = 0.0f;
 };
 
+// A max or average pooling after the convolution (and its activation), fused into it: windows
+// that tile the convolution's output (stride equal to the kernel, no padding).
+struct FusedPool {
+  LayerType type = LayerType::max_pool;
+  Dims kernel;
+};
+
 // weight [OC, IC/groups, K...] (transposed: [IC, OC/groups, K...]), bias [OC].
 class ConvolutionLayer : public Layer {
  public:
@@ -45,6 +53,14 @@ class ConvolutionLayer : public Layer {
   // Appends a post-op; call before prepare(). An add makes the layer take a second input.
   void fuse(const PostOp& op);
   const std::vector<PostOp>& post_ops() const { return post_ops_; }
+  // Inference: takes in the max_pool or avg_pool after it (and after its fused activation) when
+  // that pooling's windows tile the output (stride equal to the kernel, no padding) and this
+  // layer runs by hand (thin_convolution) with no post-op but tanh: the convolution's rows are
+  // made, activated and pooled on each thread, its output never written, the same bytes as the
+  // layers one after another. The layer's output is then the pooling's. Call before prepare();
+  // returns whether it did.
+  bool fuse_pool(LayerType type, const Dims& kernel, const Dims& stride, const Dims& padding);
+  const std::optional<FusedPool>& fused_pool() const { return pool_; }
   bool adds_residual() const;
   // A reader of this layer's output: a convolution and the input it reads it as (0: its source,
   // 1: the residual its fused add adds).
@@ -63,10 +79,13 @@ class ConvolutionLayer : public Layer {
  protected:
   void parse_params(ParamReader& params) override;
   Dims infer_dst_dims(const std::vector<Dims>& src) const override;
+  // The convolution's output dims for input dims `src` (before a fused pooling).
+  Dims convolved_dims(const Dims& src) const;
 
  private:
   ConvolutionParams params_;
   std::vector<PostOp> post_ops_;
+  std::optional<FusedPool> pool_;
 };
 
 std::unique_ptr<Layer> make_convolution(LayerType type, std::string name);

@@ -1,4 +1,6 @@
 // Naive twin of convolution and transposed convolution, 2D as 3D with depth 1.
+#include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,17 @@ class Convolution final : public ConvolutionLayer {
   using ConvolutionLayer::ConvolutionLayer;
 
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
+    if (!fused_pool()) {
+      convolve(src, dst);
+      return;
+    }
+    Tensor conv(convolved_dims(src[0]->dims()));
+    convolve(src, conv);
+    pool(conv, *fused_pool(), dst);
+  }
+
+  // The convolution and its post-ops into dst of the convolution's dims.
+  void convolve(const std::vector<const Tensor*>& src, Tensor& dst) const {
     const auto& p = params();
     const auto& x = *src[0];
     const float* w = weight("weight").data();
@@ -31,6 +44,48 @@ class Convolution final : public ConvolutionLayer {
                                           : activate(op.type, op.alpha, value);
       }
       dst.data()[i] = static_cast<float>(value);
+    }
+  }
+
+  // A fused pooling: each window's maximum, or its mean in double (windows tile `conv`).
+  static void pool(const Tensor& conv, const FusedPool& pool, Tensor& dst) {
+    const std::size_t lead = 5 - conv.dims().size();  // 2D as 3D with depth 1
+    Dims in(5, 1);
+    Dims out(5, 1);
+    Dims window(5, 1);
+    for (std::size_t i = 0; i < conv.dims().size(); ++i) {
+      in[i < 2 ? i : i + lead] = conv.dim(static_cast<int>(i));
+      out[i < 2 ? i : i + lead] = dst.dim(static_cast<int>(i));
+    }
+    for (std::size_t i = 0; i < pool.kernel.size(); ++i) {
+      window[2 + lead + i] = pool.kernel[i];
+    }
+    std::int64_t at = 0;
+    for (std::int64_t nc = 0; nc < out[0] * out[1]; ++nc) {
+      for (std::int64_t d = 0; d < out[2]; ++d) {
+        for (std::int64_t h = 0; h < out[3]; ++h) {
+          for (std::int64_t w = 0; w < out[4]; ++w) {
+            double best = -std::numeric_limits<double>::infinity();
+            double sum = 0.0;
+            for (std::int64_t a = 0; a < window[2]; ++a) {
+              for (std::int64_t b = 0; b < window[3]; ++b) {
+                for (std::int64_t c = 0; c < window[4]; ++c) {
+                  const float v =
+                      conv.data()[((nc * in[2] + d * window[2] + a) * in[3] + h * window[3] + b) *
+                                      in[4] +
+                                  w * window[4] + c];
+                  best = std::max(best, static_cast<double>(v));
+                  sum += v;
+                }
+              }
+            }
+            dst.data()[at++] = static_cast<float>(
+                pool.type == LayerType::max_pool
+                    ? best
+                    : sum / static_cast<double>(window[2] * window[3] * window[4]));
+          }
+        }
+      }
     }
   }
 

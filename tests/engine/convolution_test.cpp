@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "core/error.h"
 #include "engine/layer_type.h"
 #include "tests/engine/layer_harness.h"
@@ -314,6 +316,36 @@ TEST(Conv, CountsTwoFlopsPerMultiplyAdd) {
   up->load_weights(testing::random_weights(*up, 1));
   up->prepare(ctx, {{1, 8, 3, 3, 3}});
   EXPECT_EQ(up->flops(), 2 * (8 * 27) * 4 * 8);
+}
+
+// The thin convolutions' rows (1-2 input channels, output channels not in blocks of 8) by AVX-512
+// give the AVX2 and FMA kernel's bytes: the same fused multiply-adds in the same order. Rows
+// of 40 (32 and 8 under a mask), 17, 28 and 5; 1 to 7 output channels; stride 2 and padding.
+TEST(Conv, ThinRowsByAvx512GiveTheAvx2Bytes) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("fma")) {
+    GTEST_SKIP() << "no AVX-512 on this CPU";
+  }
+  const std::vector<ConvCase> cases{
+      {"LeNet1", {2, 1, 9, 44}, 6, {5, 5}, {1, 1}, {0, 0}, {1, 1}},
+      {"Seven", {1, 2, 6, 19}, 7, {3, 3}, {1, 1}, {1, 1}, {1, 1}},
+      {"Strided", {1, 1, 9, 56}, 3, {3, 3}, {2, 2}, {1, 1}, {1, 1}},
+      {"Fifteen3d", {1, 1, 4, 5, 5}, 15, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
+      {"One3d", {1, 2, 3, 4, 28}, 1, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}};
+  for (const ConvCase& c : cases) {
+    const auto input = testing::random_tensor(c.input, 3);
+    auto layer = create_layer(LayerType::convolution, "layer");  // as run_one names it
+    layer->load_params(conv_params(c));
+    const WeightMap weights = testing::random_weights(*layer, 5);
+    const auto wide =
+        testing::run_one(Backend::onednn, LayerType::convolution, conv_params(c), {input}, weights);
+    const auto narrow = [&] {
+      const testing::Avx2Kernels avx2;
+      return testing::run_one(Backend::onednn, LayerType::convolution, conv_params(c), {input},
+                              weights);
+    }();
+    ASSERT_EQ(wide.dims(), narrow.dims()) << c.name;
+    EXPECT_EQ(std::memcmp(wide.data(), narrow.data(), wide.size() * sizeof(float)), 0) << c.name;
+  }
 }
 
 TEST(Conv, RejectsInputWithOtherChannelCount) {

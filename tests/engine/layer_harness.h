@@ -60,4 +60,13 @@ class PortableLoops {
   PortableLoops& operator=(const PortableLoops&) = delete;
 };
 
+// While one lives, the engine's AVX-512 kernels are off and their AVX2 and FMA twins run.
+class Avx2Kernels {
+ public:
+  Avx2Kernels() { detail::set_avx512_kernels(false); }
+  ~Avx2Kernels() { detail::set_avx512_kernels(true); }
+  Avx2Kernels(const Avx2Kernels&) = delete;
+  Avx2Kernels& operator=(const Avx2Kernels&) = delete;
+};
+
 }  // namespace cajal::engine::testing

@@ -101,6 +101,97 @@ TEST(Net, FoldsBatchNormAndFusesEluIntoATransposedConvolution) {
   EXPECT_LE(testing::relative_error(got, run(naive, weights, input)), 1e-4);
 }
 
+// A thin convolution (1-2 input channels) takes in the tanh and the pooling after it when the
+// pooling's windows tile its output: LeNet-5's c1, tanh, s2. The same bytes as the three layers
+// one after another, and within 1e-4 of the naive twins (which pool the same way when fused).
+TEST(Net, ThinConvolutionTakesInTheTanhAndTheTilingPoolAfterIt) {
+  struct Case {
+    Dims input;
+    nlohmann::json conv;
+    LayerType pool;
+    Dims window;
+    bool tanh;
+    Dims output;
+  };
+  const std::vector<Case> cases{
+      // LeNet-5's first layers on a batch of 3.
+      {{3, 1, 32, 32},
+       {{"in_channels", 1}, {"out_channels", 6}, {"kernel_size", {5, 5}}},
+       LayerType::avg_pool,
+       {2, 2},
+       true,
+       {3, 6, 14, 14}},
+      // Stride 2 and padding: a 9 x 11 output pooled 2 x 3 into 4 x 3 (the last row and columns
+      // of the convolution's output dropped, as PyTorch's floor mode does).
+      {{2, 2, 17, 21},
+       {{"in_channels", 2},
+        {"out_channels", 5},
+        {"kernel_size", {3, 3}},
+        {"stride", 2},
+        {"padding", 1}},
+       LayerType::max_pool,
+       {2, 3},
+       false,
+       {2, 5, 4, 3}},
+      {{1, 1, 6, 9, 10},
+       {{"in_channels", 1}, {"out_channels", 3}, {"kernel_size", {3, 3, 3}}, {"padding", 1}},
+       LayerType::avg_pool,
+       {2, 2, 2},
+       true,
+       {1, 3, 3, 4, 5}},
+  };
+  for (const Case& c : cases) {
+    std::vector<NodeDef> defs{{LayerType::convolution, "c1", c.conv, {"x"}, "c1"}};
+    if (c.tanh) {
+      defs.push_back({LayerType::tanh, "t1", nlohmann::json::object(), {"c1"}, "t1"});
+    }
+    defs.push_back({c.pool, "s2", {{"kernel_size", c.window}}, {defs.back().output}, "s2"});
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor(c.input, 3);
+    auto fused = make_net(defs, Backend::onednn);
+    auto apart = make_net(defs, Backend::onednn, {false, false});
+    auto naive = make_net(defs, Backend::reference);
+    const auto got = run(fused, weights, input);
+    const auto expected = run(apart, weights, input);
+    EXPECT_EQ(fused.nodes().size(), 1u) << to_string(c.input);
+    EXPECT_EQ(apart.nodes().size(), defs.size());
+    ASSERT_EQ(got.dims(), c.output);
+    ASSERT_EQ(expected.dims(), c.output);
+    EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0)
+        << to_string(c.input);
+    EXPECT_LE(testing::relative_error(run(naive, weights, input), expected), 1e-4);
+    EXPECT_EQ(naive.nodes().size(), 1u);
+    // The convolution's FLOPs, not the pooled output's.
+    EXPECT_EQ(fused.nodes()[0].layer->flops(), apart.nodes()[0].layer->flops());
+  }
+}
+
+// The pooling stays a layer of its own where it cannot be taken in: after a relu, with windows
+// that overlap (stride below the kernel), or after a convolution oneDNN runs (8 output channels).
+TEST(Net, KeepsThePoolingApartWhereTheConvolutionCannotTakeItIn) {
+  const nlohmann::json thin{{"in_channels", 1}, {"out_channels", 6}, {"kernel_size", {3, 3}}};
+  const nlohmann::json blocked{{"in_channels", 1}, {"out_channels", 8}, {"kernel_size", {3, 3}}};
+  const nlohmann::json tiles{{"kernel_size", {2, 2}}};
+  const nlohmann::json overlaps{{"kernel_size", {3, 3}}, {"stride", 2}};
+  const std::vector<std::vector<NodeDef>> nets{
+      {{LayerType::convolution, "c", thin, {"x"}, "c"},
+       {LayerType::relu, "r", nlohmann::json::object(), {"c"}, "r"},
+       {LayerType::max_pool, "p", tiles, {"r"}, "p"}},
+      {{LayerType::convolution, "c", thin, {"x"}, "c"},
+       {LayerType::max_pool, "p", overlaps, {"c"}, "p"}},
+      {{LayerType::convolution, "c", blocked, {"x"}, "c"},
+       {LayerType::avg_pool, "p", tiles, {"c"}, "p"}}};
+  for (const auto& defs : nets) {
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor({2, 1, 11, 12}, 4);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    const auto got = run(fast, weights, input);
+    EXPECT_EQ(fast.nodes().size(), 2u) << defs[1].name;
+    EXPECT_LE(testing::relative_error(got, run(naive, weights, input)), 1e-4);
+  }
+}
+
 TEST(Net, SameInputAndThreadsGiveTheSameBytes) {
   const auto defs = residual_block();
   const auto weights = weights_for(defs);

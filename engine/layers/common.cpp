@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstring>
 
+#include <dnnl.hpp>
+
 #include "core/error.h"
 
 namespace cajal::engine::detail {
@@ -69,7 +71,12 @@ void set_avx2_fma_kernels(bool enabled) {
 }
 
 bool avx512_kernels() {
-  static const bool present = __builtin_cpu_supports("avx512f");
+  // oneDNN's cap too (ONEDNN_MAX_CPU_ISA=AVX2 holds the engine's own kernels to AVX2 as well).
+  static const bool present = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return __builtin_cpu_supports("avx512f") && (isa & avx512) == avx512;
+  }();
   return present && avx512_enabled.load(std::memory_order_relaxed) && avx2_fma_kernels();
 }
 

@@ -36,8 +36,9 @@ void tanh_values(const float* in, float* out, std::int64_t count);
 bool avx2_fma_kernels();
 // For tests: false runs the portable loops on any CPU (true again restores the default).
 void set_avx2_fma_kernels(bool enabled);
-// Whether the kernels written with AVX-512F intrinsics may run: this CPU has it, the AVX2 and FMA
-// ones may run, and set_avx512_kernels has not turned them off. Each gives the same bytes as
+// Whether the kernels written with AVX-512F intrinsics may run: this CPU has it, oneDNN runs its
+// AVX-512 kernels (not capped by ONEDNN_MAX_CPU_ISA), the AVX2 and FMA ones may run, and
+// set_avx512_kernels has not turned them off. Each gives the same bytes as
 // its AVX2 and FMA twin.
 bool avx512_kernels();
 // For tests: false runs the AVX2 and FMA twins instead (true again restores the default).

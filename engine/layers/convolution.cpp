@@ -342,6 +342,40 @@ void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::s
   const std::int64_t channels = phase < 0 ? (oc_count << rank) : oc_count;
   const std::int64_t blocks = (channels + kBlock - 1) / kBlock;
   float* out = y.data();
+  if (phase < 0 && oc_count % kBlock == 0) {
+    // Every phase at once, each output row written whole, in order: the phases' blocks of the
+    // same output channels side by side (written phase by phase, every other value of each row
+    // at a time, each of its cache lines went to memory twice; 7 % of the 2D U-Net's forward).
+    const std::int64_t oc_blocks = oc_count / kBlock;
+    const std::int64_t a_count = rank == 3 ? 2 : 1;
+    const std::int64_t block_values = d_count * h_count * w_count * kBlock;  // one channel block
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t nbd = 0; nbd < n_count * oc_blocks * d_count; ++nbd) {
+      const std::int64_t n = nbd / (oc_blocks * d_count);
+      const std::int64_t cb = nbd / d_count % oc_blocks;
+      const std::int64_t d = nbd % d_count;
+      for (std::int64_t a = 0; a < a_count; ++a) {
+        for (std::int64_t h = 0; h < h_count; ++h) {
+          for (std::int64_t b = 0; b < 2; ++b) {
+            // Phases (a, b, 0) and (a, b, 1): their blocks of channels cb, at (d, h, 0).
+            const std::int64_t p0 = (rank == 3 ? a << 2 : 0) | b << 1;
+            const float* even = values + (n * blocks + p0 * oc_blocks + cb) * block_values +
+                                (d * h_count + h) * w_count * kBlock;
+            const float* odd = even + oc_blocks * block_values;
+            for (std::int64_t l = 0; l < kBlock; ++l) {
+              float* row = out + ((n * oc_count + cb * kBlock + l) * od + 2 * d + a) * oh * ow +
+                           (2 * h + b) * ow;
+              for (std::int64_t w = 0; w < w_count; ++w) {
+                row[2 * w] = even[w * kBlock + l];
+                row[2 * w + 1] = odd[w * kBlock + l];
+              }
+            }
+          }
+        }
+      }
+    }
+    return;
+  }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t nbd = 0; nbd < n_count * blocks * d_count; ++nbd) {
     const std::int64_t nb = nbd / d_count;

@@ -158,6 +158,15 @@ INSTANTIATE_TEST_SUITE_P(
         // phases, then the interleave.
         ConvCase{
             "SubPixelKernel2_3d", {1, 24, 3, 4, 5}, 20, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+        // Output channels in whole blocks of 8 and 16: every phase's rows written at once.
+        ConvCase{"SubPixelKernel2WholeBlocksBatch3d",
+                 {2, 8, 3, 4, 5},
+                 32,
+                 {2, 2, 2},
+                 {2, 2, 2},
+                 {0, 0, 0},
+                 {1, 1, 1}},
+        ConvCase{"SubPixelKernel2WholeBlocks2d", {1, 12, 5, 7}, 48, {2, 2}, {2, 2}, {0, 0}, {1, 1}},
         ConvCase{"SubPixelKernel2NoBiasBatch2d",
                  {2, 8, 5, 6},
                  17,

@@ -107,14 +107,47 @@ void Net::load_weights(const WeightMap& weights) {
 void Net::fold_and_fuse() {
   std::vector<Node> kept;
   for (auto& node : nodes_) {
-    auto* conv = kept.empty() ? nullptr : dynamic_cast<ConvolutionLayer*>(kept.back().layer.get());
-    if (conv == nullptr || !fuse_into(*conv, kept.back(), node)) {
-      kept.push_back(std::move(node));
-    } else {
+    Layer* last = kept.empty() ? nullptr : kept.back().layer.get();
+    auto* conv = dynamic_cast<ConvolutionLayer*>(last);
+    auto* norm = dynamic_cast<NormalizationLayer*>(last);
+    if ((conv != nullptr && fuse_into(*conv, kept.back(), node)) ||
+        (norm != nullptr && fuse_into(*norm, kept.back(), node))) {
       rewritten_ = true;
+    } else {
+      kept.push_back(std::move(node));
     }
   }
   nodes_ = std::move(kept);
+}
+
+bool Net::fuse_into(NormalizationLayer& norm, Node& norm_node, const Node& node) {
+  const auto& blob = norm_node.output;
+  const auto readers = std::count_if(nodes_.begin(), nodes_.end(), [&](const Node& other) {
+    return other.layer && std::count(other.inputs.begin(), other.inputs.end(), blob) > 0;
+  });
+  if (!options_.fuse_post_ops || readers != 1 ||
+      std::count(outputs_.begin(), outputs_.end(), blob) > 0 ||
+      node.inputs != std::vector<std::string>{blob}) {
+    return false;
+  }
+  const auto channels = static_cast<std::size_t>(norm.params().channels);
+  std::vector<float> slopes;
+  const auto type = node.layer->type();
+  if (type == LayerType::relu || type == LayerType::leaky_relu) {
+    slopes.assign(channels, dynamic_cast<const EltwiseLayer&>(*node.layer).activation().alpha);
+  } else if (type == LayerType::prelu) {
+    const Tensor& weight = node.layer->weight("weight");
+    for (std::size_t c = 0; c < channels; ++c) {
+      slopes.push_back(weight.data()[weight.size() == 1 ? 0 : static_cast<std::int64_t>(c)]);
+    }
+  } else {
+    return false;
+  }
+  if (!norm.fuse_activation(std::move(slopes))) {
+    return false;
+  }
+  norm_node.output = node.output;
+  return true;
 }
 
 bool Net::fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node) {

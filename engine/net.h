@@ -18,6 +18,7 @@
 namespace cajal::engine {
 
 class ConvolutionLayer;
+class NormalizationLayer;
 
 // One layer (params loaded) reading blobs `inputs` and writing blob `output`.
 struct Node {
@@ -131,6 +132,8 @@ class Net {
   Tensor diff_buffer(const Dims& dims);
   // Folds or fuses `node` into the convolution that writes its input; false if it cannot.
   bool fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node);
+  // Fuses the activation `node` into the instance or group norm that writes its input.
+  bool fuse_into(NormalizationLayer& norm, Node& norm_node, const Node& node);
   std::vector<std::string> inputs_;
   std::vector<Node> nodes_;
   std::vector<std::string> outputs_;

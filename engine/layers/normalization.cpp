@@ -89,6 +89,16 @@ void NormalizationLayer::update_running_stats(const std::vector<double>& mean,
   }
 }
 
+bool NormalizationLayer::fuse_activation(std::vector<float> slopes) {
+  CAJAL_CHECK(!prepared()) << label() << ": fuse_activation after prepare";
+  if (type() == LayerType::batch_norm || !slopes_.empty() ||
+      std::ssize(slopes) != params_.channels) {
+    return false;
+  }
+  slopes_ = std::move(slopes);
+  return true;
+}
+
 Dims NormalizationLayer::infer_dst_dims(const std::vector<Dims>& src) const {
   detail::check_input_count(*this, src, 1);
   if (type() == LayerType::batch_norm ? src[0].size() < 2 || src[0].size() > 5
@@ -149,6 +159,10 @@ class DnnlNormalization final : public NormalizationLayer {
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
     if (type() == LayerType::batch_norm) {
       forward_batch_norm(*src[0], dst);
+      return;
+    }
+    if (!fused_slopes().empty()) {
+      normalize_and_activate(*src[0], dst);
       return;
     }
     // Statistics per [sample, group] by layer normalisation over a [N * G, C/G * spatial] view.
@@ -281,6 +295,57 @@ class DnnlNormalization final : public NormalizationLayer {
       }
     }
     update_running_stats(batch_mean_, batch_var_, runs.planes * runs.plane);
+  }
+
+  // Instance or group normalisation in inference with its fused activation, by hand: per row of
+  // the [N * G, C/G * spatial] view, the mean and the biased variance (sums in double, four
+  // lanes, in a fixed order), then per channel y = x * scale + shift (the affine part folded in)
+  // and the activation, while the row is still in cache.
+  void normalize_and_activate(const Tensor& src, Tensor& dst) const {
+    const std::int64_t channels = params().channels;
+    const std::int64_t groups = params().groups;
+    const std::int64_t plane = src.size() / (src.dim(0) * channels);
+    const std::int64_t per_group = channels / groups;
+    const std::int64_t row_size = per_group * plane;
+    const std::vector<float>& slopes = fused_slopes();
+#pragma omp parallel for num_threads(ctx_->threads) schedule(static)
+    for (std::int64_t row = 0; row < src.dim(0) * groups; ++row) {
+      const float* x = src.data() + row * row_size;
+      float* y = dst.data() + row * row_size;
+      std::array<double, 4> sum{};
+      std::array<double, 4> squares{};
+      std::int64_t i = 0;
+      for (; i + 4 <= row_size; i += 4) {
+        for (std::size_t l = 0; l < 4; ++l) {
+          const double v = x[i + static_cast<std::int64_t>(l)];
+          sum[l] += v;
+          squares[l] += v * v;
+        }
+      }
+      for (; i < row_size; ++i) {
+        sum[0] += x[i];
+        squares[0] += static_cast<double>(x[i]) * x[i];
+      }
+      const auto count = static_cast<double>(row_size);
+      const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / count;
+      const double var = std::max(
+          0.0, ((squares[0] + squares[1]) + (squares[2] + squares[3])) / count - mean * mean);
+      const double inv_std = 1.0 / std::sqrt(var + params().eps);
+      for (std::int64_t k = 0; k < per_group; ++k) {
+        const std::int64_t c = row % groups * per_group + k;
+        const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
+        const double beta = params().affine ? weight("bias").data()[c] : 0.0;
+        const auto scale = static_cast<float>(gamma * inv_std);
+        const auto shift = static_cast<float>(beta - mean * gamma * inv_std);
+        const float slope = slopes[static_cast<std::size_t>(c)];
+        const float* xc = x + k * plane;
+        float* yc = y + k * plane;
+        for (std::int64_t j = 0; j < plane; ++j) {
+          const float v = xc[j] * scale + shift;
+          yc[j] = core::select_bits(v > 0.0f, v, slope * v);
+        }
+      }
+    }
   }
 
   // Its gradient by hand: per channel the sums of dy and of dy (x - mean) (double, four lanes),
@@ -443,6 +508,11 @@ class DnnlNormalization final : public NormalizationLayer {
     const auto prop =
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     const auto& dims = src_dims()[0];
+    CAJAL_CHECK(fused_slopes().empty() || !training())
+        << label() << ": a fused activation runs only in inference";
+    if (!fused_slopes().empty()) {
+      return;  // normalize_and_activate, by hand
+    }
     if (type() == LayerType::batch_norm) {
       if (training()) {
         return;  // train_batch_norm and backward_batch_norm, by hand

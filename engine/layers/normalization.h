@@ -40,6 +40,12 @@ class NormalizationLayer : public Layer {
   // it, which the Net then skips) and its backward takes the gradient of that output, masked
   // where y <= 0. Returns whether the layer now does so (only a batch_norm in training can).
   virtual bool fuse_relu_in_training(bool /*relu*/) { return false; }
+  // Inference: an instance_norm or group_norm takes in the relu, leaky_relu or prelu after it,
+  // as y = v > 0 ? v : slopes[c] * v on its output v (the bytes the activation gives), one slope
+  // per channel; its forward is then by hand, the statistics and the output in one pass each.
+  // Call before prepare(); returns whether it did.
+  bool fuse_activation(std::vector<float> slopes);
+  const std::vector<float>& fused_slopes() const { return slopes_; }
 
  protected:
   void parse_params(ParamReader& params) override;
@@ -51,6 +57,7 @@ class NormalizationLayer : public Layer {
 
  private:
   NormalizationParams params_;
+  std::vector<float> slopes_;  // fuse_activation's
 };
 
 std::unique_ptr<Layer> make_normalization(LayerType type, std::string name);

@@ -25,6 +25,9 @@ class Normalization final : public NormalizationLayer {
         if (params().affine) {
           y = y * weight("weight").data()[c] + weight("bias").data()[c];
         }
+        if (!fused_slopes().empty() && !(y > 0.0)) {
+          y *= fused_slopes()[static_cast<std::size_t>(c)];
+        }
         dst.data()[i] = static_cast<float>(y);
       }
       batch_mean.push_back(mean);

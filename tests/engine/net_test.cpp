@@ -192,6 +192,55 @@ TEST(Net, KeepsThePoolingApartWhereTheConvolutionCannotTakeItIn) {
   }
 }
 
+// An instance or group norm takes in the relu, leaky relu or PReLU after it (the MONAI UNet's
+// instance norm and PReLU, nnU-Net's instance norm and leaky ReLU) and runs by hand: within 1e-4
+// of the naive twins apart, and the naive twins fused give what they give apart.
+TEST(Net, InstanceAndGroupNormTakeInTheActivationAfterThem) {
+  const std::vector<std::vector<NodeDef>> nets{
+      {{LayerType::instance_norm, "n", {{"num_features", 4}}, {"x"}, "n"},
+       {LayerType::prelu, "a", {{"num_parameters", 1}}, {"n"}, "a"}},
+      {{LayerType::instance_norm, "n", {{"num_features", 4}, {"affine", true}}, {"x"}, "n"},
+       {LayerType::prelu, "a", {{"num_parameters", 4}}, {"n"}, "a"}},
+      {{LayerType::group_norm, "n", {{"num_groups", 2}, {"num_channels", 4}}, {"x"}, "n"},
+       {LayerType::leaky_relu, "a", {{"negative_slope", 0.1}}, {"n"}, "a"}},
+      {{LayerType::instance_norm, "n", {{"num_features", 4}}, {"x"}, "n"},
+       {LayerType::relu, "a", nlohmann::json::object(), {"n"}, "a"}}};
+  for (const auto& defs : nets) {
+    const auto weights = weights_for(defs);
+    for (const Dims& dims : {Dims{2, 4, 5, 7}, Dims{1, 4, 3, 6, 5}}) {
+      const auto input = testing::random_tensor(dims, 5, -3.0f, 2.0f);
+      auto fused = make_net(defs, Backend::onednn);
+      auto naive = make_net(defs, Backend::reference, {false, false});
+      auto naive_fused = make_net(defs, Backend::reference);
+      const auto got = run(fused, weights, input);
+      const auto expected = run(naive, weights, input);
+      EXPECT_EQ(fused.nodes().size(), 1u) << defs[1].name << " " << to_string(dims);
+      EXPECT_LE(testing::relative_error(got, expected), 1e-4) << to_string(dims);
+      EXPECT_LE(testing::relative_error(run(naive_fused, weights, input), expected), 1e-6);
+      EXPECT_EQ(naive_fused.nodes().size(), 1u);
+    }
+  }
+}
+
+// No fusion where the norm's output is read elsewhere too, or for a batch norm on its own.
+TEST(Net, KeepsTheActivationApartWhereTheNormCannotTakeItIn) {
+  const std::vector<std::vector<NodeDef>> nets{
+      {{LayerType::instance_norm, "n", {{"num_features", 3}}, {"x"}, "n"},
+       {LayerType::relu, "a", nlohmann::json::object(), {"n"}, "a"},
+       {LayerType::add, "sum", nlohmann::json::object(), {"a", "n"}, "sum"}},
+      {{LayerType::batch_norm, "n", {{"num_features", 3}}, {"x"}, "n"},
+       {LayerType::relu, "a", nlohmann::json::object(), {"n"}, "a"}}};
+  for (const auto& defs : nets) {
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor({2, 3, 4, 5}, 6, -2.0f, 2.0f);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    const auto got = run(fast, weights, input);
+    EXPECT_EQ(fast.nodes().size(), defs.size()) << defs[0].name;
+    EXPECT_LE(testing::relative_error(got, run(naive, weights, input)), 1e-4);
+  }
+}
+
 TEST(Net, SameInputAndThreadsGiveTheSameBytes) {
   const auto defs = residual_block();
   const auto weights = weights_for(defs);

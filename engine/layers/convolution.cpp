@@ -330,7 +330,6 @@ void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::s
                       std::int64_t block, int threads) {
   constexpr std::int64_t kMaxBlock = 16;
   CAJAL_CHECK(block == 8 || block == kMaxBlock) << "interleave_phase: a block of " << block;
-  const std::int64_t kBlock = block;
   const std::int64_t n_count = y.dim(0);
   const std::int64_t oc_count = y.dim(1);
   const std::int64_t od = rank == 3 ? y.dim(2) : 1;
@@ -340,15 +339,15 @@ void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::s
   const std::int64_t h_count = oh / 2;
   const std::int64_t w_count = ow / 2;
   const std::int64_t channels = phase < 0 ? (oc_count << rank) : oc_count;
-  const std::int64_t blocks = (channels + kBlock - 1) / kBlock;
+  const std::int64_t blocks = (channels + block - 1) / block;
   float* out = y.data();
-  if (phase < 0 && oc_count % kBlock == 0) {
+  if (phase < 0 && oc_count % block == 0) {
     // Every phase at once, each output row written whole, in order: the phases' blocks of the
     // same output channels side by side (written phase by phase, every other value of each row
     // at a time, each of its cache lines went to memory twice; 7 % of the 2D U-Net's forward).
-    const std::int64_t oc_blocks = oc_count / kBlock;
+    const std::int64_t oc_blocks = oc_count / block;
     const std::int64_t a_count = rank == 3 ? 2 : 1;
-    const std::int64_t block_values = d_count * h_count * w_count * kBlock;  // one channel block
+    const std::int64_t block_values = d_count * h_count * w_count * block;  // one channel block
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::int64_t nbd = 0; nbd < n_count * oc_blocks * d_count; ++nbd) {
       const std::int64_t n = nbd / (oc_blocks * d_count);
@@ -360,14 +359,14 @@ void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::s
             // Phases (a, b, 0) and (a, b, 1): their blocks of channels cb, at (d, h, 0).
             const std::int64_t p0 = (rank == 3 ? a << 2 : 0) | b << 1;
             const float* even = values + (n * blocks + p0 * oc_blocks + cb) * block_values +
-                                (d * h_count + h) * w_count * kBlock;
+                                (d * h_count + h) * w_count * block;
             const float* odd = even + oc_blocks * block_values;
-            for (std::int64_t l = 0; l < kBlock; ++l) {
-              float* row = out + ((n * oc_count + cb * kBlock + l) * od + 2 * d + a) * oh * ow +
+            for (std::int64_t l = 0; l < block; ++l) {
+              float* row = out + ((n * oc_count + cb * block + l) * od + 2 * d + a) * oh * ow +
                            (2 * h + b) * ow;
               for (std::int64_t w = 0; w < w_count; ++w) {
-                row[2 * w] = even[w * kBlock + l];
-                row[2 * w + 1] = odd[w * kBlock + l];
+                row[2 * w] = even[w * block + l];
+                row[2 * w + 1] = odd[w * block + l];
               }
             }
           }
@@ -382,10 +381,10 @@ void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::s
     const std::int64_t d = nbd % d_count;
     const std::int64_t n = nb / blocks;
     const std::int64_t cb = nb % blocks;
-    const std::int64_t lanes = std::min(kBlock, channels - cb * kBlock);
+    const std::int64_t lanes = std::min(block, channels - cb * block);
     std::array<float*, kMaxBlock> lane_row{};  // each lane's output channel, at (2d + a, b, c)
     for (std::int64_t l = 0; l < lanes; ++l) {
-      const std::int64_t channel = cb * kBlock + l;
+      const std::int64_t channel = cb * block + l;
       const std::int64_t p = phase < 0 ? channel / oc_count : phase;
       const std::int64_t a = rank == 3 ? phase_bit(p, 0, rank) : 0;
       const std::int64_t b = phase_bit(p, rank - 2, rank);
@@ -393,9 +392,9 @@ void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::s
       lane_row[static_cast<std::size_t>(l)] =
           out + ((n * oc_count + channel % oc_count) * od + 2 * d + a) * oh * ow + b * ow + c;
     }
-    const float* v = values + nbd * h_count * w_count * kBlock;
+    const float* v = values + nbd * h_count * w_count * block;
     for (std::int64_t h = 0; h < h_count; ++h) {
-      for (std::int64_t w = 0; w < w_count; ++w, v += kBlock) {
+      for (std::int64_t w = 0; w < w_count; ++w, v += block) {
         for (std::int64_t l = 0; l < lanes; ++l) {
           lane_row[static_cast<std::size_t>(l)][2 * h * ow + 2 * w] = v[l];
         }

@@ -322,6 +322,44 @@ std::int64_t native_channel_block() {
   return block;
 }
 
+// The output rows (2d + a, 2h + b) of y [N, OC, 2D, 2H, 2W] (2D: a = 0, no D) from phases
+// (a, b, 0) and (a, b, 1), each as its convolution writes it: [OC / block, D, H, W, block] for a
+// sample, `sample_stride` floats apart, OC a multiple of `block`. Each row is written whole, in
+// order: sample 2w from `even`, 2w + 1 from `odd`.
+void interleave_pair(const float* even, const float* odd, std::int64_t sample_stride,
+                     std::int64_t a, std::int64_t b, Tensor& y, std::size_t rank,
+                     std::int64_t block, int threads) {
+  const std::int64_t n_count = y.dim(0);
+  const std::int64_t oc_count = y.dim(1);
+  const std::int64_t od = rank == 3 ? y.dim(2) : 1;
+  const std::int64_t oh = y.dim(static_cast<int>(rank));
+  const std::int64_t ow = y.dim(static_cast<int>(rank) + 1);
+  const std::int64_t d_count = rank == 3 ? od / 2 : 1;
+  const std::int64_t h_count = oh / 2;
+  const std::int64_t w_count = ow / 2;
+  const std::int64_t oc_blocks = oc_count / block;
+  float* out = y.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t nbd = 0; nbd < n_count * oc_blocks * d_count; ++nbd) {
+    const std::int64_t n = nbd / (oc_blocks * d_count);
+    const std::int64_t cb = nbd / d_count % oc_blocks;
+    const std::int64_t d = nbd % d_count;
+    const std::int64_t at = n * sample_stride + ((cb * d_count + d) * h_count) * w_count * block;
+    for (std::int64_t h = 0; h < h_count; ++h) {
+      const float* e = even + at + h * w_count * block;
+      const float* o = odd + at + h * w_count * block;
+      for (std::int64_t l = 0; l < block; ++l) {
+        float* row =
+            out + ((n * oc_count + cb * block + l) * od + 2 * d + a) * oh * ow + (2 * h + b) * ow;
+        for (std::int64_t w = 0; w < w_count; ++w) {
+          row[2 * w] = e[w * block + l];
+          row[2 * w + 1] = o[w * block + l];
+        }
+      }
+    }
+  }
+}
+
 // Phase `phase`, as its convolution writes it (blocked by `block` channels, 8 or 16:
 // [N, OC / block, D, H, W, block], OC rounded up to the block, 2D without D), into its samples
 // of y [N, OC, 2D, 2H, 2W]: a voxel's lanes are output channels, each written along its own row.
@@ -342,35 +380,16 @@ void interleave_phase(const float* values, std::int64_t phase, Tensor& y, std::s
   const std::int64_t blocks = (channels + block - 1) / block;
   float* out = y.data();
   if (phase < 0 && oc_count % block == 0) {
-    // Every phase at once, each output row written whole, in order: the phases' blocks of the
-    // same output channels side by side (written phase by phase, every other value of each row
-    // at a time, each of its cache lines went to memory twice; 7 % of the 2D U-Net's forward).
-    const std::int64_t oc_blocks = oc_count / block;
-    const std::int64_t a_count = rank == 3 ? 2 : 1;
-    const std::int64_t block_values = d_count * h_count * w_count * block;  // one channel block
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t nbd = 0; nbd < n_count * oc_blocks * d_count; ++nbd) {
-      const std::int64_t n = nbd / (oc_blocks * d_count);
-      const std::int64_t cb = nbd / d_count % oc_blocks;
-      const std::int64_t d = nbd % d_count;
-      for (std::int64_t a = 0; a < a_count; ++a) {
-        for (std::int64_t h = 0; h < h_count; ++h) {
-          for (std::int64_t b = 0; b < 2; ++b) {
-            // Phases (a, b, 0) and (a, b, 1): their blocks of channels cb, at (d, h, 0).
-            const std::int64_t p0 = (rank == 3 ? a << 2 : 0) | b << 1;
-            const float* even = values + (n * blocks + p0 * oc_blocks + cb) * block_values +
-                                (d * h_count + h) * w_count * block;
-            const float* odd = even + oc_blocks * block_values;
-            for (std::int64_t l = 0; l < block; ++l) {
-              float* row = out + ((n * oc_count + cb * block + l) * od + 2 * d + a) * oh * ow +
-                           (2 * h + b) * ow;
-              for (std::int64_t w = 0; w < w_count; ++w) {
-                row[2 * w] = even[w * block + l];
-                row[2 * w + 1] = odd[w * block + l];
-              }
-            }
-          }
-        }
+    // Every phase at once, each output row written whole, in order, from the two phases that
+    // share it (written phase by phase, every other value of each row at a time, each of its
+    // cache lines went to memory twice; 7 % of the 2D U-Net's forward).
+    const std::int64_t block_values = (oc_count / block) * d_count * h_count * w_count * block;
+    for (std::int64_t a = 0; a < (rank == 3 ? 2 : 1); ++a) {
+      for (std::int64_t b = 0; b < 2; ++b) {
+        const std::int64_t p0 = (rank == 3 ? a << 2 : 0) | b << 1;
+        const float* even = values + p0 * block_values;
+        interleave_pair(even, even + block_values, blocks * d_count * h_count * w_count * block, a,
+                        b, y, rank, block, threads);
       }
     }
     return;
@@ -1385,8 +1404,7 @@ class DnnlConvolution final : public ConvolutionLayer {
       // bridge_in), then into its samples of dst.
       const dnnl::memory in = src_.in(*src[0], ctx);
       const std::size_t rank = params().kernel_size.size();
-      for (const Phase& ph : phases_) {
-        auto* values = static_cast<float*>(ctx.bridge_out.get(ph.dst.get_size(), ctx.single_pass));
+      const auto run_phase = [&](const Phase& ph, float* values) {
         std::unordered_map<int, dnnl::memory> args{
             {DNNL_ARG_SRC, in},
             {DNNL_ARG_WEIGHTS, ph.weights.memory()},
@@ -1395,6 +1413,26 @@ class DnnlConvolution final : public ConvolutionLayer {
           args.emplace(DNNL_ARG_BIAS, bias_.memory());
         }
         detail::Scratchpad::execute(ph.primitive, ph.scratchpad, std::move(args), ctx);
+      };
+      if (paired_phases()) {
+        // Phases (a, b, 0) and (a, b, 1) side by side, then the output rows they share.
+        const std::size_t bytes = phases_.front().dst.get_size();
+        auto* values = static_cast<float*>(ctx.bridge_out.get(2 * bytes, ctx.single_pass));
+        float* odd = values + bytes / sizeof(float);
+        for (std::size_t p = 0; p < phases_.size(); p += 2) {
+          run_phase(phases_[p], values);
+          run_phase(phases_[p + 1], odd);
+          const auto phase = static_cast<std::int64_t>(p);
+          interleave_pair(
+              values, odd, static_cast<std::int64_t>(bytes / sizeof(float)) / dst.dim(0),
+              rank == 3 ? phase_bit(phase, 0, rank) : 0, phase_bit(phase, rank - 2, rank), dst,
+              rank, subpixel_block_, ctx.threads);
+        }
+        return;
+      }
+      for (const Phase& ph : phases_) {
+        auto* values = static_cast<float*>(ctx.bridge_out.get(ph.dst.get_size(), ctx.single_pass));
+        run_phase(ph, values);
         interleave_phase(values, ph.phase, dst, rank, subpixel_block_, ctx.threads);
       }
       return;
@@ -1711,9 +1749,9 @@ class DnnlConvolution final : public ConvolutionLayer {
       ctx_->scratchpad.plan(pd.scratchpad_desc().get_size());
     }
     src_ = detail::Bridge(detail::plain_desc(in), src, ctx_->engine, &ctx_->bridge_in);
-    ctx_->bridge_out.plan(dst.get_size());
     phases_ = std::move(phases);
     subpixel_block_ = block;
+    ctx_->bridge_out.plan(paired_phases() ? 2 * dst.get_size() : dst.get_size());
     return true;
   }
 
@@ -1872,6 +1910,12 @@ class DnnlConvolution final : public ConvolutionLayer {
   std::int64_t subpixel_ = 0;  // subpixel_kernel() when run so, else 0
   std::vector<Phase> phases_;
   std::int64_t subpixel_block_ = 8;  // channels per block of the phases' output
+  // One convolution per phase (0 to 2^rank - 1, in order) into whole blocks of channels: each
+  // pair of phases that shares the output's rows, (a, b, 0) and (a, b, 1), runs into
+  // bridge_out side by side and is interleaved at once (interleave_pair).
+  bool paired_phases() const {
+    return phases_.size() > 1 && params().out_channels % subpixel_block_ == 0;
+  }
   // Forward by thin_convolution instead of primitive_ (training still builds it: the backward
   // primitives take its descriptor as hint), with the weights as it reads them and, in
   // inference, the fused activations as primitives of their own.

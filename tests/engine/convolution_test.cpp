@@ -201,6 +201,17 @@ INSTANTIATE_TEST_SUITE_P(
                  {1, 1, 1}},
         ConvCase{
             "SubPixelSplit2d", {1, 16, 6, 7}, 16, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, true, {1, 1}},
+        // A convolution per phase into whole blocks of 16: the phases that share rows in pairs.
+        ConvCase{"SubPixelSplitPairsBatch3d",
+                 {2, 16, 3, 4, 5},
+                 16,
+                 {3, 3, 3},
+                 {2, 2, 2},
+                 {1, 1, 1},
+                 {1, 1, 1},
+                 1,
+                 true,
+                 {1, 1, 1}},
         // 4 input channels: the first phase reads them unblocked, the others cannot: all phases
         // in one convolution.
         ConvCase{"SubPixelSplitFallback2d",

@@ -7,6 +7,7 @@
 #include <dnnl.hpp>
 
 #include "core/error.h"
+#include "core/select.h"
 
 namespace cajal::engine::detail {
 namespace {
@@ -53,6 +54,39 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void tanh_span(cons
     float y = 0.0f;
     tanh_rational(in[i], y);
     out[i] = y;
+  }
+}
+
+using Double4 = double __attribute__((vector_size(32)));
+using Float4 = float __attribute__((vector_size(16)));
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void add_moments_clone(
+    const float* x, std::int64_t count, double* sum, double* squares) {
+  Double4 s;
+  Double4 q;
+  std::memcpy(&s, sum, sizeof s);
+  std::memcpy(&q, squares, sizeof q);
+  std::int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    Float4 v;
+    std::memcpy(&v, x + i, sizeof v);
+    const Double4 d = __builtin_convertvector(v, Double4);
+    s += d;
+    q += d * d;
+  }
+  std::memcpy(sum, &s, sizeof s);
+  std::memcpy(squares, &q, sizeof q);
+  for (; i < count; ++i) {
+    sum[0] += x[i];
+    squares[0] += static_cast<double>(x[i]) * x[i];
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void scale_shift_slope_clone(
+    const float* x, float* y, std::int64_t count, float scale, float shift, float slope) {
+  for (std::int64_t i = 0; i < count; ++i) {
+    const float v = x[i] * scale + shift;
+    y[i] = core::select_bits(v > 0.0f, v, slope * v);
   }
 }
 
@@ -113,6 +147,15 @@ void check_channels(const Layer& layer, const Dims& dims, std::int64_t channels)
 
 void tanh_values(const float* in, float* out, std::int64_t count) {
   tanh_span(in, out, count);
+}
+
+void add_moments(const float* x, std::int64_t count, double* sum, double* squares) {
+  add_moments_clone(x, count, sum, squares);
+}
+
+void scale_shift_slope(const float* x, float* y, std::int64_t count, float scale, float shift,
+                       float slope) {
+  scale_shift_slope_clone(x, y, count, scale, shift, slope);
 }
 
 void tanh_by_hand(const float* in, float* out, std::int64_t count, int threads) {

@@ -30,6 +30,13 @@ void tanh_by_hand(const float* in, float* out, std::int64_t count, int threads);
 // The same on the calling thread alone (the same bytes).
 void tanh_values(const float* in, float* out, std::int64_t count);
 
+// Adds to sum[l] and squares[l], l = i % 4, x_i and x_i^2 (in double) for the `count` values of
+// x: four lanes, each in order, so every CPU's clone gives the same bytes.
+void add_moments(const float* x, std::int64_t count, double* sum, double* squares);
+// y_i = v > 0 ? v : slope * v with v = x_i * scale + shift (a multiply, then an add).
+void scale_shift_slope(const float* x, float* y, std::int64_t count, float scale, float shift,
+                       float slope);
+
 // Whether the engine's own kernels written with AVX2 and FMA intrinsics may run: this CPU has
 // both, and set_avx2_fma_kernels has not turned them off. Otherwise each falls back to its
 // portable loop.

@@ -314,18 +314,7 @@ class DnnlNormalization final : public NormalizationLayer {
       float* y = dst.data() + row * row_size;
       std::array<double, 4> sum{};
       std::array<double, 4> squares{};
-      std::int64_t i = 0;
-      for (; i + 4 <= row_size; i += 4) {
-        for (std::size_t l = 0; l < 4; ++l) {
-          const double v = x[i + static_cast<std::int64_t>(l)];
-          sum[l] += v;
-          squares[l] += v * v;
-        }
-      }
-      for (; i < row_size; ++i) {
-        sum[0] += x[i];
-        squares[0] += static_cast<double>(x[i]) * x[i];
-      }
+      detail::add_moments(x, row_size, sum.data(), squares.data());
       const auto count = static_cast<double>(row_size);
       const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / count;
       const double var = std::max(
@@ -337,13 +326,8 @@ class DnnlNormalization final : public NormalizationLayer {
         const double beta = params().affine ? weight("bias").data()[c] : 0.0;
         const auto scale = static_cast<float>(gamma * inv_std);
         const auto shift = static_cast<float>(beta - mean * gamma * inv_std);
-        const float slope = slopes[static_cast<std::size_t>(c)];
-        const float* xc = x + k * plane;
-        float* yc = y + k * plane;
-        for (std::int64_t j = 0; j < plane; ++j) {
-          const float v = xc[j] * scale + shift;
-          yc[j] = core::select_bits(v > 0.0f, v, slope * v);
-        }
+        detail::scale_shift_slope(x + k * plane, y + k * plane, plane, scale, shift,
+                                  slopes[static_cast<std::size_t>(c)]);
       }
     }
   }

@@ -120,13 +120,16 @@ void Net::fold_and_fuse() {
   nodes_ = std::move(kept);
 }
 
-bool Net::fuse_into(NormalizationLayer& norm, Node& norm_node, const Node& node) {
-  const auto& blob = norm_node.output;
+bool Net::read_by_one_layer_only(const std::string& blob) const {
   const auto readers = std::count_if(nodes_.begin(), nodes_.end(), [&](const Node& other) {
     return other.layer && std::count(other.inputs.begin(), other.inputs.end(), blob) > 0;
   });
-  if (!options_.fuse_post_ops || readers != 1 ||
-      std::count(outputs_.begin(), outputs_.end(), blob) > 0 ||
+  return readers == 1 && std::count(outputs_.begin(), outputs_.end(), blob) == 0;
+}
+
+bool Net::fuse_into(NormalizationLayer& norm, Node& norm_node, const Node& node) {
+  const auto& blob = norm_node.output;
+  if (!options_.fuse_post_ops || !read_by_one_layer_only(blob) ||
       node.inputs != std::vector<std::string>{blob}) {
     return false;
   }
@@ -153,10 +156,7 @@ bool Net::fuse_into(NormalizationLayer& norm, Node& norm_node, const Node& node)
 bool Net::fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node) {
   // Only when the convolution's output goes nowhere else.
   const auto& blob = conv_node.output;
-  const auto readers = std::count_if(nodes_.begin(), nodes_.end(), [&](const Node& other) {
-    return other.layer && std::count(other.inputs.begin(), other.inputs.end(), blob) > 0;
-  });
-  if (readers != 1 || std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
+  if (!read_by_one_layer_only(blob)) {
     return false;
   }
   const auto type = node.layer->type();

@@ -132,6 +132,9 @@ class Net {
   Tensor diff_buffer(const Dims& dims);
   // Folds or fuses `node` into the convolution that writes its input; false if it cannot.
   bool fuse_into(ConvolutionLayer& conv, Node& conv_node, const Node& node);
+  // Whether `blob` is read by exactly one layer (fold_and_fuse's layers not yet taken in) and is
+  // no net output: what a layer may take in the reader of.
+  bool read_by_one_layer_only(const std::string& blob) const;
   // Fuses the activation `node` into the instance or group norm that writes its input.
   bool fuse_into(NormalizationLayer& norm, Node& norm_node, const Node& node);
   std::vector<std::string> inputs_;

@@ -104,13 +104,18 @@ void set_avx2_fma_kernels(bool enabled) {
   avx2_fma_enabled.store(enabled, std::memory_order_relaxed);
 }
 
-bool avx512_kernels() {
-  // oneDNN's cap too (ONEDNN_MAX_CPU_ISA=AVX2 holds the engine's own kernels to AVX2 as well).
-  static const bool present = [] {
+bool onednn_runs_avx512() {
+  static const bool runs = [] {
     const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
     const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-    return __builtin_cpu_supports("avx512f") && (isa & avx512) == avx512;
+    return (isa & avx512) == avx512;
   }();
+  return runs;
+}
+
+bool avx512_kernels() {
+  // oneDNN's cap too (ONEDNN_MAX_CPU_ISA=AVX2 holds the engine's own kernels to AVX2 as well).
+  static const bool present = __builtin_cpu_supports("avx512f") && onednn_runs_avx512();
   return present && avx512_enabled.load(std::memory_order_relaxed) && avx2_fma_kernels();
 }
 

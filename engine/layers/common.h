@@ -43,6 +43,9 @@ void scale_shift_slope(const float* x, float* y, std::int64_t count, float scale
 bool avx2_fma_kernels();
 // For tests: false runs the portable loops on any CPU (true again restores the default).
 void set_avx2_fma_kernels(bool enabled);
+// Whether oneDNN runs its AVX-512 kernels: the CPU has AVX-512 and ONEDNN_MAX_CPU_ISA does not
+// hold oneDNN below it.
+bool onednn_runs_avx512();
 // Whether the kernels written with AVX-512F intrinsics may run: this CPU has it, oneDNN runs its
 // AVX-512 kernels (not capped by ONEDNN_MAX_CPU_ISA), the AVX2 and FMA ones may run, and
 // set_avx512_kernels has not turned them off. Each gives the same bytes as

@@ -314,12 +314,7 @@ Tensor combined_phase_weights(const Tensor& w, std::size_t rank, std::int64_t ke
 // Channels per block of the layout oneDNN's direct convolutions run fastest on here: 16 where it
 // runs its AVX-512 kernels (with blocks of 8 it takes its AVX2 ones, at half their speed), else 8.
 std::int64_t native_channel_block() {
-  static const std::int64_t block = [] {
-    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-    const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-    return (isa & avx512) == avx512 ? std::int64_t{16} : std::int64_t{8};
-  }();
-  return block;
+  return detail::onednn_runs_avx512() ? 16 : 8;
 }
 
 // The output rows (2d + a, 2h + b) of y [N, OC, 2D, 2H, 2W] (2D: a = 0, no D) from phases

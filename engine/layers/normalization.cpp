@@ -153,6 +153,14 @@ __attribute__((target_clones("avx2", "default"))) void gradient_sums(
   }
 }
 
+// The mean and the biased variance of `count` values from add_moments' four lanes of sums.
+std::pair<double, double> mean_and_variance(const std::array<double, 4>& sum,
+                                            const std::array<double, 4>& squares, double count) {
+  const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / count;
+  return {mean, std::max(0.0, ((squares[0] + squares[1]) + (squares[2] + squares[3])) / count -
+                                  mean * mean)};
+}
+
 class DnnlNormalization final : public NormalizationLayer {
  public:
   using NormalizationLayer::NormalizationLayer;
@@ -254,23 +262,10 @@ class DnnlNormalization final : public NormalizationLayer {
       std::array<double, 4> sum{};
       std::array<double, 4> squares{};
       for (std::int64_t n = 0; n < runs.planes; ++n) {
-        const float* x = src.data() + n * runs.stride + c * runs.plane;
-        std::int64_t i = 0;
-        for (; i + 4 <= runs.plane; i += 4) {
-          for (std::size_t l = 0; l < 4; ++l) {
-            const double v = x[i + static_cast<std::int64_t>(l)];
-            sum[l] += v;
-            squares[l] += v * v;
-          }
-        }
-        for (; i < runs.plane; ++i) {
-          sum[0] += x[i];
-          squares[0] += static_cast<double>(x[i]) * x[i];
-        }
+        detail::add_moments(src.data() + n * runs.stride + c * runs.plane, runs.plane, sum.data(),
+                            squares.data());
       }
-      const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / count;
-      const double var = std::max(
-          0.0, ((squares[0] + squares[1]) + (squares[2] + squares[3])) / count - mean * mean);
+      const auto [mean, var] = mean_and_variance(sum, squares, count);
       batch_mean_[static_cast<std::size_t>(c)] = mean;
       batch_var_[static_cast<std::size_t>(c)] = var;
       const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
@@ -315,10 +310,7 @@ class DnnlNormalization final : public NormalizationLayer {
       std::array<double, 4> sum{};
       std::array<double, 4> squares{};
       detail::add_moments(x, row_size, sum.data(), squares.data());
-      const auto count = static_cast<double>(row_size);
-      const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / count;
-      const double var = std::max(
-          0.0, ((squares[0] + squares[1]) + (squares[2] + squares[3])) / count - mean * mean);
+      const auto [mean, var] = mean_and_variance(sum, squares, static_cast<double>(row_size));
       const double inv_std = 1.0 / std::sqrt(var + params().eps);
       for (std::int64_t k = 0; k < per_group; ++k) {
         const std::int64_t c = row % groups * per_group + k;

@@ -50,23 +50,21 @@ Outputs run_both(LayerType type, const nlohmann::json& params, const std::vector
 Tensor run_one(Backend backend, LayerType type, const nlohmann::json& params,
                const std::vector<Tensor>& inputs, const WeightMap& weights, int threads = 2);
 
-// While one lives, the engine's AVX2 and FMA kernels are off and their portable loops run (those
-// a CPU without them takes); on again when it goes, a failed assertion or exception included.
-class PortableLoops {
+// While one lives, the kernels that `set` switches are off (set(false)); on again when it goes,
+// a failed assertion or exception included.
+template <void (*set)(bool)>
+class KernelsOff {
  public:
-  PortableLoops() { detail::set_avx2_fma_kernels(false); }
-  ~PortableLoops() { detail::set_avx2_fma_kernels(true); }
-  PortableLoops(const PortableLoops&) = delete;
-  PortableLoops& operator=(const PortableLoops&) = delete;
+  KernelsOff() { set(false); }
+  ~KernelsOff() { set(true); }
+  KernelsOff(const KernelsOff&) = delete;
+  KernelsOff& operator=(const KernelsOff&) = delete;
 };
 
-// While one lives, the engine's AVX-512 kernels are off and their AVX2 and FMA twins run.
-class Avx2Kernels {
- public:
-  Avx2Kernels() { detail::set_avx512_kernels(false); }
-  ~Avx2Kernels() { detail::set_avx512_kernels(true); }
-  Avx2Kernels(const Avx2Kernels&) = delete;
-  Avx2Kernels& operator=(const Avx2Kernels&) = delete;
-};
+// The engine's AVX2 and FMA kernels off: their portable loops run (those a CPU without them
+// takes).
+using PortableLoops = KernelsOff<detail::set_avx2_fma_kernels>;
+// The engine's AVX-512 kernels off: their AVX2 and FMA twins run.
+using Avx2Kernels = KernelsOff<detail::set_avx512_kernels>;
 
 }  // namespace cajal::engine::testing

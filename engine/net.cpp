@@ -393,6 +393,45 @@ void Net::fuse_relus_into_batch_norms() {
 
 void Net::link_blocked_convolutions() {
   blocked_links_ = 0;
+  // Every read of a blob, each by a convolution not in place into a concat (a residual block's
+  // output is read by the next block's first convolution and added by its last, or by a 1x1
+  // shortcut); empty when another layer reads it, or when it is a graph output.
+  const auto conv_readers = [&](const std::string& blob) {
+    std::vector<ConvolutionLayer::BlockedReader> readers;
+    if (std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
+      return readers;
+    }
+    for (std::size_t j = 0; j < nodes_.size(); ++j) {
+      for (std::size_t k = 0; k < nodes_[j].inputs.size(); ++k) {
+        if (nodes_[j].inputs[k] != blob) {
+          continue;
+        }
+        auto* const reader = dynamic_cast<ConvolutionLayer*>(nodes_[j].layer.get());
+        if (reader == nullptr || concat_in_place_[j]) {
+          return std::vector<ConvolutionLayer::BlockedReader>{};
+        }
+        readers.push_back({reader, k});
+      }
+    }
+    return readers;
+  };
+  // The node of the normalisation that alone reads a blob, not in place into a concat, else kNone.
+  const auto sole_norm = [&](const std::string& blob) {
+    std::size_t found = kNone;
+    for (std::size_t j = 0; j < nodes_.size(); ++j) {
+      const auto reads = std::count(nodes_[j].inputs.begin(), nodes_[j].inputs.end(), blob);
+      if (reads == 0) {
+        continue;
+      }
+      if (found != kNone || reads > 1 ||
+          dynamic_cast<NormalizationLayer*>(nodes_[j].layer.get()) == nullptr ||
+          in_place_[j].concat != kNone) {
+        return kNone;
+      }
+      found = j;
+    }
+    return found;
+  };
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     auto* const conv = dynamic_cast<ConvolutionLayer*>(nodes_[i].layer.get());
     const std::string& blob = nodes_[i].output;
@@ -400,22 +439,19 @@ void Net::link_blocked_convolutions() {
         std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
       continue;
     }
-    // Every read of the blob, each by a convolution (a residual block's output is read by the
-    // next block's first convolution and added by its last, or by a 1x1 shortcut).
-    std::vector<ConvolutionLayer::BlockedReader> readers;
-    bool all_convolutions = true;
-    for (std::size_t j = 0; j < nodes_.size(); ++j) {
-      for (std::size_t k = 0; k < nodes_[j].inputs.size(); ++k) {
-        if (nodes_[j].inputs[k] != blob) {
-          continue;
-        }
-        auto* const reader = dynamic_cast<ConvolutionLayer*>(nodes_[j].layer.get());
-        all_convolutions = all_convolutions && reader != nullptr && !concat_in_place_[j];
-        readers.push_back({reader, k});
-      }
+    if (const auto readers = conv_readers(blob); !readers.empty()) {
+      blocked_links_ += conv->pass_blocked_to(readers) ? readers.size() : 0;
+      continue;
     }
-    if (all_convolutions && conv->pass_blocked_to(readers)) {
-      blocked_links_ += readers.size();
+    // Through an instance norm: conv -> norm -> convolutions.
+    const std::size_t n = sole_norm(blob);
+    if (n == kNone) {
+      continue;
+    }
+    const auto readers = conv_readers(nodes_[n].output);
+    auto& norm = dynamic_cast<NormalizationLayer&>(*nodes_[n].layer);
+    if (!readers.empty() && conv->pass_blocked_through(norm, readers)) {
+      blocked_links_ += readers.size() + 1;
     }
   }
 }

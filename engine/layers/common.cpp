@@ -90,6 +90,63 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void scale_shift_sl
   }
 }
 
+using Float8 = float __attribute__((vector_size(32)));
+using Double8 = double __attribute__((vector_size(64)));
+
+// add_block_moments for channels [l, l + 8 * kTile) of each position: the sums in registers, each
+// lane's in position order (as every clone adds them).
+template <int kTile>
+[[gnu::always_inline]] inline void add_tile_moments(const float* x, std::int64_t positions,
+                                                    std::int64_t block, double* sum,
+                                                    double* squares) {
+  Double8 s[kTile];
+  Double8 q[kTile];
+  std::memcpy(&s, sum, sizeof s);
+  std::memcpy(&q, squares, sizeof q);
+  for (std::int64_t p = 0; p < positions; ++p) {
+    for (int t = 0; t < kTile; ++t) {
+      Float8 v;
+      std::memcpy(&v, x + p * block + 8 * t, sizeof v);
+      const Double8 d = __builtin_convertvector(v, Double8);
+      s[t] += d;
+      q[t] += d * d;
+    }
+  }
+  std::memcpy(sum, &s, sizeof s);
+  std::memcpy(squares, &q, sizeof q);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void add_block_moments_clone(
+    const float* x, std::int64_t positions, std::int64_t block, double* sum, double* squares) {
+  std::int64_t l = 0;
+  for (; l + 32 <= block; l += 32) {
+    add_tile_moments<4>(x + l, positions, block, sum + l, squares + l);
+  }
+  for (; l < block; l += 8) {
+    add_tile_moments<1>(x + l, positions, block, sum + l, squares + l);
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void scale_shift_slope_block_clone(
+    const float* x, float* y, std::int64_t positions, std::int64_t block, const float* scale,
+    const float* shift, const float* slope) {
+  for (std::int64_t p = 0; p < positions; ++p) {
+    for (std::int64_t l = 0; l < block; l += 8) {
+      Float8 v;
+      Float8 a;
+      Float8 b;
+      Float8 k;
+      std::memcpy(&v, x + p * block + l, sizeof v);
+      std::memcpy(&a, scale + l, sizeof a);
+      std::memcpy(&b, shift + l, sizeof b);
+      std::memcpy(&k, slope + l, sizeof k);
+      v = v * a + b;
+      const Float8 r = v > 0.0f ? v : k * v;
+      std::memcpy(y + p * block + l, &r, sizeof r);
+    }
+  }
+}
+
 std::atomic<bool> avx2_fma_enabled{true};
 std::atomic<bool> avx512_enabled{true};
 
@@ -161,6 +218,18 @@ void add_moments(const float* x, std::int64_t count, double* sum, double* square
 void scale_shift_slope(const float* x, float* y, std::int64_t count, float scale, float shift,
                        float slope) {
   scale_shift_slope_clone(x, y, count, scale, shift, slope);
+}
+
+void add_block_moments(const float* x, std::int64_t positions, std::int64_t block, double* sum,
+                       double* squares) {
+  CAJAL_CHECK(block > 0 && block % 8 == 0) << "add_block_moments: block " << block;
+  add_block_moments_clone(x, positions, block, sum, squares);
+}
+
+void scale_shift_slope_block(const float* x, float* y, std::int64_t positions, std::int64_t block,
+                             const float* scale, const float* shift, const float* slope) {
+  CAJAL_CHECK(block > 0 && block % 8 == 0) << "scale_shift_slope_block: block " << block;
+  scale_shift_slope_block_clone(x, y, positions, block, scale, shift, slope);
 }
 
 void tanh_by_hand(const float* in, float* out, std::int64_t count, int threads) {

@@ -37,6 +37,16 @@ void add_moments(const float* x, std::int64_t count, double* sum, double* square
 void scale_shift_slope(const float* x, float* y, std::int64_t count, float scale, float shift,
                        float slope);
 
+// The same for `positions` positions of `block` channels each, x[p * block + l] (a blocked or
+// channels-last layout): adds to sum[l] and squares[l] x and x^2 (in double) for l < block, each
+// lane in position order, so every CPU's clone gives the same bytes. `block` a multiple of 8.
+void add_block_moments(const float* x, std::int64_t positions, std::int64_t block, double* sum,
+                       double* squares);
+// y[p * block + l] = v > 0 ? v : slope[l] * v with v = x[p * block + l] * scale[l] + shift[l]
+// (a multiply, then an add), for p < positions, l < block; `block` a multiple of 8.
+void scale_shift_slope_block(const float* x, float* y, std::int64_t positions, std::int64_t block,
+                             const float* scale, const float* shift, const float* slope);
+
 // Whether the engine's own kernels written with AVX2 and FMA intrinsics may run: this CPU has
 // both, and set_avx2_fma_kernels has not turned them off. Otherwise each falls back to its
 // portable loop.

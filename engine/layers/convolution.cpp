@@ -13,6 +13,7 @@
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/blocked_weight_gradient.h"
 #include "engine/layers/common.h"
+#include "engine/layers/normalization.h"
 #include "engine/layers/pooling.h"
 
 namespace cajal::engine {
@@ -309,6 +310,26 @@ Tensor combined_phase_weights(const Tensor& w, std::size_t rank, std::int64_t ke
     }
   }
   return out;
+}
+
+// The channels of each block of a layout [N, C / block, spatial..., block] that `desc` is for a
+// tensor of these dims (channels last: block C; nC[d]hw16c or 8c: 16 or 8), 0 for any other.
+std::int64_t channel_block(const dnnl::memory::desc& desc, const Dims& dims) {
+  using tag = dnnl::memory::format_tag;
+  if (dims.size() != 4 && dims.size() != 5) {
+    return 0;
+  }
+  const bool three = dims.size() == 5;
+  const std::array<std::pair<tag, std::int64_t>, 3> layouts{
+      {{three ? tag::ndhwc : tag::nhwc, dims[1]},
+       {three ? tag::nCdhw16c : tag::nChw16c, 16},
+       {three ? tag::nCdhw8c : tag::nChw8c, 8}}};
+  for (const auto& [layout, block] : layouts) {
+    if (dims[1] % block == 0 && desc == detail::tagged_desc(dims, layout)) {
+      return block;
+    }
+  }
+  return 0;
 }
 
 // Channels per block of the layout oneDNN's direct convolutions run fastest on here: 16 where it
@@ -1485,33 +1506,25 @@ class DnnlConvolution final : public ConvolutionLayer {
   }
 
   bool pass_blocked_to(const std::vector<BlockedReader>& readers) override {
-    const auto by_primitive = [](const DnnlConvolution& layer) {
-      return layer.prepared() && !layer.training() && !layer.thin_ && !layer.unpool_ &&
-             layer.subpixel_ == 0 && static_cast<bool>(layer.primitive_);
-    };
-    if (readers.empty() || !by_primitive(*this) || blocked_out_) {
+    if (!may_write_blocked() || !read_as_written(readers)) {
       return false;
     }
-    const auto plain = detail::plain_desc(dst_dims());
-    if (dst_desc_ == plain || dst_desc_.get_size() != plain.get_size()) {
-      return false;  // nothing to skip, or padded channels
+    blocked_out_ = true;
+    link_readers(readers);
+    return true;
+  }
+
+  bool pass_blocked_through(NormalizationLayer& norm,
+                            const std::vector<BlockedReader>& readers) override {
+    if (!may_write_blocked() || !read_as_written(readers)) {
+      return false;
     }
-    for (const auto& [layer, input] : readers) {
-      auto* const b = dynamic_cast<DnnlConvolution*>(layer);
-      if (b == nullptr || b == this || !by_primitive(*b)) {
-        return false;
-      }
-      if (input == 0 ? b->blocked_in_ || b->src_desc_ != dst_desc_
-                     : input != 1 || !b->adds_residual() || b->residual_blocked_ ||
-                           b->dst_desc_ != dst_desc_) {
-        return false;
-      }
+    const std::int64_t block = channel_block(dst_desc_, dst_dims());
+    if (block == 0 || !norm.take_blocked(block)) {
+      return false;
     }
     blocked_out_ = true;
-    for (const auto& [layer, input] : readers) {
-      auto* const b = dynamic_cast<DnnlConvolution*>(layer);
-      (input == 0 ? b->blocked_in_ : b->residual_blocked_) = true;
-    }
+    link_readers(readers);
     return true;
   }
 
@@ -1914,6 +1927,48 @@ class DnnlConvolution final : public ConvolutionLayer {
   // Forward by thin_convolution instead of primitive_ (training still builds it: the backward
   // primitives take its descriptor as hint), with the weights as it reads them and, in
   // inference, the fused activations as primitives of their own.
+  static bool by_primitive(const DnnlConvolution& layer) {
+    return layer.prepared() && !layer.training() && !layer.thin_ && !layer.unpool_ &&
+           layer.subpixel_ == 0 && static_cast<bool>(layer.primitive_);
+  }
+
+  // Whether this layer may write dst_desc_ into its blob: it runs its primitive, is not linked
+  // yet, and dst_desc_ is another layout than PyTorch's of the same size (no padded channels).
+  bool may_write_blocked() const {
+    if (!by_primitive(*this) || blocked_out_) {
+      return false;
+    }
+    const auto plain = detail::plain_desc(dst_dims());
+    return dst_desc_ != plain && dst_desc_.get_size() == plain.get_size();
+  }
+
+  // Whether each reader reads dst_desc_ as it is: as its source, or as the residual of a fused
+  // add whose output has that layout; none linked yet.
+  bool read_as_written(const std::vector<BlockedReader>& readers) const {
+    if (readers.empty()) {
+      return false;
+    }
+    for (const auto& [layer, input] : readers) {
+      auto* const b = dynamic_cast<DnnlConvolution*>(layer);
+      if (b == nullptr || b == this || !by_primitive(*b)) {
+        return false;
+      }
+      if (input == 0 ? b->blocked_in_ || b->src_desc_ != dst_desc_
+                     : input != 1 || !b->adds_residual() || b->residual_blocked_ ||
+                           b->dst_desc_ != dst_desc_) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static void link_readers(const std::vector<BlockedReader>& readers) {
+    for (const auto& [layer, input] : readers) {
+      auto* const b = dynamic_cast<DnnlConvolution*>(layer);
+      (input == 0 ? b->blocked_in_ : b->residual_blocked_) = true;
+    }
+  }
+
   bool thin_ = false;
   std::vector<float> thin_weights_;
   std::vector<dnnl::primitive> activations_;  // thin: one per post-op, empty for tanh

@@ -12,6 +12,8 @@
 
 namespace cajal::engine {
 
+class NormalizationLayer;
+
 struct ConvolutionParams {
   std::int64_t in_channels = 0;
   std::int64_t out_channels = 0;
@@ -75,6 +77,14 @@ class ConvolutionLayer : public Layer {
   // PyTorch's layout and back are skipped (a residual is copied as it is). The blob then holds
   // values only they can read. Returns whether they are so linked.
   virtual bool pass_blocked_to(const std::vector<BlockedReader>& /*readers*/) { return false; }
+  // The same through an instance norm that reads this layer's output alone and whose output
+  // these convolutions alone read: where the norm can take this layer's layout as it is
+  // (NormalizationLayer::take_blocked), this layer writes it into the blob, the norm reads and
+  // writes it, and the readers read it from the norm's blob. Returns whether they are so linked.
+  virtual bool pass_blocked_through(NormalizationLayer& /*norm*/,
+                                    const std::vector<BlockedReader>& /*readers*/) {
+    return false;
+  }
 
  protected:
   void parse_params(ParamReader& params) override;

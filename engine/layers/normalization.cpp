@@ -99,6 +99,16 @@ bool NormalizationLayer::fuse_activation(std::vector<float> slopes) {
   return true;
 }
 
+bool NormalizationLayer::take_blocked(std::int64_t block) {
+  if (!prepared() || training() || slopes_.empty() || params_.groups != params_.channels ||
+      block_ != 1 || block <= 1 || block % 8 != 0 || params_.channels % block != 0 ||
+      (src_dims()[0].size() != 4 && src_dims()[0].size() != 5)) {
+    return false;
+  }
+  block_ = block;
+  return true;
+}
+
 Dims NormalizationLayer::infer_dst_dims(const std::vector<Dims>& src) const {
   detail::check_input_count(*this, src, 1);
   if (type() == LayerType::batch_norm ? src[0].size() < 2 || src[0].size() > 5
@@ -170,7 +180,11 @@ class DnnlNormalization final : public NormalizationLayer {
       return;
     }
     if (!fused_slopes().empty()) {
-      normalize_and_activate(*src[0], dst);
+      if (channel_block() > 1) {
+        normalize_and_activate_blocked(*src[0], dst);
+      } else {
+        normalize_and_activate(*src[0], dst);
+      }
       return;
     }
     // Statistics per [sample, group] by layer normalisation over a [N * G, C/G * spatial] view.
@@ -296,6 +310,63 @@ class DnnlNormalization final : public NormalizationLayer {
   // the [N * G, C/G * spatial] view, the mean and the biased variance (sums in double, four
   // lanes, in a fixed order), then per channel y = x * scale + shift (the affine part folded in)
   // and the activation, while the row is still in cache.
+  // normalize_and_activate on the layout [N, C / B, spatial, B] (take_blocked): each sample's
+  // positions in chunks of a fixed size (so any thread count gives the same bytes), the moments
+  // of each chunk on its own, then added per channel in chunk order.
+  void normalize_and_activate_blocked(const Tensor& src, Tensor& dst) const {
+    constexpr std::int64_t kChunkValues = 32768;
+    const std::int64_t samples = src.dim(0);
+    const std::int64_t channels = params().channels;
+    const std::int64_t block = channel_block();
+    const std::int64_t runs = samples * (channels / block);  // [spatial, B] each
+    const std::int64_t positions = src.size() / (samples * channels);
+    const std::int64_t chunk = std::max<std::int64_t>(1, kChunkValues / block);
+    const std::int64_t chunks = (positions + chunk - 1) / chunk;
+    const std::int64_t items = runs * chunks;
+    std::vector<double> moments(static_cast<std::size_t>(items * 2 * block), 0.0);
+    const auto each_item = [&](auto&& work) {
+#pragma omp parallel for num_threads(ctx_->threads) schedule(static)
+      for (std::int64_t item = 0; item < items; ++item) {
+        const std::int64_t first = item % chunks * chunk;
+        const std::int64_t offset = (item / chunks * positions + first) * block;
+        work(item, offset, std::min(chunk, positions - first));
+      }
+    };
+    each_item([&](std::int64_t item, std::int64_t offset, std::int64_t count) {
+      double* sum = moments.data() + item * 2 * block;
+      detail::add_block_moments(src.data() + offset, count, block, sum, sum + block);
+    });
+    std::vector<float> scale(static_cast<std::size_t>(runs * block));
+    std::vector<float> shift(scale.size());
+    for (std::int64_t run = 0; run < runs; ++run) {
+      for (std::int64_t l = 0; l < block; ++l) {
+        double sum = 0.0;
+        double squares = 0.0;
+        for (std::int64_t k = 0; k < chunks; ++k) {
+          const double* m = moments.data() + (run * chunks + k) * 2 * block;
+          sum += m[l];
+          squares += m[block + l];
+        }
+        const double mean = sum / static_cast<double>(positions);
+        const double var = std::max(0.0, squares / static_cast<double>(positions) - mean * mean);
+        const double inv_std = 1.0 / std::sqrt(var + params().eps);
+        const std::int64_t c = run % (channels / block) * block + l;
+        const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
+        const double beta = params().affine ? weight("bias").data()[c] : 0.0;
+        const auto at = static_cast<std::size_t>(run * block + l);
+        scale[at] = static_cast<float>(gamma * inv_std);
+        shift[at] = static_cast<float>(beta - mean * gamma * inv_std);
+      }
+    }
+    each_item([&](std::int64_t item, std::int64_t offset, std::int64_t count) {
+      const std::int64_t run = item / chunks;
+      const std::int64_t c = run % (channels / block) * block;
+      detail::scale_shift_slope_block(src.data() + offset, dst.data() + offset, count, block,
+                                      scale.data() + run * block, shift.data() + run * block,
+                                      fused_slopes().data() + c);
+    });
+  }
+
   void normalize_and_activate(const Tensor& src, Tensor& dst) const {
     const std::int64_t channels = params().channels;
     const std::int64_t groups = params().groups;
@@ -478,8 +549,9 @@ class DnnlNormalization final : public NormalizationLayer {
 
   void build(const Context& context) override {
     ctx_ = context.impl();
-    backward_ = {};  // prepare() again (other dims or mode) builds it anew
-    relu_ = false;   // and the Net fuses a ReLU anew
+    forget_blocked();  // the Net links anew after each prepare
+    backward_ = {};    // prepare() again (other dims or mode) builds it anew
+    relu_ = false;     // and the Net fuses a ReLU anew
     const auto eps = static_cast<float>(params().eps);
     const auto prop =
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;

@@ -46,6 +46,14 @@ class NormalizationLayer : public Layer {
   // Call before prepare(); returns whether it did.
   bool fuse_activation(std::vector<float> slopes);
   const std::vector<float>& fused_slopes() const { return slopes_; }
+  // Inference, after prepare(), with a fused activation, an instance norm (or a group norm of one
+  // channel per group): reads its input and writes its output in the layout
+  // [N, C / block, spatial..., block] (channels last: block = C) in which the convolution before
+  // it writes and the ones after it read (ConvolutionLayer::pass_blocked_through), instead of
+  // PyTorch's; `block` a multiple of 8 that divides C. Until the next prepare(). Returns whether
+  // it does.
+  bool take_blocked(std::int64_t block);
+  std::int64_t channel_block() const { return block_; }  // 1: PyTorch's layout
 
  protected:
   void parse_params(ParamReader& params) override;
@@ -54,10 +62,12 @@ class NormalizationLayer : public Layer {
   // statistics towards the batch's (biased `var` is made unbiased first), as PyTorch does.
   void update_running_stats(const std::vector<double>& mean, const std::vector<double>& var,
                             std::int64_t count) const;
+  void forget_blocked() { block_ = 1; }
 
  private:
   NormalizationParams params_;
   std::vector<float> slopes_;  // fuse_activation's
+  std::int64_t block_ = 1;     // take_blocked's
 };
 
 std::unique_ptr<Layer> make_normalization(LayerType type, std::string name);

@@ -451,6 +451,41 @@ TEST(Net, ResidualBlocksPassTheirBlockedLayoutToEveryReader) {
   }
 }
 
+// A MONAI-style residual unit: c0 and c1 each write their blocked (or channels-last) layout for
+// the instance norm after them (with its PReLU or leaky ReLU taken in), which reads and writes it
+// as it is for c1 and for r, whose fused add adds n1's output; r passes its own on to the head.
+// Five reads linked, the naive twin's values, in 2D and 3D, batch 1 and 2, over more positions
+// than one of the norm's chunks.
+TEST(Net, InstanceNormsPassTheBlockedLayoutBetweenConvolutions) {
+  for (const Dims& dims : {Dims{1, 16, 40, 45}, Dims{2, 16, 11, 12, 13}}) {
+    const auto rank = static_cast<std::size_t>(dims.size()) - 2;
+    const auto conv = [&](int in, int out, int kernel) {
+      return nlohmann::json{{"in_channels", in},
+                            {"out_channels", out},
+                            {"kernel_size", Dims(rank, kernel)},
+                            {"padding", kernel / 2}};
+    };
+    const std::vector<NodeDef> defs{
+        {LayerType::convolution, "c0", conv(16, 32, 3), {"x"}, "c0"},
+        {LayerType::instance_norm, "n0", {{"num_features", 32}, {"affine", true}}, {"c0"}, "n0"},
+        {LayerType::prelu, "a0", {{"num_parameters", 32}}, {"n0"}, "a0"},
+        {LayerType::convolution, "c1", conv(32, 32, 3), {"a0"}, "c1"},
+        {LayerType::instance_norm, "n1", {{"num_features", 32}}, {"c1"}, "n1"},
+        {LayerType::leaky_relu, "a1", {{"negative_slope", 0.1}}, {"n1"}, "a1"},
+        {LayerType::convolution, "r", conv(16, 32, 3), {"x"}, "r"},
+        {LayerType::add, "s", nlohmann::json::object(), {"a1", "r"}, "s"},
+        {LayerType::convolution, "head", conv(32, 8, 1), {"s"}, "head"},
+    };
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor(dims, 13, -2.0f, 2.0f);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    EXPECT_LE(testing::relative_error(run(fast, weights, input), run(naive, weights, input)), 1e-5)
+        << dims.size();
+    EXPECT_EQ(fast.blocked_links(), 5u) << dims.size();
+  }
+}
+
 TEST(Net, ConcatOfOneImageIsWrittenInPlaceWithTheSameValues) {
   // Batch 2 keeps the copy (an image's channels are not contiguous): a (256 per image), p (64)
   // and u (256) each in a buffer, then c (512) and t (512) in the reused ones.

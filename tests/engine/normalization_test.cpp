@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 
 #include "core/error.h"
 #include "engine/layer_type.h"
@@ -86,6 +87,80 @@ TEST(BatchNorm, TakesRunningStatisticsByName) {
 TEST(GroupNorm, RejectsGroupsThatDoNotDivideTheChannels) {
   auto layer = create_layer(LayerType::group_norm, "gn");
   EXPECT_THROW(layer->load_params({{"num_groups", 4}, {"num_channels", 6}}), Error);
+}
+
+// x [N, C, spatial...] in PyTorch's layout as [N, C / block, spatial, block], or back (`back`).
+Tensor reblock(const Tensor& x, std::int64_t block, bool back) {
+  Tensor y(x.dims());
+  const std::int64_t n_count = x.dim(0);
+  const std::int64_t channels = x.dim(1);
+  const std::int64_t positions = x.size() / (n_count * channels);
+  for (std::int64_t n = 0; n < n_count; ++n) {
+    for (std::int64_t c = 0; c < channels; ++c) {
+      for (std::int64_t p = 0; p < positions; ++p) {
+        const std::int64_t plain = (n * channels + c) * positions + p;
+        const std::int64_t blocked =
+            ((n * (channels / block) + c / block) * positions + p) * block + c % block;
+        (back ? y.data()[plain] : y.data()[blocked]) = x.data()[back ? blocked : plain];
+      }
+    }
+  }
+  return y;
+}
+
+// An instance norm with its (per-channel) PReLU taken in, prepared, takes a layout of blocks of
+// 8 or 16 channels, or channels last, when told to: its output is the plain layout's values in
+// that layout, over several of its chunks (2D and 3D, batch 1 and 2). It refuses a block that is
+// not a multiple of 8 or does not divide the channels, a second one, and layers that run
+// otherwise (no activation taken in, a batch norm, a group norm of several channels per group,
+// not yet prepared).
+TEST(InstanceNorm, TakesBlockedLayoutsAsTheyAre) {
+  const Context ctx(2);
+  const auto make = [&](LayerType type, const nlohmann::json& params, bool activation,
+                        const Dims& dims) {
+    auto layer = create_layer(type, "n");
+    layer->load_params(params);
+    layer->load_weights(testing::random_weights(*layer, 3));
+    auto& norm = dynamic_cast<NormalizationLayer&>(*layer);
+    if (activation) {
+      const Tensor slopes = testing::random_tensor({dims[1]}, 4, -0.5f, 0.5f);
+      EXPECT_TRUE(norm.fuse_activation({slopes.data(), slopes.data() + slopes.size()}));
+    }
+    EXPECT_FALSE(norm.take_blocked(8));  // before prepare
+    layer->prepare(ctx, {dims});
+    return layer;
+  };
+  const nlohmann::json affine{{"num_features", 48}, {"affine", true}};
+  for (const Dims& dims : {Dims{2, 48, 7, 9, 11}, Dims{1, 48, 50, 45}}) {
+    const Tensor input = testing::random_tensor(dims, 5, -3.0f, 2.0f);
+    auto plain = make(LayerType::instance_norm, affine, true, dims);
+    Tensor expected(dims);
+    plain->forward({&input}, expected);
+    for (const std::int64_t block : {8, 16, 48}) {
+      auto layer = make(LayerType::instance_norm, affine, true, dims);
+      auto& norm = dynamic_cast<NormalizationLayer&>(*layer);
+      ASSERT_TRUE(norm.take_blocked(block)) << block;
+      EXPECT_EQ(norm.channel_block(), block);
+      EXPECT_FALSE(norm.take_blocked(block));
+      const Tensor blocked = reblock(input, block, false);
+      Tensor out(dims, NAN);
+      layer->forward({&blocked}, out);
+      EXPECT_LE(testing::relative_error(reblock(out, block, true), expected), 1e-6)
+          << to_string(dims) << " block " << block;
+    }
+    auto refused = make(LayerType::instance_norm, affine, true, dims);
+    auto& norm = dynamic_cast<NormalizationLayer&>(*refused);
+    EXPECT_FALSE(norm.take_blocked(12));
+    EXPECT_FALSE(norm.take_blocked(32));
+    EXPECT_FALSE(norm.take_blocked(96));
+    EXPECT_EQ(norm.channel_block(), 1);
+    for (auto& other :
+         {make(LayerType::instance_norm, affine, false, dims),
+          make(LayerType::group_norm, {{"num_groups", 6}, {"num_channels", 48}}, true, dims),
+          make(LayerType::batch_norm, {{"num_features", 48}}, false, dims)}) {
+      EXPECT_FALSE(dynamic_cast<NormalizationLayer&>(*other).take_blocked(16)) << other->label();
+    }
+  }
 }
 
 }  // namespace

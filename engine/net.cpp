@@ -415,17 +415,19 @@ void Net::link_blocked_convolutions() {
     }
     return readers;
   };
-  // The node of the normalisation that alone reads a blob, not in place into a concat, else kNone.
-  const auto sole_norm = [&](const std::string& blob) {
+  // The node of the norm or pooling that alone reads a blob, not in place into a concat; else
+  // kNone.
+  const auto sole_middle = [&](const std::string& blob) {
     std::size_t found = kNone;
     for (std::size_t j = 0; j < nodes_.size(); ++j) {
       const auto reads = std::count(nodes_[j].inputs.begin(), nodes_[j].inputs.end(), blob);
       if (reads == 0) {
         continue;
       }
-      if (found != kNone || reads > 1 ||
-          dynamic_cast<NormalizationLayer*>(nodes_[j].layer.get()) == nullptr ||
-          in_place_[j].concat != kNone) {
+      const Layer* const layer = nodes_[j].layer.get();
+      if (found != kNone || reads > 1 || in_place_[j].concat != kNone ||
+          (dynamic_cast<const NormalizationLayer*>(layer) == nullptr &&
+           dynamic_cast<const PoolingLayer*>(layer) == nullptr)) {
         return kNone;
       }
       found = j;
@@ -443,14 +445,13 @@ void Net::link_blocked_convolutions() {
       blocked_links_ += conv->pass_blocked_to(readers) ? readers.size() : 0;
       continue;
     }
-    // Through an instance norm: conv -> norm -> convolutions.
-    const std::size_t n = sole_norm(blob);
-    if (n == kNone) {
+    // Through an instance norm or a max pooling: conv -> it -> convolutions.
+    const std::size_t m = sole_middle(blob);
+    if (m == kNone) {
       continue;
     }
-    const auto readers = conv_readers(nodes_[n].output);
-    auto& norm = dynamic_cast<NormalizationLayer&>(*nodes_[n].layer);
-    if (!readers.empty() && conv->pass_blocked_through(norm, readers)) {
+    const auto readers = conv_readers(nodes_[m].output);
+    if (!readers.empty() && conv->pass_blocked_through(*nodes_[m].layer, readers)) {
       blocked_links_ += readers.size() + 1;
     }
   }

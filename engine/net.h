@@ -121,8 +121,8 @@ class Net {
   void plan_concats_in_place(const std::map<std::string, std::size_t>& last_read);
   // Inference: each convolution whose blob only convolutions read, not in place into a concat
   // or a graph output, offers them its blocked layout (ConvolutionLayer::pass_blocked_to); one
-  // whose blob an instance norm alone reads, whose blob only convolutions read, offers it to
-  // the norm and them (ConvolutionLayer::pass_blocked_through).
+  // whose blob an instance norm or a max pooling alone reads, whose blob only convolutions read,
+  // offers it to that layer and them (ConvolutionLayer::pass_blocked_through).
   void link_blocked_convolutions();
   // Training: a ReLU that alone reads a batch norm's output is applied by that batch norm
   // (NormalizationLayer::fuse_relu_in_training), one pass less each way; its node is skipped.

@@ -312,12 +312,13 @@ Tensor combined_phase_weights(const Tensor& w, std::size_t rank, std::int64_t ke
   return out;
 }
 
-// The channels of each block of a layout [N, C / block, spatial..., block] that `desc` is for a
-// tensor of these dims (channels last: block C; nC[d]hw16c or 8c: 16 or 8), 0 for any other.
-std::int64_t channel_block(const dnnl::memory::desc& desc, const Dims& dims) {
+// The layout [N, C / block, spatial..., block] that `desc` is for a tensor of these dims, and
+// its block: channels last (block C), nC[d]hw16c or 8c (16 or 8); block 0 for any other layout.
+std::pair<dnnl::memory::format_tag, std::int64_t> blocked_layout(const dnnl::memory::desc& desc,
+                                                                 const Dims& dims) {
   using tag = dnnl::memory::format_tag;
   if (dims.size() != 4 && dims.size() != 5) {
-    return 0;
+    return {tag::undef, 0};
   }
   const bool three = dims.size() == 5;
   const std::array<std::pair<tag, std::int64_t>, 3> layouts{
@@ -326,10 +327,10 @@ std::int64_t channel_block(const dnnl::memory::desc& desc, const Dims& dims) {
        {three ? tag::nCdhw8c : tag::nChw8c, 8}}};
   for (const auto& [layout, block] : layouts) {
     if (dims[1] % block == 0 && desc == detail::tagged_desc(dims, layout)) {
-      return block;
+      return {layout, block};
     }
   }
-  return 0;
+  return {tag::undef, 0};
 }
 
 // Channels per block of the layout oneDNN's direct convolutions run fastest on here: 16 where it
@@ -1506,7 +1507,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   }
 
   bool pass_blocked_to(const std::vector<BlockedReader>& readers) override {
-    if (!may_write_blocked() || !read_as_written(readers)) {
+    if (!may_write_blocked() || !read_as(dst_desc_, readers)) {
       return false;
     }
     blocked_out_ = true;
@@ -1514,13 +1515,16 @@ class DnnlConvolution final : public ConvolutionLayer {
     return true;
   }
 
-  bool pass_blocked_through(NormalizationLayer& norm,
-                            const std::vector<BlockedReader>& readers) override {
-    if (!may_write_blocked() || !read_as_written(readers)) {
+  bool pass_blocked_through(Layer& middle, const std::vector<BlockedReader>& readers) override {
+    const auto [layout, block] = blocked_layout(dst_desc_, dst_dims());
+    if (block == 0 || !may_write_blocked() ||
+        !read_as(detail::tagged_desc(middle.dst_dims(), layout), readers)) {
       return false;
     }
-    const std::int64_t block = channel_block(dst_desc_, dst_dims());
-    if (block == 0 || !norm.take_blocked(block)) {
+    auto* const norm = dynamic_cast<NormalizationLayer*>(&middle);
+    auto* const pool = dynamic_cast<PoolingLayer*>(&middle);
+    if (norm != nullptr ? !norm->take_blocked(block)
+                        : pool == nullptr || !pool->take_blocked(block)) {
       return false;
     }
     blocked_out_ = true;
@@ -1942,9 +1946,9 @@ class DnnlConvolution final : public ConvolutionLayer {
     return dst_desc_ != plain && dst_desc_.get_size() == plain.get_size();
   }
 
-  // Whether each reader reads dst_desc_ as it is: as its source, or as the residual of a fused
-  // add whose output has that layout; none linked yet.
-  bool read_as_written(const std::vector<BlockedReader>& readers) const {
+  // Whether each reader reads `desc` as it is: as its source, or as the residual of a fused add
+  // whose output has that layout; none linked yet.
+  bool read_as(const dnnl::memory::desc& desc, const std::vector<BlockedReader>& readers) const {
     if (readers.empty()) {
       return false;
     }
@@ -1953,9 +1957,9 @@ class DnnlConvolution final : public ConvolutionLayer {
       if (b == nullptr || b == this || !by_primitive(*b)) {
         return false;
       }
-      if (input == 0 ? b->blocked_in_ || b->src_desc_ != dst_desc_
-                     : input != 1 || !b->adds_residual() || b->residual_blocked_ ||
-                           b->dst_desc_ != dst_desc_) {
+      if (input == 0
+              ? b->blocked_in_ || b->src_desc_ != desc
+              : input != 1 || !b->adds_residual() || b->residual_blocked_ || b->dst_desc_ != desc) {
         return false;
       }
     }

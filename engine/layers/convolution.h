@@ -12,8 +12,6 @@
 
 namespace cajal::engine {
 
-class NormalizationLayer;
-
 struct ConvolutionParams {
   std::int64_t in_channels = 0;
   std::int64_t out_channels = 0;
@@ -77,11 +75,13 @@ class ConvolutionLayer : public Layer {
   // PyTorch's layout and back are skipped (a residual is copied as it is). The blob then holds
   // values only they can read. Returns whether they are so linked.
   virtual bool pass_blocked_to(const std::vector<BlockedReader>& /*readers*/) { return false; }
-  // The same through an instance norm that reads this layer's output alone and whose output
-  // these convolutions alone read: where the norm can take this layer's layout as it is
-  // (NormalizationLayer::take_blocked), this layer writes it into the blob, the norm reads and
-  // writes it, and the readers read it from the norm's blob. Returns whether they are so linked.
-  virtual bool pass_blocked_through(NormalizationLayer& /*norm*/,
+  // The same through the layer between: an instance norm (with its activation taken in) or a
+  // max pooling that alone reads this layer's output and whose output these convolutions alone
+  // read. Where that layer takes this layer's layout as it is (NormalizationLayer::take_blocked,
+  // PoolingLayer::take_blocked), this layer writes it into the blob, that layer reads it and
+  // writes its output in the same layout, and the readers read that. Returns whether they are
+  // so linked.
+  virtual bool pass_blocked_through(Layer& /*middle*/,
                                     const std::vector<BlockedReader>& /*readers*/) {
     return false;
   }

@@ -439,9 +439,61 @@ class DnnlPooling final : public PoolingLayer {
  public:
   using PoolingLayer::PoolingLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
+    if (block_ > 1) {
+      // oneDNN's own kernel for the layout: a max is exact, the same values as pool_plain's.
+      blocked_.execute(ctx_->stream,
+                       {{DNNL_ARG_SRC,
+                         dnnl::memory(src_desc_, ctx_->engine, const_cast<float*>(src[0]->data()))},
+                        {DNNL_ARG_DST, dnnl::memory(dst_desc_, ctx_->engine, dst.data())}});
+      ctx_->stream.wait();
+      return;
+    }
     pool_plain(src[0]->data(), dst.data(), src[0]->dim(0) * src[0]->dim(1), axes_,
                type() == LayerType::max_pool, !params().count_include_pad, ctx_->threads);
   }
+
+  bool take_blocked(std::int64_t block) override {
+    using tag = dnnl::memory::format_tag;
+    if (!prepared() || training() || type() != LayerType::max_pool || block_ != 1) {
+      return false;
+    }
+    const Dims& in = src_dims()[0];
+    const std::size_t rank = in.size() - 2;
+    if ((rank != 2 && rank != 3) || block <= 1 || in[1] % block != 0 ||
+        (block != 8 && block != 16 && block != in[1])) {
+      return false;
+    }
+    const bool three = rank == 3;
+    const tag layout = block == in[1] ? (three ? tag::ndhwc : tag::nhwc)
+                       : block == 16  ? (three ? tag::nCdhw16c : tag::nChw16c)
+                                      : (three ? tag::nCdhw8c : tag::nChw8c);
+    dnnl::memory::dims strides;
+    dnnl::memory::dims kernel;
+    dnnl::memory::dims pad_left;
+    dnnl::memory::dims pad_right;
+    for (std::size_t i = 3 - rank; i < 3; ++i) {
+      const Axis& a = axes_[i];
+      strides.push_back(a.stride);
+      kernel.push_back(a.kernel);
+      pad_left.push_back(a.pad);
+      // Floor mode: the padding on the right that the last window reaches (at most the left's);
+      // negative where it leaves input values out, which oneDNN's kernel does not take.
+      pad_right.push_back((a.out - 1) * a.stride + a.kernel - a.in - a.pad);
+      if (pad_right.back() < 0) {
+        return false;
+      }
+    }
+    src_desc_ = detail::tagged_desc(in, layout);
+    dst_desc_ = detail::tagged_desc(dst_dims(), layout);
+    const dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                           dnnl::algorithm::pooling_max, src_desc_, dst_desc_,
+                                           strides, kernel, pad_left, pad_right);
+    blocked_ = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, ctx_->engine));
+    block_ = block;
+    return true;
+  }
+
+  std::int64_t channel_block() const override { return block_; }
 
   void backward(const std::vector<const Tensor*>& src, const Tensor& dst, const Tensor& diff_dst,
                 const std::vector<Tensor*>& diff_src) override {
@@ -464,6 +516,8 @@ class DnnlPooling final : public PoolingLayer {
  private:
   void build(const Context& context) override {
     ctx_ = context.impl();
+    block_ = 1;  // the Net links anew after each prepare
+    blocked_ = {};
     set_global_kernel();
     const auto& p = params();
     const auto rank = p.kernel_size.size();
@@ -484,6 +538,10 @@ class DnnlPooling final : public PoolingLayer {
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   std::array<Axis, 3> axes_;
+  std::int64_t block_ = 1;  // take_blocked's, with its primitive and layouts
+  dnnl::primitive blocked_;
+  dnnl::memory::desc src_desc_;
+  dnnl::memory::desc dst_desc_;
 };
 
 }  // namespace

@@ -24,6 +24,13 @@ class PoolingLayer : public Layer {
   using Layer::Layer;
   // For global_avg_pool, valid after prepare(): the kernel covers the whole input.
   const PoolingParams& params() const { return params_; }
+  // Inference, after prepare(), a max_pool: reads its input and writes its output in the layout
+  // [N, C / block, spatial..., block] (block C: channels last; for C of 8 or 16 that is the same
+  // bytes as blocks of 8 or 16) in which the convolution before it writes and the ones after it
+  // read (ConvolutionLayer::pass_blocked_through), instead of PyTorch's; `block` 8, 16 or C,
+  // dividing C. Until the next prepare(). Returns whether it does.
+  virtual bool take_blocked(std::int64_t /*block*/) { return false; }
+  virtual std::int64_t channel_block() const { return 1; }  // 1: PyTorch's layout
 
  protected:
   void parse_params(ParamReader& params) override;

@@ -87,6 +87,24 @@ std::vector<Node> make_nodes(const std::vector<NodeDef>& defs, Backend backend) 
   return nodes;
 }
 
+Tensor reblock(const Tensor& x, std::int64_t block, bool back) {
+  Tensor y(x.dims());
+  const std::int64_t n_count = x.dim(0);
+  const std::int64_t channels = x.dim(1);
+  const std::int64_t positions = x.size() / (n_count * channels);
+  for (std::int64_t n = 0; n < n_count; ++n) {
+    for (std::int64_t c = 0; c < channels; ++c) {
+      for (std::int64_t p = 0; p < positions; ++p) {
+        const std::int64_t plain = (n * channels + c) * positions + p;
+        const std::int64_t blocked =
+            ((n * (channels / block) + c / block) * positions + p) * block + c % block;
+        (back ? y.data()[plain] : y.data()[blocked]) = x.data()[back ? blocked : plain];
+      }
+    }
+  }
+  return y;
+}
+
 WeightMap weights_for(const std::vector<NodeDef>& defs) {
   WeightMap weights;
   std::uint32_t seed = 11;

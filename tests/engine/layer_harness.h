@@ -35,6 +35,10 @@ std::vector<Node> make_nodes(const std::vector<NodeDef>& defs, Backend backend);
 // Random weights for every def's layer, a seed of its own each (11, 21, 31, ...).
 WeightMap weights_for(const std::vector<NodeDef>& defs);
 
+// x [N, C, spatial...] in PyTorch's layout as [N, C / block, spatial..., block] (block C:
+// channels last), or back (`back`).
+Tensor reblock(const Tensor& x, std::int64_t block, bool back);
+
 struct Outputs {
   Tensor onednn;
   Tensor reference;

@@ -486,6 +486,40 @@ TEST(Net, InstanceNormsPassTheBlockedLayoutBetweenConvolutions) {
   }
 }
 
+// A ResNet's stem: c0 (its relu taken in) writes its blocked (or channels-last) layout for the
+// max pooling, which reads and writes it as it is for c1 and for c2, whose fused add adds it.
+// Three reads linked, the naive twin's values, in 2D and 3D, batch 1 and 2.
+TEST(Net, MaxPoolingPassesTheBlockedLayoutBetweenConvolutions) {
+  for (const Dims& dims : {Dims{1, 3, 40, 46}, Dims{2, 3, 12, 10, 14}}) {
+    const auto rank = static_cast<std::size_t>(dims.size()) - 2;
+    const auto conv = [&](int in, int out, int kernel, int stride) {
+      return nlohmann::json{{"in_channels", in},
+                            {"out_channels", out},
+                            {"kernel_size", Dims(rank, kernel)},
+                            {"stride", stride},
+                            {"padding", kernel / 2}};
+    };
+    const nlohmann::json pool{
+        {"kernel_size", Dims(rank, 3)}, {"stride", Dims(rank, 2)}, {"padding", Dims(rank, 1)}};
+    const std::vector<NodeDef> defs{
+        {LayerType::convolution, "c0", conv(3, 32, 5, 2), {"x"}, "c0"},
+        {LayerType::relu, "r0", nlohmann::json::object(), {"c0"}, "r0"},
+        {LayerType::max_pool, "p", pool, {"r0"}, "p"},
+        {LayerType::convolution, "c1", conv(32, 32, 3, 1), {"p"}, "c1"},
+        {LayerType::relu, "r1", nlohmann::json::object(), {"c1"}, "r1"},
+        {LayerType::convolution, "c2", conv(32, 32, 3, 1), {"r1"}, "c2"},
+        {LayerType::add, "s", nlohmann::json::object(), {"c2", "p"}, "s"},
+    };
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor(dims, 14, -2.0f, 2.0f);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    EXPECT_LE(testing::relative_error(run(fast, weights, input), run(naive, weights, input)), 1e-5)
+        << dims.size();
+    EXPECT_EQ(fast.blocked_links(), 4u) << dims.size();
+  }
+}
+
 TEST(Net, ConcatOfOneImageIsWrittenInPlaceWithTheSameValues) {
   // Batch 2 keeps the copy (an image's channels are not contiguous): a (256 per image), p (64)
   // and u (256) each in a buffer, then c (512) and t (512) in the reused ones.

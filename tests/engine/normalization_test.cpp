@@ -89,25 +89,6 @@ TEST(GroupNorm, RejectsGroupsThatDoNotDivideTheChannels) {
   EXPECT_THROW(layer->load_params({{"num_groups", 4}, {"num_channels", 6}}), Error);
 }
 
-// x [N, C, spatial...] in PyTorch's layout as [N, C / block, spatial, block], or back (`back`).
-Tensor reblock(const Tensor& x, std::int64_t block, bool back) {
-  Tensor y(x.dims());
-  const std::int64_t n_count = x.dim(0);
-  const std::int64_t channels = x.dim(1);
-  const std::int64_t positions = x.size() / (n_count * channels);
-  for (std::int64_t n = 0; n < n_count; ++n) {
-    for (std::int64_t c = 0; c < channels; ++c) {
-      for (std::int64_t p = 0; p < positions; ++p) {
-        const std::int64_t plain = (n * channels + c) * positions + p;
-        const std::int64_t blocked =
-            ((n * (channels / block) + c / block) * positions + p) * block + c % block;
-        (back ? y.data()[plain] : y.data()[blocked]) = x.data()[back ? blocked : plain];
-      }
-    }
-  }
-  return y;
-}
-
 // An instance norm with its (per-channel) PReLU taken in, prepared, takes a layout of blocks of
 // 8 or 16 channels, or channels last, when told to: its output is the plain layout's values in
 // that layout, over several of its chunks (2D and 3D, batch 1 and 2). It refuses a block that is
@@ -142,10 +123,10 @@ TEST(InstanceNorm, TakesBlockedLayoutsAsTheyAre) {
       ASSERT_TRUE(norm.take_blocked(block)) << block;
       EXPECT_EQ(norm.channel_block(), block);
       EXPECT_FALSE(norm.take_blocked(block));
-      const Tensor blocked = reblock(input, block, false);
+      const Tensor blocked = testing::reblock(input, block, false);
       Tensor out(dims, NAN);
       layer->forward({&blocked}, out);
-      EXPECT_LE(testing::relative_error(reblock(out, block, true), expected), 1e-6)
+      EXPECT_LE(testing::relative_error(testing::reblock(out, block, true), expected), 1e-6)
           << to_string(dims) << " block " << block;
     }
     auto refused = make(LayerType::instance_norm, affine, true, dims);

@@ -128,6 +128,61 @@ TEST(GlobalAvgPool, GivesOneValuePerChannel) {
   EXPECT_EQ(out.onednn.dims(), (Dims{3, 2, 1, 1}));
 }
 
+// A max pooling, prepared, takes a layout of blocks of 8 or 16 channels, or channels last, when
+// told to: its output is the plain layout's bytes in that layout (2D and 3D, batch 1 and 2,
+// padding, overlapping windows, a floor-mode remainder within the padding). It refuses another
+// block, a second one, an average pooling, a pooling not yet prepared, and one whose floor mode
+// leaves input values out.
+TEST(MaxPool, TakesBlockedLayoutsAsTheyAre) {
+  const Context ctx(2);
+  const auto make = [&](LayerType type, const nlohmann::json& params, const Dims& dims) {
+    auto layer = create_layer(type, "p");
+    layer->load_params(params);
+    layer->load_weights({});
+    auto& pool = dynamic_cast<PoolingLayer&>(*layer);
+    EXPECT_FALSE(pool.take_blocked(8));  // before prepare
+    layer->prepare(ctx, {dims});
+    return layer;
+  };
+  const std::vector<std::pair<Dims, nlohmann::json>> cases{
+      {{1, 48, 23, 20}, {{"kernel_size", {3, 3}}, {"stride", {2, 2}}, {"padding", {1, 1}}}},
+      {{2, 48, 7, 9, 6},
+       {{"kernel_size", {3, 3, 3}}, {"stride", {2, 2, 2}}, {"padding", {1, 1, 1}}}},
+      {{1, 48, 6, 8, 10}, {{"kernel_size", {2, 2, 2}}}}};
+  for (const auto& [dims, params] : cases) {
+    const Tensor input = testing::random_tensor(dims, 5, -3.0f, 2.0f);
+    auto plain = make(LayerType::max_pool, params, dims);
+    Tensor expected(plain->dst_dims());
+    plain->forward({&input}, expected);
+    for (const std::int64_t block : {8, 16, 48}) {
+      auto layer = make(LayerType::max_pool, params, dims);
+      auto& pool = dynamic_cast<PoolingLayer&>(*layer);
+      ASSERT_TRUE(pool.take_blocked(block)) << block;
+      EXPECT_EQ(pool.channel_block(), block);
+      EXPECT_FALSE(pool.take_blocked(block));
+      const Tensor blocked = testing::reblock(input, block, false);
+      Tensor out(layer->dst_dims(), NAN);
+      layer->forward({&blocked}, out);
+      const Tensor got = testing::reblock(out, block, true);
+      EXPECT_EQ(std::memcmp(got.data(), expected.data(), sizeof(float) * got.size()), 0)
+          << to_string(dims) << " block " << block;
+    }
+    auto refused = make(LayerType::max_pool, params, dims);
+    auto& pool = dynamic_cast<PoolingLayer&>(*refused);
+    EXPECT_FALSE(pool.take_blocked(12));
+    EXPECT_FALSE(pool.take_blocked(24));
+    EXPECT_FALSE(pool.take_blocked(96));
+    EXPECT_EQ(pool.channel_block(), 1);
+    auto average = make(LayerType::avg_pool, params, dims);
+    EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*average).take_blocked(16));
+  }
+  // 5 wide, kernel 2, stride 2: the floor mode leaves the fifth value out, which oneDNN's kernel
+  // would take as a padding of -1 on the right.
+  auto wide = make(LayerType::max_pool, {{"kernel_size", {2, 2}}}, {1, 16, 5, 4});
+  ASSERT_EQ(wide->dst_dims(), (Dims{1, 16, 2, 2}));
+  EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*wide).take_blocked(16));
+}
+
 TEST(MaxPool, RejectsPaddingOverHalfTheKernel) {
   auto layer = create_layer(LayerType::max_pool, "p");
   EXPECT_THROW(layer->load_params({{"kernel_size", {2, 2}}, {"padding", 2}}), Error);

@@ -147,7 +147,8 @@ bool ConvolutionLayer::adds_residual() const {
 }
 
 namespace {
-bool thin(const ConvolutionParams& p, bool transposed, const std::vector<PostOp>& post_ops);
+bool thin(const ConvolutionParams& p, bool transposed, const std::vector<PostOp>& post_ops,
+          bool inference);
 }  // namespace
 
 bool ConvolutionLayer::fuse_pool(LayerType type, const Dims& kernel, const Dims& stride,
@@ -155,7 +156,7 @@ bool ConvolutionLayer::fuse_pool(LayerType type, const Dims& kernel, const Dims&
   CAJAL_CHECK(!prepared()) << label() << ": fuse_pool after prepare";
   const bool tanh_only = std::all_of(post_ops_.begin(), post_ops_.end(),
                                      [](const PostOp& op) { return op.type == LayerType::tanh; });
-  if (pool_ || transposed() || !thin(params_, false, post_ops_) || !tanh_only ||
+  if (pool_ || transposed() || !thin(params_, false, post_ops_, false) || !tanh_only ||
       (type != LayerType::max_pool && type != LayerType::avg_pool) ||
       kernel.size() != params_.kernel_size.size() || stride != kernel ||
       padding != Dims(kernel.size(), 0)) {
@@ -1016,11 +1017,15 @@ void unpool_convolution(const Tensor& x, const float* weights, const float* bias
 // is made from its input rows (ic, kd, kh) copied with their zero padding and split by stride
 // phase (phase r holds padded columns r, r + s, ...), so that the 8 outputs of a vector read 8
 // consecutive values for every tap; 8 output channels at a time share each value read.
+// Floats a thin row kernel may read past a row's last output (its last chunk's unused vectors).
+constexpr std::int64_t kThinOverrun = 64;
+
 struct ThinShape {
   std::int64_t rows;          // input rows per output row: in channels x kd x kh, in that order
   std::int64_t kw;            // taps along W
   std::int64_t stride;        // along W
-  std::int64_t phase_length;  // floats per stride phase of a prepared row, 32 past its last tap
+  std::int64_t phase_length;  // floats per stride phase of a prepared row, kThinOverrun past
+                              // its last tap
   std::int64_t out_width;
   std::int64_t out_channels;
 };
@@ -1143,18 +1148,18 @@ ThinKernel thin_kernel() {
 // thin_row_fma with AVX-512: 16 outputs a vector, 32 at a time for up to 6 output channels
 // (twelve independent sums), the last ones stored under a mask. The same taps in the same order,
 // each product added unrounded: the same bytes as thin_row_fma.
-template <int kOut>
+template <int kOut, int kVectors>
 __attribute__((target("avx512f"))) void thin_row_avx512(const float* const* prepared,
                                                         const float* weights, const float* bias,
                                                         float* out, std::int64_t out_plane,
                                                         std::int64_t oc0, const ThinShape& shape) {
-  constexpr int kVectors = kOut <= 6 ? 2 : 1;
+  static_assert(kOut * kVectors + kVectors < 32 && 16 * kVectors <= kThinOverrun);
   constexpr std::int64_t kChunk = 16 * kVectors;
   for (std::int64_t w0 = 0; w0 < shape.out_width; w0 += kChunk) {
     __m512 acc[kVectors][kOut];
 #pragma GCC unroll 8
     for (int o = 0; o < kOut; ++o) {
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int v = 0; v < kVectors; ++v) {
         acc[v][o] = _mm512_set1_ps(bias == nullptr ? 0.0f : bias[oc0 + o]);
       }
@@ -1170,7 +1175,7 @@ __attribute__((target("avx512f"))) void thin_row_avx512(const float* const* prep
           ++at;
         }
         __m512 x[kVectors];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int v = 0; v < kVectors; ++v) {
           x[v] = _mm512_loadu_ps(xs + 16 * v);
         }
@@ -1178,14 +1183,14 @@ __attribute__((target("avx512f"))) void thin_row_avx512(const float* const* prep
 #pragma GCC unroll 8
         for (int o = 0; o < kOut; ++o) {
           const __m512 weight = _mm512_set1_ps(w[o]);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
           for (int v = 0; v < kVectors; ++v) {
             acc[v][o] = _mm512_fmadd_ps(weight, x[v], acc[v][o]);
           }
         }
       }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < kVectors; ++v) {
       const std::int64_t first = w0 + 16 * v;
       const std::int64_t columns = std::min<std::int64_t>(16, shape.out_width - first);
@@ -1212,8 +1217,16 @@ void thin_rest(const float* const* prepared, const float* weights, const float* 
     }
   }
   switch (kernel) {
-    case ThinKernel::avx512:
-      return thin_row_avx512<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
+    case ThinKernel::avx512: {
+      // Rows of up to 32 (LeNet-5's) in 1 or 2 vectors an output channel; longer ones in 3 or
+      // 4, loading each input vector once for more accumulators (24 or 16 of the 32 registers).
+      constexpr int kShort = kOut <= 6 ? 2 : 1;
+      constexpr int kLong = kOut <= 4 ? 4 : 3;
+      if (shape.out_width <= 32) {
+        return thin_row_avx512<kOut, kShort>(prepared, weights, bias, out, out_plane, oc0, shape);
+      }
+      return thin_row_avx512<kOut, kLong>(prepared, weights, bias, out, out_plane, oc0, shape);
+    }
     case ThinKernel::avx2_fma:
       return thin_row_fma<kOut>(prepared, weights, bias, out, out_plane, oc0, shape);
     case ThinKernel::portable:
@@ -1241,15 +1254,18 @@ class ThinRows {
     const auto [kd, kh, kw] = a_.kernel;
     const std::int64_t out_w = a_.out[2];
     const std::int64_t sw = a_.stride[2];
-    shape_ = {x.dim(1) * kd * kh, kw, sw, out_w + (kw - 1) / sw + 32, out_w, out_dims[1]};
+    shape_ = {x.dim(1) * kd * kh, kw, sw, out_w + (kw - 1) / sw + kThinOverrun, out_w, out_dims[1]};
     rows_.resize(static_cast<std::size_t>(shape_.rows * sw * shape_.phase_length));
     prepared_.resize(static_cast<std::size_t>(shape_.rows));
+    held_.assign(static_cast<std::size_t>(shape_.rows), {-1, -1, -1});
   }
   const ThinShape& shape() const { return shape_; }
   const Axes3d& axes() const { return a_; }
 
   // Input row r (in channels x kd x kh, in that order) of output row (n, od, oh): copied with
-  // its padding (by stride phase), or null where it lies in the padding.
+  // its padding (by stride phase), or null where it lies in the padding. Input row (ic, id, ih)
+  // has slot (ic, id % kd, ih % kh), which no other row of the same output row takes: a row the
+  // slot still holds (the next output row's kh - 1 rows shared with this one) is not copied again.
   const float* const* prepare(std::int64_t n, std::int64_t od, std::int64_t oh) {
     const auto [in_d, in_h, in_w] = a_.in;
     const auto [kd, kh, kw] = a_.kernel;
@@ -1266,13 +1282,19 @@ class ThinRows {
         prepared_[at] = nullptr;
         continue;
       }
+      const std::int64_t slot = (ic * kd + id % kd) * kh + ih % kh;
+      float* phases = rows_.data() + slot * sw * shape_.phase_length;
+      prepared_[at] = phases;
+      auto& held = held_[static_cast<std::size_t>(slot)];
+      if (held[0] == n && held[1] == id && held[2] == ih) {
+        continue;
+      }
+      held = {n, id, ih};
       const float* line = x_.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w;
-      float* phases = rows_.data() + r * sw * shape_.phase_length;
       if (sw == 1) {
         // The line from column pw; the columns around it are zero: with stride 1 every row
         // takes this path, which writes nothing else.
         std::copy(line, line + std::min(in_w, shape_.phase_length - pw), phases + pw);
-        prepared_[at] = phases;
         continue;
       }
       // Phase q, position m: padded column m * sw + q, input column m * sw + q - pw.
@@ -1283,7 +1305,6 @@ class ThinRows {
           phase[m] = column >= 0 && column < in_w ? line[column] : 0.0f;
         }
       }
-      prepared_[at] = phases;
     }
     return prepared_.data();
   }
@@ -1294,11 +1315,37 @@ class ThinRows {
   ThinShape shape_{};
   std::vector<float> rows_;  // zero-initialised: the padding columns stay 0
   std::vector<const float*> prepared_;
+  std::vector<std::array<std::int64_t, 3>> held_;  // per slot: (n, id, ih) of the row it holds
 };
 
 // y = conv(x) + bias for a thin convolution (thin() below); `weights` as thin_row reads them.
+// Whether thin_convolution applies these post-ops itself, to each row while it is in cache:
+// relu, leaky relu and tanh (tanh_values: the bytes of tanh_by_hand).
+bool activates_rows(const std::vector<PostOp>& ops) {
+  return std::all_of(ops.begin(), ops.end(), [](const PostOp& op) {
+    return op.type == LayerType::relu || op.type == LayerType::leaky_relu ||
+           op.type == LayerType::tanh;
+  });
+}
+
+// `ops` (activates_rows) on `count` values in place, one after another: relu as v > 0 ? v : 0,
+// leaky relu as v > 0 ? v : alpha * v (the naive twins' definitions).
+void activate_row(const std::vector<PostOp>& ops, float* values, std::int64_t count) {
+  for (const PostOp& op : ops) {
+    if (op.type == LayerType::tanh) {
+      detail::tanh_values(values, values, count);
+      continue;
+    }
+    const float alpha = op.type == LayerType::leaky_relu ? op.alpha : 0.0f;
+    for (std::int64_t i = 0; i < count; ++i) {
+      values[i] = values[i] > 0.0f ? values[i] : alpha * values[i];
+    }
+  }
+}
+
+// The thin rows of every output row into y, then `ops` (activates_rows) on each row's outputs.
 void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* weights,
-                      const float* bias, Tensor& y, int threads) {
+                      const float* bias, const std::vector<PostOp>& ops, Tensor& y, int threads) {
   const std::int64_t batch = x.dim(0);
   const ThinKernel kernel = thin_kernel();
 #pragma omp parallel num_threads(threads)
@@ -1314,6 +1361,9 @@ void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* 
       const std::int64_t oh = row % out_h;
       float* out = y.data() + n * out_channels * out_plane + (od * out_h + oh) * out_w;
       thin_rows(rows.prepare(n, od, oh), weights, bias, out, out_plane, rows.shape(), kernel);
+      for (std::int64_t oc = 0; oc < out_channels && !ops.empty(); ++oc) {
+        activate_row(ops, out + oc * out_plane, out_w);
+      }
     }
   }
 }
@@ -1370,12 +1420,23 @@ void thin_convolution_pooled(const ConvolutionParams& p, const Tensor& x, const 
 // dilation, and no fused residual add. oneDNN's kernels do well with whole blocks of 8 output
 // channels (measured: 1->8 3x3x3 at 65-73 GFLOP/s, 1->32 3x3 at 100, against 44 and 30 here)
 // and badly without (1->6 5x5, LeNet-5's first layer: 4-6 ms for a batch of 256, 1.7 ms here).
-bool thin(const ConvolutionParams& p, bool transposed, const std::vector<PostOp>& post_ops) {
+// In inference where the engine's AVX-512 kernels run, also up to 16 input channels into fewer
+// than 16: oneDNN's AVX-512 kernels fill vectors of 16 channels, so 8 run at 40 % of this
+// machine's peak (the bundled CT model's full-resolution 8 -> 8 and 16 -> 8 3x3x3 at 217-224
+// GFLOP/s of 532, its 8 -> 12 head at 83). The thin rows run about as fast, on PyTorch's layout,
+// so the reorders around such layers go (the CT model's forward: 15 % less time). Not from more
+// input channels: those come from a layer that writes oneDNN's layouts (a 32 -> 3 head after a
+// 32-channel convolution: the reorder of its input costs more than the head).
+bool thin(const ConvolutionParams& p, bool transposed, const std::vector<PostOp>& post_ops,
+          bool inference) {
   const auto rank = p.kernel_size.size();
-  return sums_weight_gradient_directly(p, transposed) && p.out_channels % 8 != 0 &&
-         (rank == 2 || rank == 3) && p.dilation == Dims(rank, 1) &&
-         std::none_of(post_ops.begin(), post_ops.end(),
-                      [](const PostOp& op) { return op.type == LayerType::add; });
+  if (transposed || p.groups != 1 || (rank != 2 && rank != 3) || p.dilation != Dims(rank, 1) ||
+      std::any_of(post_ops.begin(), post_ops.end(),
+                  [](const PostOp& op) { return op.type == LayerType::add; })) {
+    return false;
+  }
+  return (p.in_channels <= 2 && p.out_channels % 8 != 0) ||
+         (inference && detail::avx512_kernels() && p.in_channels <= 16 && p.out_channels < 16);
 }
 
 // In training the weights change every step: forward and backward read oneDNN-layout copies
@@ -1395,8 +1456,13 @@ class DnnlConvolution final : public ConvolutionLayer {
       return;
     }
     if (thin_) {
+      const bool by_rows = activates_rows(post_ops());
       thin_convolution(params(), *src[0], thin_weights_.data(),
-                       params().bias ? weight("bias").data() : nullptr, dst, ctx.threads);
+                       params().bias ? weight("bias").data() : nullptr,
+                       by_rows ? post_ops() : std::vector<PostOp>{}, dst, ctx.threads);
+      if (by_rows) {
+        return;
+      }
       // The fused activations, in place: tanh by hand, the others by oneDNN.
       const dnnl::memory values(detail::plain_desc(dst.dims()), ctx.engine, dst.data());
       for (std::size_t a = 0; a < activations_.size(); ++a) {
@@ -1505,6 +1571,8 @@ class DnnlConvolution final : public ConvolutionLayer {
     }
     ctx.stream.wait();
   }
+
+  bool runs_thin_rows() const override { return prepared() && thin_; }
 
   bool pass_blocked_to(const std::vector<BlockedReader>& readers) override {
     if (!may_write_blocked() || !read_as(dst_desc_, readers)) {
@@ -1671,14 +1739,15 @@ class DnnlConvolution final : public ConvolutionLayer {
       refresh_weights();
       return;
     }
-    thin_ = thin(params(), transposed(), post_ops());
+    thin_ = thin(params(), transposed(), post_ops(), !training());
     CAJAL_CHECK(!fused_pool() || (thin_ && !training()))
         << label() << ": a fused pooling runs only in inference, by thin_convolution";
     activations_.clear();
     if (thin_ && !training()) {
-      // No convolution primitive: thin_convolution, then each fused activation in place.
+      // No convolution primitive: thin_convolution, with the fused activations on its rows
+      // (activates_rows) or each after it in place.
       const auto values = detail::plain_desc(dst_dims());
-      for (const auto& op : post_ops()) {
+      for (const auto& op : activates_rows(post_ops()) ? std::vector<PostOp>{} : post_ops()) {
         if (op.type == LayerType::tanh) {
           activations_.emplace_back();  // by hand in forward()
           continue;

@@ -61,6 +61,9 @@ class ConvolutionLayer : public Layer {
   // returns whether it did.
   bool fuse_pool(LayerType type, const Dims& kernel, const Dims& stride, const Dims& padding);
   const std::optional<FusedPool>& fused_pool() const { return pool_; }
+  // After prepare(): whether the engine's own thin rows run this layer (few channels, on
+  // PyTorch's layout) rather than a oneDNN primitive.
+  virtual bool runs_thin_rows() const { return false; }
   bool adds_residual() const;
   // A reader of this layer's output: a convolution and the input it reads it as (0: its source,
   // 1: the residual its fused add adds).

@@ -1273,36 +1273,26 @@ class ThinRows {
     const auto [pd, ph, pw] = a_.pad;
     const std::int64_t ic_count = x_.dim(1);
     const std::int64_t in_plane = in_d * in_h * in_w;
-    for (std::int64_t r = 0; r < shape_.rows; ++r) {
-      const std::int64_t ic = r / (kd * kh);
-      const std::int64_t id = od * sd + r / kh % kd - pd;
-      const std::int64_t ih = oh * sh + r % kh - ph;
-      const auto at = static_cast<std::size_t>(r);
-      if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
-        prepared_[at] = nullptr;
-        continue;
-      }
-      const std::int64_t slot = (ic * kd + id % kd) * kh + ih % kh;
-      float* phases = rows_.data() + slot * sw * shape_.phase_length;
-      prepared_[at] = phases;
-      auto& held = held_[static_cast<std::size_t>(slot)];
-      if (held[0] == n && held[1] == id && held[2] == ih) {
-        continue;
-      }
-      held = {n, id, ih};
-      const float* line = x_.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w;
-      if (sw == 1) {
-        // The line from column pw; the columns around it are zero: with stride 1 every row
-        // takes this path, which writes nothing else.
-        std::copy(line, line + std::min(in_w, shape_.phase_length - pw), phases + pw);
-        continue;
-      }
-      // Phase q, position m: padded column m * sw + q, input column m * sw + q - pw.
-      for (std::int64_t q = 0; q < sw; ++q) {
-        float* phase = phases + q * shape_.phase_length;
-        for (std::int64_t m = 0; m < shape_.phase_length; ++m) {
-          const std::int64_t column = m * sw + q - pw;
-          phase[m] = column >= 0 && column < in_w ? line[column] : 0.0f;
+    std::int64_t r = -1;
+    for (std::int64_t ic = 0; ic < ic_count; ++ic) {
+      for (std::int64_t a = 0; a < kd; ++a) {
+        const std::int64_t id = od * sd + a - pd;
+        for (std::int64_t b = 0; b < kh; ++b) {
+          const std::int64_t ih = oh * sh + b - ph;
+          const auto at = static_cast<std::size_t>(++r);
+          if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
+            prepared_[at] = nullptr;
+            continue;
+          }
+          const std::int64_t slot = (ic * kd + id % kd) * kh + ih % kh;
+          float* phases = rows_.data() + slot * sw * shape_.phase_length;
+          prepared_[at] = phases;
+          auto& held = held_[static_cast<std::size_t>(slot)];
+          if (held[0] == n && held[1] == id && held[2] == ih) {
+            continue;
+          }
+          held = {n, id, ih};
+          copy_row(x_.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w, phases);
         }
       }
     }
@@ -1310,6 +1300,27 @@ class ThinRows {
   }
 
  private:
+  // Input row `line` into its slot's phases, with the padding around it (by stride phase).
+  void copy_row(const float* line, float* phases) const {
+    const std::int64_t in_w = a_.in[2];
+    const std::int64_t sw = a_.stride[2];
+    const std::int64_t pw = a_.pad[2];
+    if (sw == 1) {
+      // The line from column pw; the columns around it are zero: with stride 1 every row takes
+      // this path, which writes nothing else.
+      std::copy(line, line + std::min(in_w, shape_.phase_length - pw), phases + pw);
+      return;
+    }
+    // Phase q, position m: padded column m * sw + q, input column m * sw + q - pw.
+    for (std::int64_t q = 0; q < sw; ++q) {
+      float* phase = phases + q * shape_.phase_length;
+      for (std::int64_t m = 0; m < shape_.phase_length; ++m) {
+        const std::int64_t column = m * sw + q - pw;
+        phase[m] = column >= 0 && column < in_w ? line[column] : 0.0f;
+      }
+    }
+  }
+
   const Tensor& x_;
   Axes3d a_;
   ThinShape shape_{};
@@ -1338,7 +1349,10 @@ void activate_row(const std::vector<PostOp>& ops, float* values, std::int64_t co
     }
     const float alpha = op.type == LayerType::leaky_relu ? op.alpha : 0.0f;
     for (std::int64_t i = 0; i < count; ++i) {
-      values[i] = values[i] > 0.0f ? values[i] : alpha * values[i];
+      // Both sides made, then one chosen: a select the compiler makes vector code of.
+      const float v = values[i];
+      const float scaled = alpha * v;
+      values[i] = v > 0.0f ? v : scaled;
     }
   }
 }

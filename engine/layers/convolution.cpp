@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/select.h"
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/blocked_weight_gradient.h"
 #include "engine/layers/common.h"
@@ -1299,6 +1300,48 @@ class ThinRows {
     return prepared_.data();
   }
 
+  // Asks the cache for the input rows the output row after (n, od, oh) takes that no slot holds
+  // (along H, kh - sh of kh rows are shared; the first row of the next plane shares none): their
+  // copies in prepare() then read from cache rather than wait on memory, which the hardware's
+  // prefetcher does not foresee (rows of different planes).
+  void prefetch_next(std::int64_t n, std::int64_t od, std::int64_t oh) const {
+    const auto [in_d, in_h, in_w] = a_.in;
+    const auto [kd, kh, kw] = a_.kernel;
+    const auto [sd, sh, sw] = a_.stride;
+    const auto [pd, ph, pw] = a_.pad;
+    if (++oh == a_.out[1]) {
+      oh = 0;
+      if (++od == a_.out[0]) {
+        od = 0;
+        if (++n == x_.dim(0)) {
+          return;
+        }
+      }
+    }
+    const std::int64_t ic_count = x_.dim(1);
+    const std::int64_t in_plane = in_d * in_h * in_w;
+    for (std::int64_t ic = 0; ic < ic_count; ++ic) {
+      for (std::int64_t a = 0; a < kd; ++a) {
+        const std::int64_t id = od * sd + a - pd;
+        for (std::int64_t b = 0; b < kh; ++b) {
+          const std::int64_t ih = oh * sh + b - ph;
+          if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
+            continue;
+          }
+          const auto& held = held_[static_cast<std::size_t>((ic * kd + id % kd) * kh + ih % kh)];
+          if (held[0] == n && held[1] == id && held[2] == ih) {
+            continue;
+          }
+          const auto* line = reinterpret_cast<const char*>(
+              x_.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w);
+          for (std::int64_t at = 0; at < in_w * std::int64_t{sizeof(float)}; at += 64) {
+            __builtin_prefetch(line + at, 0, 2);
+          }
+        }
+      }
+    }
+  }
+
  private:
   // Input row `line` into its slot's phases, with the padding around it (by stride phase).
   void copy_row(const float* line, float* phases) const {
@@ -1349,10 +1392,8 @@ void activate_row(const std::vector<PostOp>& ops, float* values, std::int64_t co
     }
     const float alpha = op.type == LayerType::leaky_relu ? op.alpha : 0.0f;
     for (std::int64_t i = 0; i < count; ++i) {
-      // Both sides made, then one chosen: a select the compiler makes vector code of.
       const float v = values[i];
-      const float scaled = alpha * v;
-      values[i] = v > 0.0f ? v : scaled;
+      values[i] = core::select_bits(v > 0.0f, v, alpha * v);  // vector code, not a branch
     }
   }
 }
@@ -1374,7 +1415,9 @@ void thin_convolution(const ConvolutionParams& p, const Tensor& x, const float* 
       const std::int64_t od = row / out_h % out_d;
       const std::int64_t oh = row % out_h;
       float* out = y.data() + n * out_channels * out_plane + (od * out_h + oh) * out_w;
-      thin_rows(rows.prepare(n, od, oh), weights, bias, out, out_plane, rows.shape(), kernel);
+      const float* const* prepared = rows.prepare(n, od, oh);
+      rows.prefetch_next(n, od, oh);
+      thin_rows(prepared, weights, bias, out, out_plane, rows.shape(), kernel);
       for (std::int64_t oc = 0; oc < out_channels && !ops.empty(); ++oc) {
         activate_row(ops, out + oc * out_plane, out_w);
       }

@@ -80,7 +80,9 @@ class Net {
   // In training, activation_bytes().
   std::int64_t peak_bytes() const { return peak_bytes_; }
   // Inference: the reads of a blob that a convolution wrote in its blocked layout, by the
-  // convolutions that read it so (ConvolutionLayer::pass_blocked_to), as planned by prepare().
+  // convolutions that read it so (ConvolutionLayer::pass_blocked_to), or by the instance norm or
+  // max pooling between (one read) and the convolutions that read its output so
+  // (pass_blocked_through), as planned by prepare().
   std::size_t blocked_links() const { return blocked_links_; }
   // Bytes the activation buffers hold now (after a forward() in inference, those under
   // release_bytes).

@@ -306,10 +306,6 @@ class DnnlNormalization final : public NormalizationLayer {
     update_running_stats(batch_mean_, batch_var_, runs.planes * runs.plane);
   }
 
-  // Instance or group normalisation in inference with its fused activation, by hand: per row of
-  // the [N * G, C/G * spatial] view, the mean and the biased variance (sums in double, four
-  // lanes, in a fixed order), then per channel y = x * scale + shift (the affine part folded in)
-  // and the activation, while the row is still in cache.
   // normalize_and_activate on the layout [N, C / B, spatial, B] (take_blocked): each sample's
   // positions in chunks of a fixed size (so any thread count gives the same bytes), the moments
   // of each chunk on its own, then added per channel in chunk order.
@@ -367,6 +363,10 @@ class DnnlNormalization final : public NormalizationLayer {
     });
   }
 
+  // Instance or group normalisation in inference with its fused activation, by hand: per row of
+  // the [N * G, C/G * spatial] view, the mean and the biased variance (sums in double, four
+  // lanes, in a fixed order), then per channel y = x * scale + shift (the affine part folded in)
+  // and the activation, while the row is still in cache.
   void normalize_and_activate(const Tensor& src, Tensor& dst) const {
     const std::int64_t channels = params().channels;
     const std::int64_t groups = params().groups;

@@ -16,6 +16,7 @@
 #include "engine/layers/common.h"
 #include "engine/layers/normalization.h"
 #include "engine/layers/pooling.h"
+#include "engine/layers/unpool.h"
 
 namespace cajal::engine {
 
@@ -196,7 +197,7 @@ bool sums_weight_gradient_directly(const ConvolutionParams& p, bool transposed) 
   return !transposed && p.groups == 1 && p.in_channels <= 2;
 }
 
-// unpool_convolution's reach (below).
+// unpool_convolution's reach (detail::unpool_convolution, unpool.h).
 constexpr std::int64_t kUnpoolMaxOutChannels = 16;
 constexpr std::int64_t kUnpoolMaxKernel = 4;  // along W: its accumulators
 
@@ -904,115 +905,6 @@ struct Geometry {
   dnnl::memory::dims padding;
 };
 
-// A transposed convolution whose kernel equals its stride (no padding, dilation or groups: a U-Net
-// up-convolution) into few channels: each input voxel writes its own kernel-sized block,
-// y[n, oc, i * k + a] = bias[oc] + sum_ic x[n, ic, i] * w[ic, oc, a] along each axis. oneDNN v2.6
-// runs these on its gemm deconvolution, at 9-16 GFLOP/s here for the CT model's 16->8 and 32->16
-// (at 25 GFLOP/s by hand); with more output channels its gemm does better than this loop.
-// The output rows that one input row (n, d, h) of x writes for output channels [oc0, oc0 + kOut):
-// kd * kh rows per channel, 8 input columns at a time in registers, the input channels summed in
-// order (any thread count gives the same bytes). Compiled for AVX2 and for the baseline, chosen
-// at load time by the CPU.
-template <int kW, int kOut>
-__attribute__((target_clones("avx2", "default"))) void unpool_row(
-    const float* line, const float* weights, const float* bias, float* out, std::int64_t oc0,
-    const std::array<std::int64_t, 9>& shape) {
-  const auto [ic_count, oc_count, depth, height, width, kd, kh, d, h] = shape;
-  const std::int64_t in_plane = depth * height * width;
-  const std::int64_t out_width = width * kW;
-  const std::int64_t out_plane = in_plane * kd * kh * kW;
-  const std::int64_t taps = kd * kh * kW;
-  constexpr std::int64_t kChunk = 8;
-  for (std::int64_t a = 0; a < kd; ++a) {
-    for (std::int64_t e = 0; e < kh; ++e) {
-      for (std::int64_t w0 = 0; w0 < width; w0 += kChunk) {
-        const std::int64_t columns = std::min(kChunk, width - w0);
-        Float8 acc[kOut][kW];
-        for (int o = 0; o < kOut; ++o) {
-          for (int c = 0; c < kW; ++c) {
-            acc[o][c] = Float8{} + (bias == nullptr ? 0.0f : bias[oc0 + o]);
-          }
-        }
-        for (std::int64_t ic = 0; ic < ic_count; ++ic) {
-          const float* src = line + ic * in_plane + w0;
-          Float8 x;
-          if (columns == kChunk) {
-            std::memcpy(&x, src, sizeof x);
-          } else {
-            float column[kChunk] = {};
-            std::copy(src, src + columns, column);
-            std::memcpy(&x, column, sizeof x);
-          }
-          const float* w = weights + (ic * oc_count + oc0) * taps + (a * kh + e) * kW;
-          for (int o = 0; o < kOut; ++o) {
-            for (int c = 0; c < kW; ++c) {
-              acc[o][c] += w[o * taps + c] * x;
-            }
-          }
-        }
-        for (int o = 0; o < kOut; ++o) {
-          float* dst = out + (oc0 + o) * out_plane +
-                       ((d * kd + a) * height * kh + h * kh + e) * out_width + w0 * kW;
-          float sums[kW][kChunk];
-          std::memcpy(sums, acc[o], sizeof sums);
-          for (std::int64_t i = 0; i < columns; ++i) {
-            for (int c = 0; c < kW; ++c) {
-              dst[i * kW + c] = sums[c][i];
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-template <int kW>
-void unpool_rows(const Tensor& x, const float* weights, const float* bias, Tensor& y,
-                 std::int64_t kd, std::int64_t kh, int threads) {
-  const auto spatial = static_cast<int>(x.dims().size()) - 2;
-  const std::int64_t batch = x.dim(0);
-  const std::int64_t ic_count = x.dim(1);
-  const std::int64_t oc_count = y.dim(1);
-  const std::int64_t depth = spatial == 3 ? x.dim(2) : 1;  // 2D: depth 1
-  const std::int64_t height = x.dim(spatial);
-  const std::int64_t width = x.dim(spatial + 1);
-  const std::int64_t in_plane = depth * height * width;
-  const std::int64_t out_image = oc_count * in_plane * kd * kh * kW;
-  constexpr int kBlock = 8;  // output channels per pass over an input row
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t row = 0; row < batch * depth * height; ++row) {
-    const std::int64_t n = row / (depth * height);
-    const std::array<std::int64_t, 9> shape{
-        ic_count, oc_count, depth, height, width, kd, kh, (row / height) % depth, row % height};
-    const float* line = x.data() + n * ic_count * in_plane + row % (depth * height) * width;
-    float* out = y.data() + n * out_image;
-    std::int64_t oc = 0;
-    for (; oc + kBlock <= oc_count; oc += kBlock) {
-      unpool_row<kW, kBlock>(line, weights, bias, out, oc, shape);
-    }
-    for (; oc < oc_count; ++oc) {
-      unpool_row<kW, 1>(line, weights, bias, out, oc, shape);
-    }
-  }
-}
-
-void unpool_convolution(const Tensor& x, const float* weights, const float* bias, Tensor& y,
-                        const Dims& kernel, int threads) {
-  const auto rank = kernel.size();
-  const std::int64_t kd = rank == 3 ? kernel[0] : 1;
-  const std::int64_t kh = kernel[rank - 2];
-  switch (kernel.back()) {
-    case 1:
-      return unpool_rows<1>(x, weights, bias, y, kd, kh, threads);
-    case 2:
-      return unpool_rows<2>(x, weights, bias, y, kd, kh, threads);
-    case 3:
-      return unpool_rows<3>(x, weights, bias, y, kd, kh, threads);
-    default:
-      return unpool_rows<4>(x, weights, bias, y, kd, kh, threads);
-  }
-}
-
 // A convolution of 1 or 2 input channels (a network's first layer): oneDNN v2.6 runs LeNet-5's
 // 1->6 5x5 at 10 GFLOP/s here, its jit kernels built for many channels. Each output row (n, d, h)
 // is made from its input rows (ic, kd, kh) copied with their zero padding and split by stride
@@ -1534,9 +1426,9 @@ class DnnlConvolution final : public ConvolutionLayer {
       return;
     }
     if (unpool_ || unpool_forward_) {
-      unpool_convolution(*src[0], weight("weight").data(),
-                         params().bias ? weight("bias").data() : nullptr, dst, params().kernel_size,
-                         ctx.threads);
+      detail::unpool_convolution(*src[0], weight("weight").data(),
+                                 params().bias ? weight("bias").data() : nullptr, dst,
+                                 params().kernel_size, ctx.threads);
       return;
     }
     if (subpixel_) {

@@ -74,14 +74,20 @@ std::int64_t run_slabs(detail::Session& s, Block padded, const Extent& image, st
     // a single sigmoid output is above 0.5 where its logit is above 0), no exponentials needed.
     const bool logits = !summed && !s.ends_in_probabilities;
     const float* scores = summed ? sum.data() : out.data();
-    for (std::int64_t d = begin; d < std::min(end, image[0]); ++d) {
-      for (std::int64_t h = 0; h < image[1]; ++h) {
-        for (std::int64_t w = 0; w < image[2]; ++w) {
-          const auto v = ((d - first) * box[1] + h) * box[2] + w;
-          labels[static_cast<std::size_t>((d * image[1] + h) * image[2] + w)] =
-              logits && s.channels == 1 ? (scores[v] > 0.0f ? 1 : 0)
-                                        : detail::argmax(scores + v, s.channels, voxels);
-        }
+    const std::int64_t rows = (std::min(end, image[0]) - begin) * image[1];
+#pragma omp parallel for num_threads(s.ctx.threads()) schedule(static)
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const std::int64_t d = begin + row / image[1];
+      const std::int64_t h = row % image[1];
+      const float* row_scores = scores + ((d - first) * box[1] + h) * box[2];
+      std::uint8_t* row_labels = labels.data() + (d * image[1] + h) * image[2];
+      if (s.channels > 1) {
+        detail::argmax_row(row_scores, s.channels, voxels, image[2], row_labels);
+        continue;
+      }
+      for (std::int64_t w = 0; w < image[2]; ++w) {
+        row_labels[w] = logits ? (row_scores[w] > 0.0f ? 1 : 0)
+                               : detail::argmax(row_scores + w, s.channels, voxels);
       }
     }
   }

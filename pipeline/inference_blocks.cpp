@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "core/error.h"
@@ -100,6 +101,31 @@ std::uint8_t argmax(const float* values, std::int64_t classes, std::int64_t stri
     }
   }
   return static_cast<std::uint8_t>(best);
+}
+
+void argmax_row(const float* scores, std::int64_t classes, std::int64_t stride, std::int64_t count,
+                std::uint8_t* labels) {
+  constexpr std::int64_t kStretch = 256;
+  std::array<float, kStretch> best_value;
+  std::array<std::int32_t, kStretch> best;
+  for (std::int64_t w0 = 0; w0 < count; w0 += kStretch) {
+    const std::int64_t n = std::min(kStretch, count - w0);
+    std::copy_n(scores + w0, n, best_value.begin());
+    std::fill_n(best.begin(), n, 0);
+    for (std::int64_t c = 1; c < classes; ++c) {
+      const float* values = scores + c * stride + w0;
+      const auto label = static_cast<std::int32_t>(c);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto at = static_cast<std::size_t>(i);
+        const bool greater = values[i] > best_value[at];  // the first largest stays, as argmax
+        best_value[at] = greater ? values[i] : best_value[at];
+        best[at] = greater ? label : best[at];
+      }
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
+      labels[w0 + i] = static_cast<std::uint8_t>(best[static_cast<std::size_t>(i)]);
+    }
+  }
 }
 
 std::int64_t prepare_and_measure(models::Model& model, const engine::Context& ctx,

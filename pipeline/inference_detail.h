@@ -36,6 +36,11 @@ std::vector<std::array<bool, 3>> flip_set(bool tta, std::array<bool, 3> allowed)
 // The index of the largest of `classes` values at stride `stride` (the first on ties); for one
 // channel (a sigmoid probability), 1 when it is above 0.5.
 std::uint8_t argmax(const float* values, std::int64_t classes, std::int64_t stride);
+// labels[w] = argmax(scores + w, classes, stride) for w < count (2 or more classes), a stretch of
+// voxels at a time, class by class: vector code where argmax per voxel reads a value from each of
+// `classes` planes in turn.
+void argmax_row(const float* scores, std::int64_t classes, std::int64_t stride, std::int64_t count,
+                std::uint8_t* labels);
 
 // Bytes one forward pass of `model` needs for [batch, 1, size]: the input and the net's planned
 // peak (live activations, the output, layout copies). Prepares the net for those dims.

@@ -22,32 +22,49 @@ using Float8 = float __attribute__((vector_size(32)));
 // y[n, oc, i * k + a] = bias[oc] + sum_ic x[n, ic, i] * w[ic, oc, a] along each axis. oneDNN v2.6
 // runs these on its gemm deconvolution, at 9-16 GFLOP/s here for the CT model's 16->8 and 32->16
 // (at 25 GFLOP/s by hand); with more output channels its gemm does better than this loop.
+// One input row (n, d, h) of x and the sizes the row kernels read: [IC, D, H, W] in, each voxel
+// into a kd x kh x kW block of the output.
+template <int kW>
+struct UnpoolRow {
+  std::int64_t ic_count, oc_count, depth, height, width, kd, kh, d, h;
+  std::int64_t in_plane() const { return depth * height * width; }
+  std::int64_t taps() const { return kd * kh * kW; }
+  // The output of channel oc, tap row (a, e), from input column w0.
+  float* out(float* image, std::int64_t oc, std::int64_t a, std::int64_t e, std::int64_t w0) const {
+    return image + oc * in_plane() * kd * kh * kW +
+           ((d * kd + a) * height * kh + h * kh + e) * width * kW + w0 * kW;
+  }
+  // Weight of input channel ic, output channel oc, tap (a, e, c).
+  const float* weights(const float* w, std::int64_t ic, std::int64_t oc, std::int64_t a,
+                       std::int64_t e) const {
+    return w + (ic * oc_count + oc) * taps() + (a * kh + e) * kW;
+  }
+};
+
 // The output rows that one input row (n, d, h) of x writes for output channels [oc0, oc0 + kOut):
 // kd * kh rows per channel, 8 input columns at a time in registers, the input channels summed in
 // order (any thread count gives the same bytes). Compiled for AVX2 and for the baseline, chosen
 // at load time by the CPU; unpool_row_avx512 is its twin where the engine's AVX-512 kernels run.
 template <int kW, int kOut>
-__attribute__((target_clones("avx2", "default"))) void unpool_row(
-    const float* line, const float* weights, const float* bias, float* out, std::int64_t oc0,
-    const std::array<std::int64_t, 9>& shape) {
-  const auto [ic_count, oc_count, depth, height, width, kd, kh, d, h] = shape;
-  const std::int64_t in_plane = depth * height * width;
-  const std::int64_t out_width = width * kW;
-  const std::int64_t out_plane = in_plane * kd * kh * kW;
-  const std::int64_t taps = kd * kh * kW;
+__attribute__((target_clones("avx2", "default"))) void unpool_row(const float* line,
+                                                                  const float* weights,
+                                                                  const float* bias, float* out,
+                                                                  std::int64_t oc0,
+                                                                  const UnpoolRow<kW>& row) {
+  const std::int64_t taps = row.taps();
   constexpr std::int64_t kChunk = 8;
-  for (std::int64_t a = 0; a < kd; ++a) {
-    for (std::int64_t e = 0; e < kh; ++e) {
-      for (std::int64_t w0 = 0; w0 < width; w0 += kChunk) {
-        const std::int64_t columns = std::min(kChunk, width - w0);
+  for (std::int64_t a = 0; a < row.kd; ++a) {
+    for (std::int64_t e = 0; e < row.kh; ++e) {
+      for (std::int64_t w0 = 0; w0 < row.width; w0 += kChunk) {
+        const std::int64_t columns = std::min(kChunk, row.width - w0);
         Float8 acc[kOut][kW];
         for (int o = 0; o < kOut; ++o) {
           for (int c = 0; c < kW; ++c) {
             acc[o][c] = Float8{} + (bias == nullptr ? 0.0f : bias[oc0 + o]);
           }
         }
-        for (std::int64_t ic = 0; ic < ic_count; ++ic) {
-          const float* src = line + ic * in_plane + w0;
+        for (std::int64_t ic = 0; ic < row.ic_count; ++ic) {
+          const float* src = line + ic * row.in_plane() + w0;
           Float8 x;
           if (columns == kChunk) {
             std::memcpy(&x, src, sizeof x);
@@ -56,7 +73,7 @@ __attribute__((target_clones("avx2", "default"))) void unpool_row(
             std::copy(src, src + columns, column);
             std::memcpy(&x, column, sizeof x);
           }
-          const float* w = weights + (ic * oc_count + oc0) * taps + (a * kh + e) * kW;
+          const float* w = row.weights(weights, ic, oc0, a, e);
           for (int o = 0; o < kOut; ++o) {
             for (int c = 0; c < kW; ++c) {
               acc[o][c] += w[o * taps + c] * x;
@@ -64,8 +81,7 @@ __attribute__((target_clones("avx2", "default"))) void unpool_row(
           }
         }
         for (int o = 0; o < kOut; ++o) {
-          float* dst = out + (oc0 + o) * out_plane +
-                       ((d * kd + a) * height * kh + h * kh + e) * out_width + w0 * kW;
+          float* dst = row.out(out, oc0 + o, a, e, w0);
           float sums[kW][kChunk];
           std::memcpy(sums, acc[o], sizeof sums);
           for (std::int64_t i = 0; i < columns; ++i) {
@@ -83,22 +99,19 @@ __attribute__((target_clones("avx2", "default"))) void unpool_row(
 // along W the two taps' sums interleaved into 32 output values by two permutes (unpool_row
 // stores them value by value). The same products and sums in the same order.
 template <int kW, int kOut>
-__attribute__((target("avx512f"))) void unpool_row_avx512(
-    const float* line, const float* weights, const float* bias, float* out, std::int64_t oc0,
-    const std::array<std::int64_t, 9>& shape) {
-  const auto [ic_count, oc_count, depth, height, width, kd, kh, d, h] = shape;
-  const std::int64_t in_plane = depth * height * width;
-  const std::int64_t out_width = width * kW;
-  const std::int64_t out_plane = in_plane * kd * kh * kW;
-  const std::int64_t taps = kd * kh * kW;
+__attribute__((target("avx512f"))) void unpool_row_avx512(const float* line, const float* weights,
+                                                          const float* bias, float* out,
+                                                          std::int64_t oc0,
+                                                          const UnpoolRow<kW>& row) {
+  const std::int64_t taps = row.taps();
   constexpr std::int64_t kChunk = 16;
   const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i high =
       _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-  for (std::int64_t a = 0; a < kd; ++a) {
-    for (std::int64_t e = 0; e < kh; ++e) {
-      for (std::int64_t w0 = 0; w0 < width; w0 += kChunk) {
-        const std::int64_t columns = std::min(kChunk, width - w0);
+  for (std::int64_t a = 0; a < row.kd; ++a) {
+    for (std::int64_t e = 0; e < row.kh; ++e) {
+      for (std::int64_t w0 = 0; w0 < row.width; w0 += kChunk) {
+        const std::int64_t columns = std::min(kChunk, row.width - w0);
         const auto mask = static_cast<__mmask16>((1u << columns) - 1u);
         __m512 acc[kOut][kW];
 #pragma GCC unroll 8
@@ -108,9 +121,9 @@ __attribute__((target("avx512f"))) void unpool_row_avx512(
             acc[o][c] = _mm512_set1_ps(bias == nullptr ? 0.0f : bias[oc0 + o]);
           }
         }
-        for (std::int64_t ic = 0; ic < ic_count; ++ic) {
-          const __m512 x = _mm512_maskz_loadu_ps(mask, line + ic * in_plane + w0);
-          const float* w = weights + (ic * oc_count + oc0) * taps + (a * kh + e) * kW;
+        for (std::int64_t ic = 0; ic < row.ic_count; ++ic) {
+          const __m512 x = _mm512_maskz_loadu_ps(mask, line + ic * row.in_plane() + w0);
+          const float* w = row.weights(weights, ic, oc0, a, e);
 #pragma GCC unroll 8
           for (int o = 0; o < kOut; ++o) {
 #pragma GCC unroll 4
@@ -121,8 +134,7 @@ __attribute__((target("avx512f"))) void unpool_row_avx512(
           }
         }
         for (int o = 0; o < kOut; ++o) {
-          float* dst = out + (oc0 + o) * out_plane +
-                       ((d * kd + a) * height * kh + h * kh + e) * out_width + w0 * kW;
+          float* dst = row.out(out, oc0 + o, a, e, w0);
           if constexpr (kW == 1) {
             _mm512_mask_storeu_ps(dst, mask, acc[o][0]);
           } else if constexpr (kW == 2) {
@@ -168,7 +180,7 @@ void unpool_rows(const Tensor& x, const float* weights, const float* bias, Tenso
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t row = 0; row < batch * depth * height; ++row) {
     const std::int64_t n = row / (depth * height);
-    const std::array<std::int64_t, 9> shape{
+    const UnpoolRow<kW> shape{
         ic_count, oc_count, depth, height, width, kd, kh, (row / height) % depth, row % height};
     const float* line = x.data() + n * ic_count * in_plane + row % (depth * height) * width;
     float* out = y.data() + n * out_image;

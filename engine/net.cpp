@@ -453,6 +453,8 @@ void Net::link_blocked_convolutions() {
     const auto readers = conv_readers(nodes_[m].output);
     if (!readers.empty() && conv->pass_blocked_through(*nodes_[m].layer, readers)) {
       blocked_links_ += readers.size() + 1;
+    } else if (readers.empty() && conv->pass_blocked_into(*nodes_[m].layer)) {
+      blocked_links_ += 1;  // a pooling that writes PyTorch's layout for the layers after it
     }
   }
 }

@@ -1549,6 +1549,16 @@ class DnnlConvolution final : public ConvolutionLayer {
     return true;
   }
 
+  bool pass_blocked_into(Layer& reader) override {
+    const auto block = blocked_layout(dst_desc_, dst_dims()).second;
+    auto* const pool = dynamic_cast<PoolingLayer*>(&reader);
+    if (block == 0 || !may_write_blocked() || pool == nullptr || !pool->read_blocked(block)) {
+      return false;
+    }
+    blocked_out_ = true;
+    return true;
+  }
+
   void backward(const std::vector<const Tensor*>& src, const Tensor& /*dst*/,
                 const Tensor& diff_dst, const std::vector<Tensor*>& diff_src) override {
     CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";

@@ -88,6 +88,9 @@ class ConvolutionLayer : public Layer {
                                     const std::vector<BlockedReader>& /*readers*/) {
     return false;
   }
+  // The same into a pooling that alone reads this layer's output and writes PyTorch's layout
+  // from it (PoolingLayer::read_blocked: LeNet-5's second pooling, before a flatten).
+  virtual bool pass_blocked_into(Layer& /*reader*/) { return false; }
 
  protected:
   void parse_params(ParamReader& params) override;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -223,6 +224,72 @@ void detail::pool_tile_row(const float* corner, float* dst, std::int64_t outputs
 
 namespace {
 
+using Float8 = float __attribute__((vector_size(32)));
+
+// pool_tile_row's windows (`kernel`, tiling the input) over x in the layout [N, C / B, D, H, W, B]
+// of one output row (n, block cb, od, oh) into `row` [OW, B]: for 8 channels at a time, each
+// window in the order kd, kh, kw, a max as max(x, acc) (x where x > acc), an average summed in
+// float from 0 and divided by the window's size: the same operations as pool_tile_row's, so the
+// same bytes.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void pool_blocked_row(
+    const float* corner, float* row, std::int64_t outputs, std::int64_t block,
+    const std::array<std::int64_t, 3>& kernel, std::int64_t plane, std::int64_t line, bool max) {
+  const auto [kd, kh, kw] = kernel;
+  const auto full = static_cast<float>(kd * kh * kw);
+  for (std::int64_t ow = 0; ow < outputs; ++ow) {
+    for (std::int64_t l = 0; l < block; l += 8) {
+      Float8 acc = Float8{} + (max ? std::numeric_limits<float>::lowest() : 0.0f);
+      for (std::int64_t a = 0; a < kd; ++a) {
+        for (std::int64_t e = 0; e < kh; ++e) {
+          for (std::int64_t j = 0; j < kw; ++j) {
+            Float8 x;
+            std::memcpy(&x, corner + a * plane + e * line + (ow * kw + j) * block + l, sizeof x);
+            acc = max ? (x > acc ? x : acc) : acc + x;
+          }
+        }
+      }
+      if (!max) {
+        acc = acc / full;
+      }
+      std::memcpy(row + ow * block + l, &acc, sizeof acc);
+    }
+  }
+}
+
+// The pooling (windows tiling the input) of x in the layout [N, C / block, D, H, W, block] into y
+// in PyTorch's layout: each output row's channels of a block made together, then written to
+// their rows of y.
+void pool_blocked_to_plain(const float* in, float* out, std::int64_t batch, std::int64_t channels,
+                           std::int64_t block, const std::array<Axis, 3>& ax, bool max,
+                           int threads) {
+  const auto& [d, h, w] = ax;
+  const std::int64_t blocks = channels / block;
+  const std::int64_t rows = batch * blocks * d.out * h.out;
+  const std::int64_t out_plane = d.out * h.out * w.out;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> values(static_cast<std::size_t>(w.out * block));
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t oh = r % h.out;
+      const std::int64_t od = r / h.out % d.out;
+      const std::int64_t nb = r / (h.out * d.out);  // n * blocks + cb
+      const float* corner =
+          in + ((nb * d.in + od * d.kernel) * h.in + oh * h.kernel) * w.in * block;
+      pool_blocked_row(corner, values.data(), w.out, block, {d.kernel, h.kernel, w.kernel},
+                       h.in * w.in * block, w.in * block, max);
+      const std::int64_t n = nb / blocks;
+      const std::int64_t c0 = nb % blocks * block;
+      for (std::int64_t l = 0; l < block; ++l) {
+        float* dst = out + (n * channels + c0 + l) * out_plane + (od * h.out + oh) * w.out;
+        for (std::int64_t ow = 0; ow < w.out; ++ow) {
+          dst[ow] = values[static_cast<std::size_t>(ow * block + l)];
+        }
+      }
+    }
+  }
+}
+
 // Pooling over plain N C [D] H W by hand, one output row (n, c, od, oh) at a time: oneDNN v2.6
 // has only its scalar `simple_nchw` kernel for plain layouts (1-2 GB/s here, 8 % of the CT
 // model's forward). Padding is never a maximum and, for `exclude`, never counted.
@@ -439,6 +506,11 @@ class DnnlPooling final : public PoolingLayer {
  public:
   using PoolingLayer::PoolingLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
+    if (read_block_ > 1) {
+      pool_blocked_to_plain(src[0]->data(), dst.data(), src[0]->dim(0), src[0]->dim(1), read_block_,
+                            axes_, type() == LayerType::max_pool, ctx_->threads);
+      return;
+    }
     if (block_ > 1) {
       // oneDNN's own kernel for the layout: a max is exact, the same values as pool_plain's.
       blocked_.execute(ctx_->stream,
@@ -454,7 +526,8 @@ class DnnlPooling final : public PoolingLayer {
 
   bool take_blocked(std::int64_t block) override {
     using tag = dnnl::memory::format_tag;
-    if (!prepared() || training() || type() != LayerType::max_pool || block_ != 1) {
+    if (!prepared() || training() || type() != LayerType::max_pool || block_ != 1 ||
+        read_block_ != 1) {
       return false;
     }
     const Dims& in = src_dims()[0];
@@ -495,6 +568,16 @@ class DnnlPooling final : public PoolingLayer {
 
   std::int64_t channel_block() const override { return block_; }
 
+  bool read_blocked(std::int64_t block) override {
+    if (!prepared() || training() || block_ != 1 || read_block_ != 1 ||
+        (type() != LayerType::max_pool && type() != LayerType::avg_pool) ||
+        !tile_the_input(axes_) || block <= 1 || block % 8 != 0 || src_dims()[0][1] % block != 0) {
+      return false;
+    }
+    read_block_ = block;
+    return true;
+  }
+
   void backward(const std::vector<const Tensor*>& src, const Tensor& dst, const Tensor& diff_dst,
                 const std::vector<Tensor*>& diff_src) override {
     CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
@@ -517,6 +600,7 @@ class DnnlPooling final : public PoolingLayer {
   void build(const Context& context) override {
     ctx_ = context.impl();
     block_ = 1;  // the Net links anew after each prepare
+    read_block_ = 1;
     blocked_ = {};
     set_global_kernel();
     const auto& p = params();
@@ -538,7 +622,8 @@ class DnnlPooling final : public PoolingLayer {
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   std::array<Axis, 3> axes_;
-  std::int64_t block_ = 1;  // take_blocked's, with its primitive and layouts
+  std::int64_t read_block_ = 1;  // read_blocked's
+  std::int64_t block_ = 1;       // take_blocked's, with its primitive and layouts
   dnnl::primitive blocked_;
   dnnl::memory::desc src_desc_;
   dnnl::memory::desc dst_desc_;

@@ -31,6 +31,13 @@ class PoolingLayer : public Layer {
   // dividing C. Until the next prepare(). Returns whether it does.
   virtual bool take_blocked(std::int64_t /*block*/) { return false; }
   virtual std::int64_t channel_block() const { return 1; }  // 1: PyTorch's layout
+  // Inference, after prepare(), a max_pool or avg_pool whose windows tile the input (stride equal
+  // to the kernel, no padding): reads its input in the layout [N, C / block, spatial..., block]
+  // (block C: channels last) in which the convolution before it writes
+  // (ConvolutionLayer::pass_blocked_into), and writes PyTorch's layout, the same bytes as from
+  // PyTorch's layout (LeNet-5's second pooling, before a flatten); `block` a multiple of 8 that
+  // divides C. Until the next prepare(). Returns whether it does.
+  virtual bool read_blocked(std::int64_t /*block*/) { return false; }
 
  protected:
   void parse_params(ParamReader& params) override;

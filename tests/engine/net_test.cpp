@@ -546,6 +546,32 @@ TEST(Net, MaxPoolingPassesTheBlockedLayoutBetweenConvolutions) {
   }
 }
 
+// LeNet-5's c3, s4 and c5: c3 (its tanh taken in) writes its blocked or channels-last layout
+// for the average pooling, which reads it and writes PyTorch's layout for the flatten and the
+// linear layer. One read linked, the naive twin's values, batch 1 and 3.
+TEST(Net, PoolingReadsTheBlockedLayoutBeforeAFlatten) {
+  const std::vector<NodeDef> defs{
+      {LayerType::convolution,
+       "c3",
+       {{"in_channels", 6}, {"out_channels", 16}, {"kernel_size", {5, 5}}},
+       {"x"},
+       "c3"},
+      {LayerType::tanh, "t3", nlohmann::json::object(), {"c3"}, "t3"},
+      {LayerType::avg_pool, "s4", {{"kernel_size", {2, 2}}}, {"t3"}, "s4"},
+      {LayerType::flatten, "f", nlohmann::json::object(), {"s4"}, "f"},
+      {LayerType::linear, "c5", {{"in_features", 400}, {"out_features", 120}}, {"f"}, "c5"},
+  };
+  for (const std::int64_t batch : {1, 3}) {
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor({batch, 6, 14, 14}, 16, -2.0f, 2.0f);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    EXPECT_LE(testing::relative_error(run(fast, weights, input), run(naive, weights, input)), 1e-5)
+        << batch;
+    EXPECT_EQ(fast.blocked_links(), 1u) << batch;
+  }
+}
+
 TEST(Net, ConcatOfOneImageIsWrittenInPlaceWithTheSameValues) {
   // Batch 2 keeps the copy (an image's channels are not contiguous): a (256 per image), p (64)
   // and u (256) each in a buffer, then c (512) and t (512) in the reused ones.

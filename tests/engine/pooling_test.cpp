@@ -183,6 +183,56 @@ TEST(MaxPool, TakesBlockedLayoutsAsTheyAre) {
   EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*wide).take_blocked(16));
 }
 
+// A max or average pooling whose windows tile its input reads a layout of blocks of 8 or 16
+// channels, or channels last, when told to, and writes PyTorch's layout: the bytes of the pooling
+// of the plain input (2D and 3D, batch 1 and 2, windows of 2 and 3, rows left over by the floor
+// mode). It refuses another block, a second call, overlapping or padded windows, a global
+// pooling and a pooling not yet prepared.
+TEST(Pooling, ReadsBlockedLayoutsIntoPyTorchsLayout) {
+  const Context ctx(2);
+  const auto make = [&](LayerType type, const nlohmann::json& params, const Dims& dims) {
+    auto layer = create_layer(type, "p");
+    layer->load_params(params);
+    layer->load_weights({});
+    EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*layer).read_blocked(8));  // before prepare
+    layer->prepare(ctx, {dims});
+    return layer;
+  };
+  const std::vector<std::pair<Dims, nlohmann::json>> cases{
+      {{2, 48, 10, 11}, {{"kernel_size", {2, 2}}}},
+      {{1, 48, 6, 7, 9}, {{"kernel_size", {3, 3, 3}}}},
+      {{2, 48, 4, 5, 8}, {{"kernel_size", {2, 1, 2}}}}};
+  for (const auto& [dims, params] : cases) {
+    const Tensor input = testing::random_tensor(dims, 7, -3.0f, 2.0f);
+    for (const LayerType type : {LayerType::max_pool, LayerType::avg_pool}) {
+      auto plain = make(type, params, dims);
+      Tensor expected(plain->dst_dims());
+      plain->forward({&input}, expected);
+      for (const std::int64_t block : {8, 16, 48}) {
+        auto layer = make(type, params, dims);
+        auto& pool = dynamic_cast<PoolingLayer&>(*layer);
+        ASSERT_TRUE(pool.read_blocked(block)) << block;
+        EXPECT_FALSE(pool.read_blocked(block));
+        EXPECT_FALSE(pool.take_blocked(block));
+        const Tensor blocked = testing::reblock(input, block, false);
+        Tensor out(layer->dst_dims(), NAN);
+        layer->forward({&blocked}, out);
+        EXPECT_EQ(std::memcmp(out.data(), expected.data(), sizeof(float) * out.size()), 0)
+            << to_string(dims) << " block " << block;
+      }
+      EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*make(type, params, dims)).read_blocked(12));
+    }
+  }
+  const Dims dims{1, 16, 9, 9};
+  for (const auto& [type, params] : std::vector<std::pair<LayerType, nlohmann::json>>{
+           {LayerType::max_pool, {{"kernel_size", {3, 3}}, {"stride", {2, 2}}}},
+           {LayerType::avg_pool, {{"kernel_size", {2, 2}}, {"padding", {1, 1}}}},
+           {LayerType::global_avg_pool, nlohmann::json::object()}}) {
+    EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*make(type, params, dims)).read_blocked(16))
+        << params.dump();
+  }
+}
+
 TEST(MaxPool, RejectsPaddingOverHalfTheKernel) {
   auto layer = create_layer(LayerType::max_pool, "p");
   EXPECT_THROW(layer->load_params({{"kernel_size", {2, 2}}, {"padding", 2}}), Error);

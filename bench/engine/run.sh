@@ -5,10 +5,11 @@
 #
 #   bench/engine/run.sh [CASE ...]        (default: every case of export_production)
 #
-# Environment: THREADS (2), RUNS (5 timed runs), FAST_RUNS (30, for LeNet-5, ResNet-18 and the
-# MONAI UNet at 96^3, a few to a few dozen ms each: this machine's speed drifts within seconds,
-# and 5 runs of the UNet moved its ratio by 0.07), SLOW_RUNS (5, for the 128^3 cases),
-# WARMUP (untimed runs before them: 2, 1 for 128^3), PROFILE=1 also writes a oneDNN verbose
+# Environment: THREADS (2), RUNS (5 timed runs), FAST_RUNS (100, after 10 warm-up runs, for
+# LeNet-5, ResNet-18 and the MONAI UNet at 96^3, a few to a few dozen ms each: this machine's
+# speed drifts within seconds; 5 runs of the UNet moved its ratio by 0.07, 30 of LeNet-5 after 2
+# warm-ups by 0.3), SLOW_RUNS (5, for the 128^3 cases), WARMUP (untimed runs before the others:
+# 2, 1 for 128^3), PROFILE=1 also writes a oneDNN verbose
 # profile of cajal's forward per case.
 # Work files (models, ONNX files, inputs, outputs) go to bench/engine/work/, never committed.
 set -euo pipefail
@@ -20,7 +21,7 @@ build=$root/build-bench
 threads=${THREADS:-2}
 runs=${RUNS:-5}
 slow_runs=${SLOW_RUNS:-5}
-fast_runs=${FAST_RUNS:-30}
+fast_runs=${FAST_RUNS:-100}
 all_cases=(lenet5_b256 resnet18_224 unet2d_512 monai_unet3d_96 plain_unet3d_96 monai_unet3d_128
            plain_unet3d_128)
 [ $# -gt 0 ] && cases=("$@") || cases=("${all_cases[@]}")
@@ -74,7 +75,7 @@ write_report() {
     echo "# cajal engine vs PyTorch and ONNX Runtime, $(date -u '+%F %H:%M') UTC"
     echo
     echo "bench/engine/run.sh ${cases[*]}; $threads threads for every peer; warm-up excluded;"
-    echo "medians of $runs timed runs ($fast_runs for LeNet-5, ResNet-18 and the MONAI UNet at 96^3, $slow_runs for 128^3) after ${WARMUP:-2 (1 for 128^3)} warm-up runs. $(lscpu | sed -n 's/^Model name: *//p'),"
+    echo "medians of $runs timed runs ($fast_runs for LeNet-5, ResNet-18 and the MONAI UNet at 96^3, $slow_runs for 128^3) after ${WARMUP:-2 (10 for those three, 1 for 128^3)} warm-up runs. $(lscpu | sed -n 's/^Model name: *//p'),"
     echo "$(nproc) cores; load average before $load_before, now $load_after."
     echo "cajal $(git -C "$root" rev-parse --short HEAD) (+ working tree); PyTorch eager and"
     echo "TorchScript (trace, freeze, optimize_for_inference) with OpenBLAS; onnxruntime-node"
@@ -104,7 +105,7 @@ for c in "${cases[@]}"; do
   n=$runs warmup=${WARMUP:-2}
   case $c in
     *_128) n=$slow_runs warmup=${WARMUP:-1} ;;
-    lenet5_* | resnet18_* | monai_unet3d_96) n=$fast_runs ;;
+    lenet5_* | resnet18_* | monai_unet3d_96) n=$fast_runs warmup=${WARMUP:-10} ;;
   esac
   run cajal "$c" "$build/bench/engine_bench" "$work/models/$model" --dims "$dims" \
       --input "$work/cases/$c/input.f32" --output "$out/$c/cajal.f32" --threads "$threads" \

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <limits>
+#include <memory>
 
 #include "core/error.h"
 #include "engine/layer_type.h"
@@ -128,6 +129,20 @@ TEST(GlobalAvgPool, GivesOneValuePerChannel) {
   EXPECT_EQ(out.onednn.dims(), (Dims{3, 2, 1, 1}));
 }
 
+// A pooling layer prepared for `dims` on `ctx`, which refused both blocked layouts before its
+// prepare (it knows no dims yet).
+std::unique_ptr<Layer> prepared_pool(const Context& ctx, LayerType type,
+                                     const nlohmann::json& params, const Dims& dims) {
+  auto layer = create_layer(type, "p");
+  layer->load_params(params);
+  layer->load_weights({});
+  auto& pool = dynamic_cast<PoolingLayer&>(*layer);
+  EXPECT_FALSE(pool.take_blocked(8));
+  EXPECT_FALSE(pool.read_blocked(8));
+  layer->prepare(ctx, {dims});
+  return layer;
+}
+
 // A max pooling, prepared, takes a layout of blocks of 8 or 16 channels, or channels last, when
 // told to: its output is the plain layout's bytes in that layout (2D and 3D, batch 1 and 2,
 // padding, overlapping windows, a floor-mode remainder within the padding). It refuses another
@@ -136,13 +151,7 @@ TEST(GlobalAvgPool, GivesOneValuePerChannel) {
 TEST(MaxPool, TakesBlockedLayoutsAsTheyAre) {
   const Context ctx(2);
   const auto make = [&](LayerType type, const nlohmann::json& params, const Dims& dims) {
-    auto layer = create_layer(type, "p");
-    layer->load_params(params);
-    layer->load_weights({});
-    auto& pool = dynamic_cast<PoolingLayer&>(*layer);
-    EXPECT_FALSE(pool.take_blocked(8));  // before prepare
-    layer->prepare(ctx, {dims});
-    return layer;
+    return prepared_pool(ctx, type, params, dims);
   };
   const std::vector<std::pair<Dims, nlohmann::json>> cases{
       {{1, 48, 23, 20}, {{"kernel_size", {3, 3}}, {"stride", {2, 2}}, {"padding", {1, 1}}}},
@@ -191,12 +200,7 @@ TEST(MaxPool, TakesBlockedLayoutsAsTheyAre) {
 TEST(Pooling, ReadsBlockedLayoutsIntoPyTorchsLayout) {
   const Context ctx(2);
   const auto make = [&](LayerType type, const nlohmann::json& params, const Dims& dims) {
-    auto layer = create_layer(type, "p");
-    layer->load_params(params);
-    layer->load_weights({});
-    EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*layer).read_blocked(8));  // before prepare
-    layer->prepare(ctx, {dims});
-    return layer;
+    return prepared_pool(ctx, type, params, dims);
   };
   const std::vector<std::pair<Dims, nlohmann::json>> cases{
       {{2, 48, 10, 11}, {{"kernel_size", {2, 2}}}},

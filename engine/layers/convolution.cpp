@@ -1150,7 +1150,7 @@ class ThinRows {
     shape_ = {x.dim(1) * kd * kh, kw, sw, out_w + (kw - 1) / sw + kThinOverrun, out_w, out_dims[1]};
     rows_.resize(static_cast<std::size_t>(shape_.rows * sw * shape_.phase_length));
     prepared_.resize(static_cast<std::size_t>(shape_.rows));
-    held_.assign(static_cast<std::size_t>(shape_.rows), {-1, -1, -1});
+    held_.assign(static_cast<std::size_t>(shape_.rows), nullptr);
   }
   const ThinShape& shape() const { return shape_; }
   const Axes3d& axes() const { return a_; }
@@ -1160,35 +1160,19 @@ class ThinRows {
   // has slot (ic, id % kd, ih % kh), which no other row of the same output row takes: a row the
   // slot still holds (the next output row's kh - 1 rows shared with this one) is not copied again.
   const float* const* prepare(std::int64_t n, std::int64_t od, std::int64_t oh) {
-    const auto [in_d, in_h, in_w] = a_.in;
-    const auto [kd, kh, kw] = a_.kernel;
-    const auto [sd, sh, sw] = a_.stride;
-    const auto [pd, ph, pw] = a_.pad;
-    const std::int64_t ic_count = x_.dim(1);
-    const std::int64_t in_plane = in_d * in_h * in_w;
-    std::int64_t r = -1;
-    for (std::int64_t ic = 0; ic < ic_count; ++ic) {
-      for (std::int64_t a = 0; a < kd; ++a) {
-        const std::int64_t id = od * sd + a - pd;
-        for (std::int64_t b = 0; b < kh; ++b) {
-          const std::int64_t ih = oh * sh + b - ph;
-          const auto at = static_cast<std::size_t>(++r);
-          if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
-            prepared_[at] = nullptr;
-            continue;
-          }
-          const std::int64_t slot = (ic * kd + id % kd) * kh + ih % kh;
-          float* phases = rows_.data() + slot * sw * shape_.phase_length;
-          prepared_[at] = phases;
-          auto& held = held_[static_cast<std::size_t>(slot)];
-          if (held[0] == n && held[1] == id && held[2] == ih) {
-            continue;
-          }
-          held = {n, id, ih};
-          copy_row(x_.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w, phases);
-        }
+    const std::int64_t phases_length = a_.stride[2] * shape_.phase_length;
+    each_input_row(n, od, oh, [&](std::size_t r, std::int64_t slot, const float* line) {
+      if (line == nullptr) {
+        prepared_[r] = nullptr;
+        return;
       }
-    }
+      float* phases = rows_.data() + slot * phases_length;
+      prepared_[r] = phases;
+      if (!holds(slot, line)) {
+        held_[static_cast<std::size_t>(slot)] = line;
+        copy_row(line, phases);
+      }
+    });
     return prepared_.data();
   }
 
@@ -1197,10 +1181,6 @@ class ThinRows {
   // copies in prepare() then read from cache rather than wait on memory, which the hardware's
   // prefetcher does not foresee (rows of different planes).
   void prefetch_next(std::int64_t n, std::int64_t od, std::int64_t oh) const {
-    const auto [in_d, in_h, in_w] = a_.in;
-    const auto [kd, kh, kw] = a_.kernel;
-    const auto [sd, sh, sw] = a_.stride;
-    const auto [pd, ph, pw] = a_.pad;
     if (++oh == a_.out[1]) {
       oh = 0;
       if (++od == a_.out[0]) {
@@ -1210,31 +1190,52 @@ class ThinRows {
         }
       }
     }
+    const std::int64_t bytes = a_.in[2] * std::int64_t{sizeof(float)};
+    each_input_row(n, od, oh, [&](std::size_t /*r*/, std::int64_t slot, const float* line) {
+      if (line == nullptr || holds(slot, line)) {
+        return;
+      }
+      for (std::int64_t at = 0; at < bytes; at += 64) {
+        __builtin_prefetch(reinterpret_cast<const char*>(line) + at, 0, 2);
+      }
+    });
+  }
+
+ private:
+  // visit(r, slot, line) for each input row r (in channels x kd x kh, in that order) of output
+  // row (n, od, oh): its slot (ic, id % kd, ih % kh), which no other row of the same output row
+  // takes, and its first value in x, or null where it lies in the padding.
+  template <typename Visit>
+  [[gnu::always_inline]] void each_input_row(std::int64_t n, std::int64_t od, std::int64_t oh,
+                                             Visit&& visit) const {
+    const auto [in_d, in_h, in_w] = a_.in;
+    const auto [kd, kh, kw] = a_.kernel;
+    const auto [sd, sh, sw] = a_.stride;
+    const auto [pd, ph, pw] = a_.pad;
     const std::int64_t ic_count = x_.dim(1);
-    const std::int64_t in_plane = in_d * in_h * in_w;
+    std::size_t r = 0;
     for (std::int64_t ic = 0; ic < ic_count; ++ic) {
       for (std::int64_t a = 0; a < kd; ++a) {
         const std::int64_t id = od * sd + a - pd;
-        for (std::int64_t b = 0; b < kh; ++b) {
+        for (std::int64_t b = 0; b < kh; ++b, ++r) {
           const std::int64_t ih = oh * sh + b - ph;
           if (id < 0 || id >= in_d || ih < 0 || ih >= in_h) {
+            visit(r, 0, nullptr);
             continue;
           }
-          const auto& held = held_[static_cast<std::size_t>((ic * kd + id % kd) * kh + ih % kh)];
-          if (held[0] == n && held[1] == id && held[2] == ih) {
-            continue;
-          }
-          const auto* line = reinterpret_cast<const char*>(
-              x_.data() + (n * ic_count + ic) * in_plane + (id * in_h + ih) * in_w);
-          for (std::int64_t at = 0; at < in_w * std::int64_t{sizeof(float)}; at += 64) {
-            __builtin_prefetch(line + at, 0, 2);
-          }
+          visit(r, (ic * kd + id % kd) * kh + ih % kh,
+                x_.data() + ((n * ic_count + ic) * in_d + id) * in_h * in_w + ih * in_w);
         }
       }
     }
   }
 
- private:
+  // Whether `slot` holds the copy of the input row at `line` (its place in x tells it apart from
+  // every other row, of any image).
+  bool holds(std::int64_t slot, const float* line) const {
+    return held_[static_cast<std::size_t>(slot)] == line;
+  }
+
   // Input row `line` into its slot's phases, with the padding around it (by stride phase).
   void copy_row(const float* line, float* phases) const {
     const std::int64_t in_w = a_.in[2];
@@ -1261,7 +1262,7 @@ class ThinRows {
   ThinShape shape_{};
   std::vector<float> rows_;  // zero-initialised: the padding columns stay 0
   std::vector<const float*> prepared_;
-  std::vector<std::array<std::int64_t, 3>> held_;  // per slot: (n, id, ih) of the row it holds
+  std::vector<const float*> held_;  // per slot: the input row it holds a copy of, or null
 };
 
 // y = conv(x) + bias for a thin convolution (thin() below); `weights` as thin_row reads them.

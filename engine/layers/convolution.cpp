@@ -14,6 +14,7 @@
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/blocked_weight_gradient.h"
 #include "engine/layers/common.h"
+#include "engine/layers/doubling.h"
 #include "engine/layers/normalization.h"
 #include "engine/layers/pooling.h"
 #include "engine/layers/unpool.h"
@@ -1426,6 +1427,12 @@ class DnnlConvolution final : public ConvolutionLayer {
       ctx.stream.wait();
       return;
     }
+    if (doubling_) {
+      detail::doubling_convolution(*src[0], weight("weight").data(),
+                                   params().bias ? weight("bias").data() : nullptr, dst,
+                                   ctx.threads);
+      return;
+    }
     if (unpool_ || unpool_forward_) {
       detail::unpool_convolution(*src[0], weight("weight").data(),
                                  params().bias ? weight("bias").data() : nullptr, dst,
@@ -1523,6 +1530,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   }
 
   bool runs_thin_rows() const override { return prepared() && thin_; }
+  bool runs_doubling() const override { return prepared() && doubling_; }
 
   bool pass_blocked_to(const std::vector<BlockedReader>& readers) override {
     if (!may_write_blocked() || !read_as(dst_desc_, readers)) {
@@ -1640,7 +1648,7 @@ class DnnlConvolution final : public ConvolutionLayer {
         return;
       }
     }
-    if (unpool_) {
+    if (unpool_ || doubling_) {
       return;  // read from weight() at each run
     }
     if (subpixel_) {
@@ -1674,6 +1682,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   void build(const Context& context) override {
     ctx_ = context.impl();
     blocked_out_ = false;  // pass_blocked_to links anew after each prepare
+    doubling_ = false;
     blocked_in_ = false;
     residual_blocked_ = false;
     primitive_ = dnnl::primitive();
@@ -1685,6 +1694,15 @@ class DnnlConvolution final : public ConvolutionLayer {
     unpool_forward_ = training() && unpools(params(), transposed()) && post_ops().empty();
     if (unpool_) {
       return;  // no primitive: unpool_convolution reads the weights in PyTorch's layout
+    }
+    // Into few channels oneDNN's sub-pixel convolutions waste most of their vectors (the MONAI
+    // UNet's last layer, 32 -> 2: one 2x2x2 convolution into 16 channels for all phases, 57 % of
+    // it zeros, after a reorder of its input): doubling_convolution runs it on PyTorch's layout.
+    doubling_ = !training() && post_ops().empty() && detail::avx512_kernels() &&
+                subpixel_kernel(params(), transposed()) == 3 &&
+                params().out_channels <= detail::kDoublingMaxOutChannels;
+    if (doubling_) {
+      return;
     }
     // With a 2-tap kernel one convolution for all phases wastes nothing.
     const std::int64_t kernel =
@@ -1939,6 +1957,7 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   bool unpool_ = false;          // inference by unpool_convolution instead of a oneDNN primitive
+  bool doubling_ = false;        // inference by doubling_convolution instead of oneDNN
   bool unpool_forward_ = false;  // training: forward by unpool_convolution, backward by oneDNN
   // Inference of subpixel() transposed convolutions: a convolution per phase of the output.
   struct Phase {
@@ -1962,7 +1981,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   // inference, the fused activations as primitives of their own.
   static bool by_primitive(const DnnlConvolution& layer) {
     return layer.prepared() && !layer.training() && !layer.thin_ && !layer.unpool_ &&
-           layer.subpixel_ == 0 && static_cast<bool>(layer.primitive_);
+           !layer.doubling_ && layer.subpixel_ == 0 && static_cast<bool>(layer.primitive_);
   }
 
   // Whether this layer may write dst_desc_ into its blob: it runs its primitive, is not linked

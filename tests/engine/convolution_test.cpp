@@ -451,6 +451,71 @@ TEST(TransposedConv, UnpoolByAvx512GivesTheAvx2Bytes) {
   }
 }
 
+// Where the engine's AVX-512 kernels run, an inference transposed convolution that doubles every
+// size with a 3-tap kernel (stride 2, padding 1, output padding 1: MONAI's) into at most 8
+// channels runs by hand (detail::doubling_convolution): rows of 37 (two vectors and 5 under a
+// mask), 16 (the shifted columns one fewer) and 3; output channels two at a time and a single
+// one; 2D and 3D, batch 2, without bias; within 1e-5 of the naive twin, the same bytes on 1 and 2
+// threads. More output channels, no output padding, training or the AVX2 kernels: oneDNN.
+TEST(TransposedConv, DoublesFewChannelsByHandWhereAvx512Runs) {
+  if (!detail::avx512_kernels()) {
+    GTEST_SKIP() << "no AVX-512 kernels on this CPU (or oneDNN held below them)";
+  }
+  const auto doubling = [](std::string name, Dims input, std::int64_t out_channels,
+                           bool bias = true) {
+    const auto rank = input.size() - 2;
+    return ConvCase{std::move(name),
+                    std::move(input),
+                    out_channels,
+                    Dims(rank, 3),
+                    Dims(rank, 2),
+                    Dims(rank, 1),
+                    Dims(rank, 1),
+                    1,
+                    bias,
+                    Dims(rank, 1)};
+  };
+  ConvCase odd_sizes = doubling("NoOutputPadding3d", {1, 8, 3, 4, 5}, 2);
+  odd_sizes.output_padding = {0, 0, 0};
+  const std::vector<std::pair<ConvCase, bool>> cases{
+      {doubling("ThirtyTwoToTwo3d", {1, 32, 3, 4, 37}, 2), true},
+      {doubling("EightToThree2d", {2, 8, 5, 16}, 3), true},
+      {doubling("FiveToOne3d", {2, 5, 2, 3, 3}, 1, false), true},
+      {doubling("FourToEight2d", {1, 4, 3, 20}, 8), true},
+      {doubling("NineOutputs3d", {1, 8, 2, 3, 20}, 9), false},
+      {odd_sizes, false}};
+  for (const auto& [c, by_hand] : cases) {
+    const auto input = testing::random_tensor(c.input, 3);
+    const auto prepared = [&](bool training, int threads) {
+      auto layer = create_layer(LayerType::transposed_convolution, "layer");
+      layer->load_params(conv_params(c));
+      layer->load_weights(testing::random_weights(*layer, 5));
+      layer->set_training(training);
+      layer->prepare(Context(threads), {c.input});
+      return layer;
+    };
+    const auto runs_doubling = [](const std::unique_ptr<Layer>& layer) {
+      return dynamic_cast<const ConvolutionLayer&>(*layer).runs_doubling();
+    };
+    auto layer = prepared(false, 2);
+    EXPECT_EQ(runs_doubling(layer), by_hand) << c.name;
+    Tensor got(layer->dst_dims(), NAN);
+    layer->forward({&input}, got);
+    const auto expected =
+        testing::run_one(Backend::reference, LayerType::transposed_convolution, conv_params(c),
+                         {input}, testing::random_weights(*layer, 5));
+    ASSERT_EQ(got.dims(), expected.dims()) << c.name;
+    EXPECT_LE(testing::relative_error(got, expected), 1e-5) << c.name;
+    auto single = prepared(false, 1);
+    Tensor one_thread(single->dst_dims(), NAN);
+    single->forward({&input}, one_thread);
+    EXPECT_EQ(std::memcmp(got.data(), one_thread.data(), got.size() * sizeof(float)), 0) << c.name;
+    EXPECT_FALSE(runs_doubling(prepared(true, 2))) << c.name;
+    const testing::Avx2Kernels avx2;
+    EXPECT_FALSE(runs_doubling(prepared(false, 2))) << c.name;
+  }
+}
+
 TEST(Conv, RejectsInputWithOtherChannelCount) {
   const nlohmann::json params{{"in_channels", 3}, {"out_channels", 4}, {"kernel_size", {3, 3}}};
   EXPECT_THROW(run_both(LayerType::convolution, params, {{1, 2, 8, 8}}), Error);

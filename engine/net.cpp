@@ -396,14 +396,14 @@ void Net::link_blocked_convolutions() {
   // Every read of a blob, each by a convolution not in place into a concat (a residual block's
   // output is read by the next block's first convolution and added by its last, or by a 1x1
   // shortcut); empty when another layer reads it, or when it is a graph output.
-  const auto conv_readers = [&](const std::string& blob) {
+  const auto conv_readers = [&](const std::string& blob, std::size_t skip = kNone) {
     std::vector<ConvolutionLayer::BlockedReader> readers;
     if (std::count(outputs_.begin(), outputs_.end(), blob) > 0) {
       return readers;
     }
     for (std::size_t j = 0; j < nodes_.size(); ++j) {
       for (std::size_t k = 0; k < nodes_[j].inputs.size(); ++k) {
-        if (nodes_[j].inputs[k] != blob) {
+        if (j == skip || nodes_[j].inputs[k] != blob) {
           continue;
         }
         auto* const reader = dynamic_cast<ConvolutionLayer*>(nodes_[j].layer.get());
@@ -456,6 +456,32 @@ void Net::link_blocked_convolutions() {
     } else if (readers.empty() && conv->pass_blocked_into(*nodes_[m].layer)) {
       blocked_links_ += 1;  // a pooling that writes PyTorch's layout for the layers after it
     }
+  }
+  // Written in place into a concat and read by convolutions too: its own blob, blocked, for
+  // them, copied into the concat by the concat; only where another input keeps the concat's
+  // buffer.
+  concat_copies_.assign(nodes_.size(), {});
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    auto* const conv = dynamic_cast<ConvolutionLayer*>(nodes_[i].layer.get());
+    const InPlace part = in_place_[i];
+    if (conv == nullptr || part.concat == kNone) {
+      continue;
+    }
+    const auto in_place = [&](std::size_t j) {
+      return j != i && in_place_[j].concat == part.concat;
+    };
+    std::size_t j = 0;
+    while (j < nodes_.size() && !in_place(j)) {
+      ++j;
+    }
+    const auto readers = conv_readers(nodes_[i].output, part.concat);
+    if (j == nodes_.size() || readers.empty() || !conv->pass_blocked_to(readers)) {
+      continue;
+    }
+    in_place_[i] = {};
+    in_place_[j].first = in_place_[j].first || part.first;  // j runs first of those left
+    concat_copies_[part.concat].push_back({i, part.offset});
+    blocked_links_ += readers.size();
   }
 }
 
@@ -527,7 +553,11 @@ std::map<std::string, Tensor> Net::forward(const std::map<std::string, Tensor>& 
     const auto& node = nodes_[i];
     Tensor& slot = arena_[output_slot_[i]];
     if (concat_in_place_[i]) {
-      blobs[node.output] = &slot;  // its inputs wrote it
+      for (const auto& [writer, offset] : concat_copies_[i]) {
+        dynamic_cast<const ConvolutionLayer&>(*nodes_[writer].layer)
+            .copy_plain(*blobs.at(nodes_[writer].output), slot.data() + offset);
+      }
+      blobs[node.output] = &slot;  // its inputs wrote it, or copy_plain
     } else if (relu_in_batch_norm_[i]) {
       blobs[node.output] = blobs.at(node.inputs[0]);  // the batch norm applied it
     } else {

@@ -124,7 +124,11 @@ class Net {
   // Inference: each convolution whose blob only convolutions read, not in place into a concat
   // or a graph output, offers them its blocked layout (ConvolutionLayer::pass_blocked_to); one
   // whose blob an instance norm or a max pooling alone reads, whose blob only convolutions read,
-  // offers it to that layer and them (ConvolutionLayer::pass_blocked_through).
+  // offers it to that layer and them (ConvolutionLayer::pass_blocked_through). A convolution
+  // written in place into a concat whose blob convolutions read too (a U-Net's skip, read by the
+  // next stage's downsampling) writes its own blob in its blocked layout for them instead, when
+  // another of the concat's inputs stays in place, and the concat copies it back to PyTorch's
+  // layout into its place (concat_copies_): one reorder instead of one for each of them.
   void link_blocked_convolutions();
   // Training: a ReLU that alone reads a batch norm's output is applied by that batch norm
   // (NormalizationLayer::fuse_relu_in_training), one pass less each way; its node is skipped.
@@ -164,8 +168,15 @@ class Net {
     std::int64_t offset = 0;     // where its values start in the concat's
     bool first = false;          // the first of the concat's writers to run
   };
-  std::vector<InPlace> in_place_;         // per node
-  std::vector<bool> concat_in_place_;     // per node: a concat whose inputs are written in place
+  std::vector<InPlace> in_place_;      // per node
+  std::vector<bool> concat_in_place_;  // per node: a concat whose inputs are written in place
+  // Per in-place concat: the convolutions that wrote their own blob blocked instead, and where
+  // each one's values go in the concat's buffer (link_blocked_convolutions).
+  struct ConcatCopy {
+    std::size_t writer = kNone;
+    std::int64_t offset = 0;
+  };
+  std::vector<std::vector<ConcatCopy>> concat_copies_;
   std::vector<bool> relu_in_batch_norm_;  // per node: a ReLU its batch norm applies (training)
   std::vector<Tensor> spare_diffs_;       // backward(): gradients done with, for diff_buffer
   std::vector<Tensor> views_;             // per node writing in place: its part of the buffer

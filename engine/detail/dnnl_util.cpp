@@ -168,6 +168,13 @@ void Bridge::out_done(Tensor& dst, const ContextImpl& ctx) const {
   }
 }
 
+void Bridge::to_plain(const float* values, float* dst, const ContextImpl& ctx) const {
+  CAJAL_CHECK(buffer_) << "Bridge::to_plain where the layouts match";
+  const dnnl::memory from(buffer_.get_desc(), ctx.engine, const_cast<float*>(values));
+  const dnnl::memory user(plain_, ctx.engine, dst);
+  to_plain_.execute(ctx.stream, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, user}});
+}
+
 WeightBridge::WeightBridge(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
                            const dnnl::engine& engine)
     : plain_(plain),

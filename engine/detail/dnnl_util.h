@@ -127,6 +127,9 @@ class Bridge {
   // `src` in the primitive's layout into `target` (memory of that layout), not into the bridge.
   void into_wanted(const Tensor& src, const dnnl::memory& target, const ContextImpl& ctx) const;
   void out_done(Tensor& dst, const ContextImpl& ctx) const;
+  // `values`, laid out as the primitive wrote them (not the bridge's copy), into `dst` in the
+  // plain layout. Only where the layouts differ.
+  void to_plain(const float* values, float* dst, const ContextImpl& ctx) const;
 
  private:
   // Binds the shared scratch to buffer_ (when there is one); returns buffer_.

@@ -149,6 +149,10 @@ bool ConvolutionLayer::adds_residual() const {
                      [](const PostOp& op) { return op.type == LayerType::add; });
 }
 
+void ConvolutionLayer::copy_plain(const Tensor& /*blob*/, float* /*plain*/) const {
+  CAJAL_CHECK(false) << label() << ": copy_plain without a blocked link";
+}
+
 namespace {
 bool thin(const ConvolutionParams& p, bool transposed, const std::vector<PostOp>& post_ops,
           bool inference);
@@ -1531,6 +1535,13 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   bool runs_thin_rows() const override { return prepared() && thin_; }
   bool runs_doubling() const override { return prepared() && doubling_; }
+
+  void copy_plain(const Tensor& blob, float* plain) const override {
+    CAJAL_CHECK(blocked_out_ && blob.dims() == dst_dims())
+        << label() << ": copy_plain of " << to_string(blob.dims()) << " without a blocked link";
+    dst_.to_plain(blob.data(), plain, *ctx_);
+    ctx_->stream.wait();
+  }
 
   bool pass_blocked_to(const std::vector<BlockedReader>& readers) override {
     if (!may_write_blocked() || !read_as(dst_desc_, readers)) {

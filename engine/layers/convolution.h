@@ -94,6 +94,9 @@ class ConvolutionLayer : public Layer {
   // The same into a pooling that alone reads this layer's output and writes PyTorch's layout
   // from it (PoolingLayer::read_blocked: LeNet-5's second pooling, before a flatten).
   virtual bool pass_blocked_into(Layer& /*reader*/) { return false; }
+  // After pass_blocked_to linked it: `blob`, the output it wrote in its blocked layout, in
+  // PyTorch's layout into `plain` (as many values) by one reorder.
+  virtual void copy_plain(const Tensor& blob, float* plain) const;
 
  protected:
   void parse_params(ParamReader& params) override;

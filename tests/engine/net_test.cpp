@@ -512,6 +512,49 @@ TEST(Net, InstanceNormsPassTheBlockedLayoutBetweenConvolutions) {
   }
 }
 
+// A U-Net's skip: c0 is read by the next stage's two strided convolutions and is an input of the
+// concat that the up-convolution u also writes in place. c0 writes its own blob in its blocked
+// (or channels-last) layout for c1 and c2 (c2's fused add adds c1 as it is), and the concat copies
+// it into its place in PyTorch's layout. Three reads linked, the naive twin's values, 2D and 3D,
+// with buffers kept or freed.
+TEST(Net, ASkipReadByConvolutionsStaysBlockedAndIsCopiedIntoItsConcat) {
+  for (const Dims& dims : {Dims{1, 16, 20, 22}, Dims{1, 16, 8, 10, 12}}) {
+    const auto rank = static_cast<std::size_t>(dims.size()) - 2;
+    const auto conv = [&](int in, int out, int kernel, int stride) {
+      return nlohmann::json{{"in_channels", in},
+                            {"out_channels", out},
+                            {"kernel_size", Dims(rank, kernel)},
+                            {"stride", stride},
+                            {"padding", kernel / 2}};
+    };
+    const nlohmann::json up{{"in_channels", 32},
+                            {"out_channels", 32},
+                            {"kernel_size", Dims(rank, 2)},
+                            {"stride", Dims(rank, 2)}};
+    const std::vector<NodeDef> defs{
+        {LayerType::convolution, "c0", conv(16, 32, 3, 1), {"x"}, "c0"},
+        {LayerType::convolution, "c1", conv(32, 32, 3, 2), {"c0"}, "c1"},
+        {LayerType::convolution, "c2", conv(32, 32, 3, 2), {"c0"}, "c2"},
+        {LayerType::add, "s", nlohmann::json::object(), {"c2", "c1"}, "s"},
+        {LayerType::transposed_convolution, "u", up, {"s"}, "u"},
+        {LayerType::concat, "cat", nlohmann::json::object(), {"c0", "u"}, "cat"},
+        {LayerType::convolution, "head", conv(64, 8, 1, 1), {"cat"}, "head"},
+    };
+    const auto weights = weights_for(defs);
+    const auto input = testing::random_tensor(dims, 15, -2.0f, 2.0f);
+    auto fast = make_net(defs, Backend::onednn);
+    auto naive = make_net(defs, Backend::reference, {false, false});
+    const Tensor expected = run(naive, weights, input);
+    EXPECT_LE(testing::relative_error(run(fast, weights, input), expected), 1e-5) << dims.size();
+    EXPECT_EQ(fast.blocked_links(), 3u) << dims.size();
+    // Every buffer freed after its last reader: u, now the first to write into the concat,
+    // takes its buffer.
+    auto released = make_net(defs, Backend::onednn, {.release_bytes = 0});
+    EXPECT_LE(testing::relative_error(run(released, weights, input), expected), 1e-5)
+        << dims.size();
+  }
+}
+
 // A ResNet's stem: c0 (its relu taken in) writes its blocked (or channels-last) layout for the
 // max pooling, which reads and writes it as it is for c1 and for c2, whose fused add adds it.
 // Three reads linked, the naive twin's values, in 2D and 3D, batch 1 and 2.

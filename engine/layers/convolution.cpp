@@ -347,6 +347,72 @@ std::int64_t native_channel_block() {
   return detail::onednn_runs_avx512() ? 16 : 8;
 }
 
+// The 16 x 16 floats of `r` transposed: r[j] becomes what was lane j of each. (The shuffles under
+// a full mask: GCC 12 takes the unmasked ones' undefined pass-through for uninitialised.)
+__attribute__((target("avx512f"), always_inline)) inline void transpose16(__m512 (&r)[16]) {
+  constexpr __mmask16 kAll16 = 0xffff;
+  constexpr __mmask8 kAll8 = 0xff;
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_maskz_unpacklo_ps(kAll16, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll16, r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]);
+    const __m512d b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(kAll8, a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(kAll8, a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(kAll8, b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(kAll8, b, d));
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_maskz_shuffle_f32x4(kAll16, r[8 * i + j], r[8 * i + j + 4], 0x88);
+      t[8 * i + j + 4] = _mm512_maskz_shuffle_f32x4(kAll16, r[8 * i + j], r[8 * i + j + 4], 0xdd);
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_maskz_shuffle_f32x4(kAll16, t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_maskz_shuffle_f32x4(kAll16, t[j], t[j + 8], 0xdd);
+  }
+}
+
+// One row pair of interleave_pair with blocks of 16 channels: 8 samples of each phase, laid side
+// by side in output order (2w, 2w + 1, ...), are by one 16 x 16 transpose the next 16 values of
+// 16 output rows; the rest one by one. `rows[l]` is channel l's output row.
+__attribute__((target("avx512f"))) void interleave_rows16(const float* even, const float* odd,
+                                                          float* const (&rows)[16],
+                                                          std::int64_t w_count) {
+  constexpr std::int64_t kBlock = 16;
+  std::int64_t w = 0;
+  for (; w + 8 <= w_count; w += 8) {
+    __m512 r[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      r[2 * i] = _mm512_loadu_ps(even + (w + i) * kBlock);
+      r[2 * i + 1] = _mm512_loadu_ps(odd + (w + i) * kBlock);
+    }
+    transpose16(r);
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l) {
+      _mm512_storeu_ps(rows[l] + 2 * w, r[l]);
+    }
+  }
+  for (; w < w_count; ++w) {
+    for (int l = 0; l < 16; ++l) {
+      rows[l][2 * w] = even[w * kBlock + l];
+      rows[l][2 * w + 1] = odd[w * kBlock + l];
+    }
+  }
+}
+
 // The output rows (2d + a, 2h + b) of y [N, OC, 2D, 2H, 2W] (2D: a = 0, no D) from phases
 // (a, b, 0) and (a, b, 1), each as its convolution writes it: [OC / block, D, H, W, block] for a
 // sample, `sample_stride` floats apart, OC a multiple of `block`. Each row is written whole, in
@@ -364,6 +430,7 @@ void interleave_pair(const float* even, const float* odd, std::int64_t sample_st
   const std::int64_t w_count = ow / 2;
   const std::int64_t oc_blocks = oc_count / block;
   float* out = y.data();
+  const bool transposed = block == 16 && detail::avx512_kernels();
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t nbd = 0; nbd < n_count * oc_blocks * d_count; ++nbd) {
     const std::int64_t n = nbd / (oc_blocks * d_count);
@@ -373,6 +440,15 @@ void interleave_pair(const float* even, const float* odd, std::int64_t sample_st
     for (std::int64_t h = 0; h < h_count; ++h) {
       const float* e = even + at + h * w_count * block;
       const float* o = odd + at + h * w_count * block;
+      if (transposed) {
+        float* rows[16];
+        for (std::int64_t l = 0; l < 16; ++l) {
+          rows[l] =
+              out + ((n * oc_count + cb * block + l) * od + 2 * d + a) * oh * ow + (2 * h + b) * ow;
+        }
+        interleave_rows16(e, o, rows, w_count);
+        continue;
+      }
       for (std::int64_t l = 0; l < block; ++l) {
         float* row =
             out + ((n * oc_count + cb * block + l) * od + 2 * d + a) * oh * ow + (2 * h + b) * ow;

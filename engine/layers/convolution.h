@@ -67,6 +67,9 @@ class ConvolutionLayer : public Layer {
   // After prepare(): whether this transposed convolution runs by hand (doubling_convolution:
   // stride 2, a 3-tap kernel, into few channels) rather than oneDNN's sub-pixel convolutions.
   virtual bool runs_doubling() const { return false; }
+  // After prepare(): whether this convolution of one channel into 16 runs by hand
+  // (stem_convolution, channels-last) rather than by its oneDNN primitive.
+  virtual bool runs_stem() const { return false; }
   bool adds_residual() const;
   // A reader of this layer's output: a convolution and the input it reads it as (0: its source,
   // 1: the residual its fused add adds).

@@ -306,6 +306,103 @@ TEST(Conv, FusedResidualAddThenReluMatchesReference) {
   EXPECT_LE(testing::relative_error(outputs[0], outputs[1]), 1e-4);
 }
 
+// Where the engine's AVX-512 kernels run and oneDNN computes in the channels-last layout, an
+// inference convolution of one channel into 16 (a U-Net's first layer) runs by hand
+// (detail::stem_convolution): rows of 19, 29 and 45 outputs (16 at a time, then 8, 4 and one by
+// one), stride 2 and 1, padding, 2D and 3D, batch 2, without bias, with a fused residual add;
+// within 1e-5 of the naive twin, the same bytes on 1 and 2 threads. Two input channels, 32
+// outputs, a kernel 5 wide, stride 3, a fused ReLU, training or the AVX2 kernels: oneDNN.
+TEST(Conv, RunsOneChannelIntoSixteenByHandWhereAvx512Runs) {
+  if (!detail::avx512_kernels()) {
+    GTEST_SKIP() << "no AVX-512 kernels on this CPU (or oneDNN held below them)";
+  }
+  struct StemCase {
+    ConvCase conv;
+    bool residual = false;
+    bool relu = false;
+    bool by_hand = true;
+  };
+  const std::vector<StemCase> cases{
+      {{"Strided3d", {1, 1, 20, 9, 37}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}},
+      {{"Residual3d", {2, 1, 6, 8, 57}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}, true},
+      {{"NoBias2d", {2, 1, 12, 45}, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, false}},
+      {{"TwoChannels", {1, 2, 6, 8, 40}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+       false,
+       false,
+       false},
+      {{"ThirtyTwo", {1, 1, 6, 8, 40}, 32, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+       false,
+       false,
+       false},
+      {{"FiveWide", {1, 1, 6, 8, 40}, 16, {3, 3, 5}, {2, 2, 2}, {1, 1, 2}, {1, 1, 1}},
+       false,
+       false,
+       false},
+      {{"StrideThree", {1, 1, 6, 8, 40}, 16, {3, 3, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+       false,
+       false,
+       false},
+      {{"Relu", {1, 1, 6, 8, 40}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+       false,
+       true,
+       false}};
+  for (const StemCase& c : cases) {
+    const auto input = testing::random_tensor(c.conv.input, 3);
+    const auto prepared = [&](Backend backend, bool training, int threads) {
+      auto layer = create_layer(LayerType::convolution, "layer", backend);
+      layer->load_params(conv_params(c.conv));
+      layer->load_weights(testing::random_weights(*layer, 5));
+      auto& conv = dynamic_cast<ConvolutionLayer&>(*layer);
+      if (c.residual) {
+        conv.fuse({LayerType::add, 0.0f});
+      }
+      if (c.relu) {
+        conv.fuse({LayerType::relu, 0.0f});
+      }
+      layer->set_training(training);
+      std::vector<Dims> dims{c.conv.input};
+      if (c.residual) {
+        Dims out{c.conv.input[0], c.conv.out_channels};
+        for (std::size_t a = 0; a < c.conv.kernel.size(); ++a) {
+          out.push_back((c.conv.input[a + 2] + 2 * c.conv.padding[a] - c.conv.kernel[a]) /
+                            c.conv.stride[a] +
+                        1);
+        }
+        dims.push_back(out);
+      }
+      layer->prepare(Context(threads), dims);
+      return layer;
+    };
+    const auto runs_stem = [](const std::unique_ptr<Layer>& layer) {
+      return dynamic_cast<const ConvolutionLayer&>(*layer).runs_stem();
+    };
+    auto layer = prepared(Backend::onednn, false, 2);
+    EXPECT_EQ(runs_stem(layer), c.by_hand) << c.conv.name;
+    const auto residual = testing::random_tensor(layer->dst_dims(), 4);
+    const auto run = [&](const std::unique_ptr<Layer>& l) {
+      Tensor out(l->dst_dims(), NAN);
+      std::vector<const Tensor*> src{&input};
+      if (c.residual) {
+        src.push_back(&residual);
+      }
+      l->forward(src, out);
+      return out;
+    };
+    const Tensor got = run(layer);
+    EXPECT_LE(testing::relative_error(got, run(prepared(Backend::reference, false, 1))), 1e-5)
+        << c.conv.name;
+    const Tensor one_thread = run(prepared(Backend::onednn, false, 1));
+    EXPECT_EQ(std::memcmp(got.data(), one_thread.data(), got.size() * sizeof(float)), 0)
+        << c.conv.name;
+    if (c.residual || c.relu) {
+      continue;  // fused post-ops have no backward
+    }
+    EXPECT_FALSE(runs_stem(prepared(Backend::onednn, true, 2))) << c.conv.name;
+    const testing::Avx2Kernels avx2;
+    EXPECT_FALSE(runs_stem(prepared(Backend::onednn, false, 2))) << c.conv.name;
+  }
+}
+
 TEST(Conv, ComputesAKnownSmallResult) {
   // A 2x2 kernel of ones with bias 1 over a 3x3 ramp: each output is the sum of a window + 1.
   const Tensor input({1, 1, 3, 3}, {0, 1, 2, 3, 4, 5, 6, 7, 8});

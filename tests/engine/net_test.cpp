@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "engine/detail/dnnl_util.h"
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
 #include "engine/layers/convolution.h"
 #include "tests/engine/layer_harness.h"
 
@@ -509,6 +510,50 @@ TEST(Net, InstanceNormsPassTheBlockedLayoutBetweenConvolutions) {
     EXPECT_LE(testing::relative_error(run(fast, weights, input), run(naive, weights, input)), 1e-5)
         << dims.size();
     EXPECT_EQ(fast.blocked_links(), 5u) << dims.size();
+  }
+}
+
+// A MONAI UNet's first residual unit on a one-channel image: both strided convolutions of the
+// image into 16 channels run by hand (stem_convolution), c0's output passes through the instance
+// norm to c1 in the channels-last layout, and r adds c1's (norm's) output as it comes, blocked,
+// without copying it first. The naive twin's values, with buffers kept or freed.
+TEST(Net, TheOneChannelStemAddsItsBlockedResidualAsItIs) {
+  if (!detail::avx512_kernels()) {
+    GTEST_SKIP() << "no AVX-512 kernels on this CPU (or oneDNN held below them)";
+  }
+  const auto conv = [](int in, int out, int stride) {
+    return nlohmann::json{{"in_channels", in},
+                          {"out_channels", out},
+                          {"kernel_size", {3, 3, 3}},
+                          {"stride", stride},
+                          {"padding", 1}};
+  };
+  const std::vector<NodeDef> defs{
+      {LayerType::convolution, "c0", conv(1, 16, 2), {"x"}, "c0"},
+      {LayerType::instance_norm, "n0", {{"num_features", 16}}, {"c0"}, "n0"},
+      {LayerType::prelu, "a0", {{"num_parameters", 1}}, {"n0"}, "a0"},
+      {LayerType::convolution, "c1", conv(16, 16, 1), {"a0"}, "c1"},
+      {LayerType::instance_norm, "n1", {{"num_features", 16}}, {"c1"}, "n1"},
+      {LayerType::prelu, "a1", {{"num_parameters", 1}}, {"n1"}, "a1"},
+      {LayerType::convolution, "r", conv(1, 16, 2), {"x"}, "r"},
+      {LayerType::add, "s", nlohmann::json::object(), {"a1", "r"}, "s"},
+      {LayerType::convolution, "head", conv(16, 16, 1), {"s"}, "head"},
+  };
+  const auto weights = weights_for(defs);
+  const Dims dims{1, 1, 24, 32, 96};
+  const auto input = testing::random_tensor(dims, 16, -2.0f, 2.0f);
+  auto naive = make_net(defs, Backend::reference, {false, false});
+  const Tensor expected = run(naive, weights, input);
+  for (const std::int64_t release : {std::numeric_limits<std::int64_t>::max(), std::int64_t{0}}) {
+    auto fast = make_net(defs, Backend::onednn, {.release_bytes = release});
+    EXPECT_LE(testing::relative_error(run(fast, weights, input), expected), 1e-5) << release;
+    int stems = 0;
+    for (const auto& node : fast.nodes()) {
+      const auto* layer = dynamic_cast<const ConvolutionLayer*>(node.layer.get());
+      stems += layer != nullptr && layer->runs_stem() ? 1 : 0;
+    }
+    EXPECT_EQ(stems, 2) << release;
+    EXPECT_EQ(fast.blocked_links(), 5u) << release;
   }
 }
 

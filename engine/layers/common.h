@@ -58,10 +58,13 @@ void set_avx2_fma_kernels(bool enabled);
 bool onednn_runs_avx512();
 // Whether the kernels written with AVX-512F intrinsics may run: this CPU has it, oneDNN runs its
 // AVX-512 kernels (not capped by ONEDNN_MAX_CPU_ISA), the AVX2 and FMA ones may run, and
-// set_avx512_kernels has not turned them off. Each gives the same bytes as
-// its AVX2 and FMA twin.
+// set_avx512_kernels has not turned them off. The thin rows, the up-convolution by hand and tanh
+// give the same bytes as their AVX2 and FMA twins; the doubling transposed convolution, the
+// one-channel stem and its weight gradient stand in for oneDNN's primitives or the AVX2 loops,
+// with their own (fixed) order of sums.
 bool avx512_kernels();
-// For tests: false runs the AVX2 and FMA twins instead (true again restores the default).
+// For tests: false runs the AVX2 and FMA twins or oneDNN instead (true again restores the
+// default).
 void set_avx512_kernels(bool enabled);
 
 // a[i] += v[i], i < 8, each float widened to double: the AVX2 kernels' float sums added to their

@@ -738,11 +738,11 @@ __attribute__((target_clones("avx2", "default"))) void weight_rows(const WeightR
 
 // The weight gradient of a convolution whose taps (in channels x kd x kh x kw) number at most 32,
 // unit stride and dilation along W, kw at most 8 (LeNet-5's 1->6 5x5 first layer, a 3D U-Net's
-// 1->16 3x3x3): weight_rows' rows there are a few dozen values and its calls cost more than their
-// sums. Here each output row's columns get their taps gathered into 32 floats (the kernel rows'
-// runs of kw values, copied 8 at a time from the input row between zeros), and each column adds
-// its output gradient times those 4 vectors of taps for up to 3 output channels (12 registers),
-// in float over 8 output rows and then in double.
+// 1->16 3x3x3, where the AVX-512 kernels do not run): weight_rows' rows there are a few dozen
+// values and its calls cost more than their sums. Here each output row's columns get their taps
+// gathered into 32 floats (the kernel rows' runs of kw values, copied 8 at a time from the input
+// row between zeros), and each column adds its output gradient times those 4 vectors of taps for up
+// to 3 output channels (12 registers), in float over 8 output rows and then in double.
 constexpr std::int64_t kGatheredTaps = 32;
 constexpr std::int64_t kGatherStride = kGatheredTaps + 8;  // floats a column: room for a run's 8
 
@@ -887,6 +887,166 @@ void gathered_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy
   }
 }
 
+// The weight gradient of a convolution of one input channel with unit stride and dilation along
+// W and a kernel 3 or 5 wide, where the engine's AVX-512 kernels run (LeNet-5's 1 -> 6 5x5 first
+// layer; a 3D U-Net's 1 -> 16 3x3x3): gathered_weight_gradient copies every column's taps apart
+// and sums 8 of them at a time, 44-58 GFLOP/s here. Here, for each kernel row, 16 output columns
+// of kOut channels' output gradient at a time multiply the input row shifted by each of the kKW
+// taps: kOut x kKW sums of 16 lanes in registers, in float over 32 output rows and then in
+// double.
+// One item per (block of output channels, image, output plane), each summed apart and the items
+// added in order: the same bytes on any thread count.
+constexpr std::int64_t kSingleChannelLanes = 16;
+
+bool sums_single_channel_weight_rows(const Axes3d& a, std::int64_t in_channels) {
+  return detail::avx512_kernels() && in_channels == 1 && a.stride[2] == 1 &&
+         a.dilation == std::array<std::int64_t, 3>{1, 1, 1} &&
+         (a.kernel[2] == 3 || a.kernel[2] == 5);
+}
+
+// One item: an image, an output plane and kOut output channels (`count` of them real, the
+// rest's sums not read).
+struct SingleChannelPlane {
+  const float* x;   // the image's input, [D, H, W]
+  const float* dy;  // output channel oc0's gradient at plane od, channels dy_channel apart
+  std::int64_t dy_channel = 0;
+  std::int64_t count = 0;
+  std::int64_t od = 0;
+  const Axes3d* a = nullptr;
+};
+
+// Adds to acc[(k * kOut + o) * kKW + t] (doubles) the sums of kernel row k = (kd, kh).
+template <int kOut, int kKW>
+__attribute__((target("avx512f"))) void single_channel_plane(const SingleChannelPlane& g,
+                                                             double* acc) {
+  const Axes3d& a = *g.a;
+  constexpr std::int64_t kFlushRows = 32;
+  const std::int64_t width = a.out[2];
+  for (std::int64_t kd = 0; kd < a.kernel[0]; ++kd) {
+    const std::int64_t id = g.od * a.stride[0] + kd - a.pad[0];
+    for (std::int64_t kh = 0; kh < a.kernel[1]; ++kh) {
+      double* const sums = acc + (kd * a.kernel[1] + kh) * kOut * kKW;
+      __m512 sum[kOut][kKW];
+#pragma GCC unroll 8
+      for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 5
+        for (int t = 0; t < kKW; ++t) {
+          sum[o][t] = _mm512_setzero_ps();
+        }
+      }
+      std::int64_t pending = 0;
+      for (std::int64_t oh = 0; oh < a.out[1]; ++oh) {
+        const std::int64_t ih = oh * a.stride[1] + kh - a.pad[1];
+        const bool inside = id >= 0 && id < a.in[0] && ih >= 0 && ih < a.in[1];
+        if (inside) {
+          // Column ow's tap t reads the input at ow + t - pad: line[ow + t].
+          // Read in place, the lanes outside the row masked off (no copy to a padded row: loads
+          // of a row just stored stall on the stores).
+          const float* from = g.x + (id * a.in[1] + ih) * a.in[2];
+          const float* d = g.dy + oh * width;
+          for (std::int64_t w0 = 0; w0 < width; w0 += kSingleChannelLanes) {
+            const std::int64_t columns = std::min(kSingleChannelLanes, width - w0);
+            const auto valid = static_cast<__mmask16>(
+                columns == kSingleChannelLanes ? 0xffffu : (1u << columns) - 1u);
+            __m512 x[kKW];
+#pragma GCC unroll 5
+            for (int t = 0; t < kKW; ++t) {
+              // Lanes l with 0 <= w0 + l + t - pad < W.
+              const std::int64_t first = std::clamp<std::int64_t>(a.pad[2] - t - w0, 0, 16);
+              const std::int64_t end = std::clamp<std::int64_t>(a.in[2] + a.pad[2] - t - w0, 0, 16);
+              const auto mask = static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << first) - 1u));
+              // The address may lie before the row (its lanes there masked): by integers.
+              const auto at = reinterpret_cast<std::uintptr_t>(from) +
+                              static_cast<std::uintptr_t>((w0 + t - a.pad[2]) *
+                                                          static_cast<std::int64_t>(sizeof(float)));
+              x[t] = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(at));
+            }
+#pragma GCC unroll 8
+            for (int o = 0; o < kOut; ++o) {
+              // Past the last channel, zeros (read from channel 0: in bounds).
+              const __m512 y = _mm512_maskz_loadu_ps(o < g.count ? valid : __mmask16{0},
+                                                     d + (o < g.count ? o : 0) * g.dy_channel + w0);
+#pragma GCC unroll 5
+              for (int t = 0; t < kKW; ++t) {
+                sum[o][t] = _mm512_fmadd_ps(y, x[t], sum[o][t]);
+              }
+            }
+          }
+          ++pending;
+        }
+        if (pending == kFlushRows || (oh + 1 == a.out[1] && pending > 0)) {
+          pending = 0;
+#pragma GCC unroll 8
+          for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 5
+            for (int t = 0; t < kKW; ++t) {
+              // Full masks: GCC 12 takes the unmasked forms' undefined pass-through for
+              // uninitialised.
+              const __m512d low =
+                  _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
+                                                  0xf, _mm512_castps_pd(sum[o][t]), 0)));
+              const __m512d high =
+                  _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
+                                                  0xf, _mm512_castps_pd(sum[o][t]), 1)));
+              alignas(64) double lanes[8];
+              _mm512_store_pd(lanes, _mm512_add_pd(low, high));
+              sums[o * kKW + t] += ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) +
+                                   ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+              sum[o][t] = _mm512_setzero_ps();
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int kOut, int kKW>
+void single_channel_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy,
+                                    std::int64_t out_channels, Tensor& dw, int threads) {
+  const std::int64_t blocks = (out_channels + kOut - 1) / kOut;
+  const std::int64_t batch = x.dim(0);
+  const std::int64_t planes = batch * a.out[0];
+  const std::int64_t items = blocks * planes;
+  const std::int64_t kernel_rows = a.kernel[0] * a.kernel[1];
+  const std::int64_t item_sums = kernel_rows * kOut * kKW;
+  const std::int64_t in_image = a.in[0] * a.in[1] * a.in[2];
+  const std::int64_t dy_channel = a.out[0] * a.out[1] * a.out[2];
+  std::vector<double> sums(static_cast<std::size_t>(items * item_sums), 0.0);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t item = 0; item < items; ++item) {
+    const std::int64_t block = item / planes;
+    const std::int64_t n = item % planes / a.out[0];
+    const std::int64_t od = item % a.out[0];
+    const std::int64_t oc0 = block * kOut;
+    const SingleChannelPlane g{
+        .x = x.data() + n * in_image,
+        .dy = dy.data() + (n * out_channels + oc0) * dy_channel + od * a.out[1] * a.out[2],
+        .dy_channel = dy_channel,
+        .count = std::min<std::int64_t>(kOut, out_channels - oc0),
+        .od = od,
+        .a = &a};
+    single_channel_plane<kOut, kKW>(g, sums.data() + item * item_sums);
+  }
+  const std::int64_t taps = kernel_rows * kKW;
+  float* dws = dw.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t oc = 0; oc < out_channels; ++oc) {
+    const std::int64_t block = oc / kOut;
+    const std::int64_t o = oc % kOut;
+    for (std::int64_t k = 0; k < kernel_rows; ++k) {
+      for (std::int64_t t = 0; t < kKW; ++t) {
+        double total = 0;
+        for (std::int64_t plane = 0; plane < planes; ++plane) {
+          total += sums[static_cast<std::size_t>((block * planes + plane) * item_sums +
+                                                 (k * kOut + o) * kKW + t)];
+        }
+        dws[oc * taps + k * kKW + t] += static_cast<float>(total);
+      }
+    }
+  }
+}
+
 // Adds to dw (PyTorch's [OC, IC, K...]) and db the gradient of a plain convolution (groups 1)
 // from its input x and diff_dst dy, both [N, C, (D,) H, W]: by gathered_weight_gradient where it
 // fits, else weight_rows per (output channel, input channel) pair and block of kernel rows, as
@@ -907,7 +1067,15 @@ void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const T
   const std::int64_t blocks =
       std::clamp<std::int64_t>((2 * threads + pairs - 1) / pairs, 1, kernel_rows);
   float* dws = dw.data();
-  if (gathers_weight_taps(axes, ic_count)) {
+  if (sums_single_channel_weight_rows(axes, ic_count)) {
+    // As many output channels at a time as keep the sums, the shifted input rows and an output
+    // gradient in registers.
+    if (k[2] == 5) {
+      single_channel_weight_gradient<3, 5>(axes, x, dy, oc_count, dw, threads);
+    } else {
+      single_channel_weight_gradient<8, 3>(axes, x, dy, oc_count, dw, threads);
+    }
+  } else if (gathers_weight_taps(axes, ic_count)) {
     gathered_weight_gradient(axes, x, dy, ic_count, oc_count, dw, threads);
   } else {
 #pragma omp parallel num_threads(threads)

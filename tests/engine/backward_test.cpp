@@ -108,6 +108,19 @@ std::vector<GradCase> grid() {
        kConv,
        conv(1, 1, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),
        {2, 1, 4, 5, 19}},
+      // One channel, unit stride along W, a kernel 3 or 5 wide: where the AVX-512 kernels run,
+      // kOut x kKW sums in registers (single_channel_weight_gradient): output channels in blocks
+      // of 3 (kernel 5 wide: 7 = 3 + 3 + 1) and 8 (3 wide: 16 = 8 + 8), rows of 37 and 21 (two or
+      // one vectors and a remainder), strides along D and H, LeNet-5's C1.
+      {"Conv2dOneChannelKernel5Rows37",
+       kConv,
+       conv(1, 7, {5, 5}, {1, 1}, {2, 2}, {1, 1}),
+       {2, 1, 6, 37}},
+      {"Conv3dOneChannelTo16StrideDH2",
+       kConv,
+       conv(1, 16, {3, 3, 3}, {2, 2, 1}, {1, 1, 1}, {1, 1, 1}),
+       {2, 1, 5, 7, 21}},
+      {"Conv2dLeNetC1", kConv, conv(1, 6, {5, 5}, {1, 1}, {0, 0}, {1, 1}), {3, 1, 32, 32}},
       {"Conv3d16To8Channels",
        kConv,
        conv(16, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),

@@ -888,160 +888,185 @@ void gathered_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy
 }
 
 // The weight gradient of a convolution of one input channel with unit stride and dilation along
-// W and a kernel 3 or 5 wide, where the engine's AVX-512 kernels run (LeNet-5's 1 -> 6 5x5 first
-// layer; a 3D U-Net's 1 -> 16 3x3x3): gathered_weight_gradient copies every column's taps apart
-// and sums 8 of them at a time, 44-58 GFLOP/s here. Here, for each kernel row, 16 output columns
-// of kOut channels' output gradient at a time multiply the input row shifted by each of the kKW
-// taps: kOut x kKW sums of 16 lanes in registers, in float over 32 output rows and then in
-// double.
+// W and a kernel 3 or 5 wide, where the engine's AVX-512 kernels run (LeNet-5's 1 -> 6 5x5 C1; a
+// 3D U-Net's 1 -> 16 3x3x3): gathered_weight_gradient copies every column's taps apart and sums 8
+// of them at a time, 44-58 GFLOP/s here. Here, for each kernel row (kd, kh), 16 output columns of
+// kOut channels' output gradient at a time multiply the input row shifted by each of the kKW
+// taps: kOut x kKW sums of 16 lanes in registers, in float over 32 output rows and then in double,
+// one item per (block of output channels, kernel row) over the whole batch. (LeNet-5's C3, 6
+// input channels, rows of 10, took 0.35 ms a step so against oneDNN's 0.26: left to oneDNN.)
 // One item per (block of output channels, image, output plane), each summed apart and the items
 // added in order: the same bytes on any thread count.
-constexpr std::int64_t kSingleChannelLanes = 16;
+constexpr std::int64_t kShiftedLanes = 16;
 
-bool sums_single_channel_weight_rows(const Axes3d& a, std::int64_t in_channels) {
+bool sums_shifted_rows(const Axes3d& a, std::int64_t in_channels) {
   return detail::avx512_kernels() && in_channels == 1 && a.stride[2] == 1 &&
          a.dilation == std::array<std::int64_t, 3>{1, 1, 1} &&
          (a.kernel[2] == 3 || a.kernel[2] == 5);
 }
 
-// One item: an image, an output plane and kOut output channels (`count` of them real, the
-// rest's sums not read).
-struct SingleChannelPlane {
-  const float* x;   // the image's input, [D, H, W]
-  const float* dy;  // output channel oc0's gradient at plane od, channels dy_channel apart
-  std::int64_t dy_channel = 0;
+// One item: kOut output channels (`count` of them real, the rest's sums not read) and a kernel
+// row (input channel, kd, kh), over the whole batch.
+struct ShiftedRows {
+  const float* x;   // [N, IC, D, H, W]
+  const float* dy;  // output channel oc0's gradient, channels dy_channel apart
+  std::int64_t batch = 0;
+  std::int64_t in_channels = 0;
+  std::int64_t out_channels = 0;
   std::int64_t count = 0;
-  std::int64_t od = 0;
+  std::int64_t ic = 0;
+  std::int64_t kd = 0;
+  std::int64_t kh = 0;
   const Axes3d* a = nullptr;
 };
 
-// Adds to acc[(k * kOut + o) * kKW + t] (doubles) the sums of kernel row k = (kd, kh).
+// Returns in sums[o * kKW + t] the item's sums: every output row's, 16 columns at a time, in
+// float over 32 rows, then in 8 double lanes added in order at the end.
 template <int kOut, int kKW>
-__attribute__((target("avx512f"))) void single_channel_plane(const SingleChannelPlane& g,
-                                                             double* acc) {
-  const Axes3d& a = *g.a;
+__attribute__((target("avx512f"))) void shifted_rows(const ShiftedRows& r, double* sums) {
+  const Axes3d& a = *r.a;
   constexpr std::int64_t kFlushRows = 32;
   const std::int64_t width = a.out[2];
-  for (std::int64_t kd = 0; kd < a.kernel[0]; ++kd) {
-    const std::int64_t id = g.od * a.stride[0] + kd - a.pad[0];
-    for (std::int64_t kh = 0; kh < a.kernel[1]; ++kh) {
-      double* const sums = acc + (kd * a.kernel[1] + kh) * kOut * kKW;
-      __m512 sum[kOut][kKW];
+  const std::int64_t in_plane = a.in[0] * a.in[1] * a.in[2];
+  const std::int64_t dy_channel = a.out[0] * a.out[1] * width;
+  __m512 sum[kOut][kKW];
+  __m512d total[kOut][kKW];
 #pragma GCC unroll 8
-      for (int o = 0; o < kOut; ++o) {
+  for (int o = 0; o < kOut; ++o) {
 #pragma GCC unroll 5
-        for (int t = 0; t < kKW; ++t) {
-          sum[o][t] = _mm512_setzero_ps();
-        }
-      }
-      std::int64_t pending = 0;
+    for (int t = 0; t < kKW; ++t) {
+      sum[o][t] = _mm512_setzero_ps();
+      total[o][t] = _mm512_setzero_pd();
+    }
+  }
+  // Each chunk of 16 columns' masks: its columns inside the output row, and for each tap the
+  // lanes l with 0 <= w0 + l + t - pad < W.
+  const std::int64_t chunks = (width + kShiftedLanes - 1) / kShiftedLanes;
+  std::vector<__mmask16> masks(static_cast<std::size_t>(chunks * (kKW + 1)));
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::int64_t w0 = c * kShiftedLanes;
+    const std::int64_t columns = std::min(kShiftedLanes, width - w0);
+    masks[static_cast<std::size_t>(c * (kKW + 1))] =
+        static_cast<__mmask16>(columns == kShiftedLanes ? 0xffffu : (1u << columns) - 1u);
+    for (int t = 0; t < kKW; ++t) {
+      const std::int64_t first = std::clamp<std::int64_t>(a.pad[2] - t - w0, 0, 16);
+      const std::int64_t end = std::clamp<std::int64_t>(a.in[2] + a.pad[2] - t - w0, 0, 16);
+      masks[static_cast<std::size_t>(c * (kKW + 1) + 1 + t)] =
+          static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << first) - 1u));
+    }
+  }
+  std::int64_t pending = 0;
+  for (std::int64_t n = 0; n < r.batch; ++n) {
+    const float* const image = r.x + (n * r.in_channels + r.ic) * in_plane;
+    const float* const gradient = r.dy + n * r.out_channels * dy_channel;
+    for (std::int64_t od = 0; od < a.out[0]; ++od) {
+      const std::int64_t id = od * a.stride[0] + r.kd - a.pad[0];
       for (std::int64_t oh = 0; oh < a.out[1]; ++oh) {
-        const std::int64_t ih = oh * a.stride[1] + kh - a.pad[1];
-        const bool inside = id >= 0 && id < a.in[0] && ih >= 0 && ih < a.in[1];
-        if (inside) {
-          // Column ow's tap t reads the input at ow + t - pad: line[ow + t].
-          // Read in place, the lanes outside the row masked off (no copy to a padded row: loads
-          // of a row just stored stall on the stores).
-          const float* from = g.x + (id * a.in[1] + ih) * a.in[2];
-          const float* d = g.dy + oh * width;
-          for (std::int64_t w0 = 0; w0 < width; w0 += kSingleChannelLanes) {
-            const std::int64_t columns = std::min(kSingleChannelLanes, width - w0);
-            const auto valid = static_cast<__mmask16>(
-                columns == kSingleChannelLanes ? 0xffffu : (1u << columns) - 1u);
-            __m512 x[kKW];
-#pragma GCC unroll 5
-            for (int t = 0; t < kKW; ++t) {
-              // Lanes l with 0 <= w0 + l + t - pad < W.
-              const std::int64_t first = std::clamp<std::int64_t>(a.pad[2] - t - w0, 0, 16);
-              const std::int64_t end = std::clamp<std::int64_t>(a.in[2] + a.pad[2] - t - w0, 0, 16);
-              const auto mask = static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << first) - 1u));
-              // The address may lie before the row (its lanes there masked): by integers.
-              const auto at = reinterpret_cast<std::uintptr_t>(from) +
-                              static_cast<std::uintptr_t>((w0 + t - a.pad[2]) *
-                                                          static_cast<std::int64_t>(sizeof(float)));
-              x[t] = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(at));
-            }
-#pragma GCC unroll 8
-            for (int o = 0; o < kOut; ++o) {
-              // Past the last channel, zeros (read from channel 0: in bounds).
-              const __m512 y = _mm512_maskz_loadu_ps(o < g.count ? valid : __mmask16{0},
-                                                     d + (o < g.count ? o : 0) * g.dy_channel + w0);
-#pragma GCC unroll 5
-              for (int t = 0; t < kKW; ++t) {
-                sum[o][t] = _mm512_fmadd_ps(y, x[t], sum[o][t]);
-              }
-            }
-          }
-          ++pending;
+        const std::int64_t ih = oh * a.stride[1] + r.kh - a.pad[1];
+        if (id < 0 || id >= a.in[0] || ih < 0 || ih >= a.in[1]) {
+          continue;  // a kernel row in the padding
         }
-        if (pending == kFlushRows || (oh + 1 == a.out[1] && pending > 0)) {
-          pending = 0;
+        // Column ow's tap t reads the input at ow + t - pad, in place, the lanes outside the row
+        // masked off (no copy to a padded row: loads of a row just stored stall on the stores).
+        const float* from = image + (id * a.in[1] + ih) * a.in[2];
+        const float* d = gradient + (od * a.out[1] + oh) * width;
+        for (std::int64_t c = 0; c < chunks; ++c) {
+          const std::int64_t w0 = c * kShiftedLanes;
+          const __mmask16* mask = masks.data() + c * (kKW + 1);
+          const __mmask16 valid = mask[0];
+          __m512 x[kKW];
+#pragma GCC unroll 5
+          for (int t = 0; t < kKW; ++t) {
+            // The address may lie before the row (its lanes there masked): by integers.
+            const auto at = reinterpret_cast<std::uintptr_t>(from) +
+                            static_cast<std::uintptr_t>((w0 + t - a.pad[2]) *
+                                                        static_cast<std::int64_t>(sizeof(float)));
+            x[t] = _mm512_maskz_loadu_ps(mask[1 + t], reinterpret_cast<const float*>(at));
+          }
 #pragma GCC unroll 8
           for (int o = 0; o < kOut; ++o) {
+            // Past the last channel, zeros (read from channel 0: in bounds).
+            const __m512 y = _mm512_maskz_loadu_ps(o < r.count ? valid : __mmask16{0},
+                                                   d + (o < r.count ? o : 0) * dy_channel + w0);
 #pragma GCC unroll 5
             for (int t = 0; t < kKW; ++t) {
-              // Full masks: GCC 12 takes the unmasked forms' undefined pass-through for
-              // uninitialised.
-              const __m512d low =
-                  _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
-                                                  0xf, _mm512_castps_pd(sum[o][t]), 0)));
-              const __m512d high =
-                  _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
-                                                  0xf, _mm512_castps_pd(sum[o][t]), 1)));
-              alignas(64) double lanes[8];
-              _mm512_store_pd(lanes, _mm512_add_pd(low, high));
-              sums[o * kKW + t] += ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) +
-                                   ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
-              sum[o][t] = _mm512_setzero_ps();
+              sum[o][t] = _mm512_fmadd_ps(y, x[t], sum[o][t]);
             }
+          }
+        }
+        if (++pending < kFlushRows) {
+          continue;
+        }
+        pending = 0;
+#pragma GCC unroll 8
+        for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 5
+          for (int t = 0; t < kKW; ++t) {
+            // Full masks: GCC 12 takes the unmasked forms' undefined pass-through for
+            // uninitialised.
+            const __m512d low =
+                _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
+                                                0xf, _mm512_castps_pd(sum[o][t]), 0)));
+            const __m512d high =
+                _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
+                                                0xf, _mm512_castps_pd(sum[o][t]), 1)));
+            total[o][t] = _mm512_add_pd(total[o][t], _mm512_add_pd(low, high));
+            sum[o][t] = _mm512_setzero_ps();
           }
         }
       }
     }
   }
+#pragma GCC unroll 8
+  for (int o = 0; o < kOut; ++o) {
+#pragma GCC unroll 5
+    for (int t = 0; t < kKW; ++t) {
+      const __m512d low = _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
+                                                          0xf, _mm512_castps_pd(sum[o][t]), 0)));
+      const __m512d high = _mm512_maskz_cvtps_pd(
+          0xff,
+          _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, _mm512_castps_pd(sum[o][t]), 1)));
+      alignas(64) double lanes[8];
+      _mm512_store_pd(lanes, _mm512_add_pd(total[o][t], _mm512_add_pd(low, high)));
+      sums[o * kKW + t] = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) +
+                          ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+    }
+  }
 }
 
 template <int kOut, int kKW>
-void single_channel_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy,
-                                    std::int64_t out_channels, Tensor& dw, int threads) {
+void shifted_rows_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy,
+                                  std::int64_t in_channels, std::int64_t out_channels, Tensor& dw,
+                                  int threads) {
   const std::int64_t blocks = (out_channels + kOut - 1) / kOut;
-  const std::int64_t batch = x.dim(0);
-  const std::int64_t planes = batch * a.out[0];
-  const std::int64_t items = blocks * planes;
-  const std::int64_t kernel_rows = a.kernel[0] * a.kernel[1];
-  const std::int64_t item_sums = kernel_rows * kOut * kKW;
-  const std::int64_t in_image = a.in[0] * a.in[1] * a.in[2];
+  const std::int64_t kernel_rows = in_channels * a.kernel[0] * a.kernel[1];
   const std::int64_t dy_channel = a.out[0] * a.out[1] * a.out[2];
-  std::vector<double> sums(static_cast<std::size_t>(items * item_sums), 0.0);
+  std::vector<double> sums(static_cast<std::size_t>(blocks * kernel_rows * kOut * kKW));
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t item = 0; item < items; ++item) {
-    const std::int64_t block = item / planes;
-    const std::int64_t n = item % planes / a.out[0];
-    const std::int64_t od = item % a.out[0];
+  for (std::int64_t item = 0; item < blocks * kernel_rows; ++item) {
+    const std::int64_t block = item / kernel_rows;
+    const std::int64_t k = item % kernel_rows;
     const std::int64_t oc0 = block * kOut;
-    const SingleChannelPlane g{
-        .x = x.data() + n * in_image,
-        .dy = dy.data() + (n * out_channels + oc0) * dy_channel + od * a.out[1] * a.out[2],
-        .dy_channel = dy_channel,
-        .count = std::min<std::int64_t>(kOut, out_channels - oc0),
-        .od = od,
-        .a = &a};
-    single_channel_plane<kOut, kKW>(g, sums.data() + item * item_sums);
+    const ShiftedRows r{.x = x.data(),
+                        .dy = dy.data() + oc0 * dy_channel,
+                        .batch = x.dim(0),
+                        .in_channels = in_channels,
+                        .out_channels = out_channels,
+                        .count = std::min<std::int64_t>(kOut, out_channels - oc0),
+                        .ic = k / (a.kernel[0] * a.kernel[1]),
+                        .kd = k / a.kernel[1] % a.kernel[0],
+                        .kh = k % a.kernel[1],
+                        .a = &a};
+    shifted_rows<kOut, kKW>(r, sums.data() + item * kOut * kKW);
   }
-  const std::int64_t taps = kernel_rows * kKW;
+  // dw [OC, IC, KD, KH, KW]: kernel row k's taps at k * kKW.
   float* dws = dw.data();
-#pragma omp parallel for num_threads(threads) schedule(static)
   for (std::int64_t oc = 0; oc < out_channels; ++oc) {
     const std::int64_t block = oc / kOut;
-    const std::int64_t o = oc % kOut;
     for (std::int64_t k = 0; k < kernel_rows; ++k) {
       for (std::int64_t t = 0; t < kKW; ++t) {
-        double total = 0;
-        for (std::int64_t plane = 0; plane < planes; ++plane) {
-          total += sums[static_cast<std::size_t>((block * planes + plane) * item_sums +
-                                                 (k * kOut + o) * kKW + t)];
-        }
-        dws[oc * taps + k * kKW + t] += static_cast<float>(total);
+        dws[(oc * kernel_rows + k) * kKW + t] += static_cast<float>(sums[static_cast<std::size_t>(
+            ((block * kernel_rows + k) * kOut + oc % kOut) * kKW + t)]);
       }
     }
   }
@@ -1067,13 +1092,13 @@ void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const T
   const std::int64_t blocks =
       std::clamp<std::int64_t>((2 * threads + pairs - 1) / pairs, 1, kernel_rows);
   float* dws = dw.data();
-  if (sums_single_channel_weight_rows(axes, ic_count)) {
+  if (sums_shifted_rows(axes, ic_count)) {
     // As many output channels at a time as keep the sums, the shifted input rows and an output
     // gradient in registers.
     if (k[2] == 5) {
-      single_channel_weight_gradient<3, 5>(axes, x, dy, oc_count, dw, threads);
+      shifted_rows_weight_gradient<3, 5>(axes, x, dy, ic_count, oc_count, dw, threads);
     } else {
-      single_channel_weight_gradient<8, 3>(axes, x, dy, oc_count, dw, threads);
+      shifted_rows_weight_gradient<8, 3>(axes, x, dy, ic_count, oc_count, dw, threads);
     }
   } else if (gathers_weight_taps(axes, ic_count)) {
     gathered_weight_gradient(axes, x, dy, ic_count, oc_count, dw, threads);

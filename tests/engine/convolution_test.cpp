@@ -322,30 +322,18 @@ TEST(Conv, RunsOneChannelIntoSixteenByHandWhereAvx512Runs) {
     bool relu = false;
     bool by_hand = true;
   };
+  const auto by_onednn = [](ConvCase conv, bool relu = false) {
+    return StemCase{std::move(conv), false, relu, false};
+  };
   const std::vector<StemCase> cases{
       {{"Strided3d", {1, 1, 20, 9, 37}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}},
       {{"Residual3d", {2, 1, 6, 8, 57}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}, true},
       {{"NoBias2d", {2, 1, 12, 45}, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, false}},
-      {{"TwoChannels", {1, 2, 6, 8, 40}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
-       false,
-       false,
-       false},
-      {{"ThirtyTwo", {1, 1, 6, 8, 40}, 32, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
-       false,
-       false,
-       false},
-      {{"FiveWide", {1, 1, 6, 8, 40}, 16, {3, 3, 5}, {2, 2, 2}, {1, 1, 2}, {1, 1, 1}},
-       false,
-       false,
-       false},
-      {{"StrideThree", {1, 1, 6, 8, 40}, 16, {3, 3, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
-       false,
-       false,
-       false},
-      {{"Relu", {1, 1, 6, 8, 40}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
-       false,
-       true,
-       false}};
+      by_onednn({"TwoChannels", {1, 2, 6, 8, 40}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}),
+      by_onednn({"ThirtyTwo", {1, 1, 6, 8, 40}, 32, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}),
+      by_onednn({"FiveWide", {1, 1, 6, 8, 40}, 16, {3, 3, 5}, {2, 2, 2}, {1, 1, 2}, {1, 1, 1}}),
+      by_onednn({"StrideThree", {1, 1, 6, 8, 40}, 16, {3, 3, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}}),
+      by_onednn({"Relu", {1, 1, 6, 8, 40}, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}, true)};
   for (const StemCase& c : cases) {
     const auto input = testing::random_tensor(c.conv.input, 3);
     const auto prepared = [&](Backend backend, bool training, int threads) {

@@ -217,6 +217,14 @@ bool unpools(const ConvolutionParams& p, bool transposed) {
          p.output_padding == Dims(rank, 0) && p.dilation == Dims(rank, 1);
 }
 
+// A convolution whose kernel covers its whole input (no padding, dilation or groups; the output
+// one sample per axis): an inner product of the input with each output channel's weights.
+bool covers_input(const ConvolutionParams& p, bool transposed, const Dims& src) {
+  const auto rank = p.kernel_size.size();
+  return !transposed && p.groups == 1 && p.padding == Dims(rank, 0) &&
+         p.dilation == Dims(rank, 1) && Dims(src.begin() + 2, src.end()) == p.kernel_size;
+}
+
 // A transposed convolution that doubles every spatial size with stride 2: 3 for a 3-tap kernel
 // with padding and output padding 1 (as MONAI's UNet up-samples), 2 for a 2-tap kernel without
 // padding (nnU-Net's), else 0. In inference it runs as ordinary convolutions, one per phase of
@@ -1701,6 +1709,22 @@ class DnnlConvolution final : public ConvolutionLayer {
       ctx.stream.wait();
       return;
     }
+    if (inner_.forward) {
+      // [N, OC, 1, 1(, 1)] is [N, OC]; the trailing tanh post-ops by hand, in place.
+      std::unordered_map<int, dnnl::memory> args{
+          {DNNL_ARG_SRC, detail::wrap(*src[0], ctx.engine)},
+          {DNNL_ARG_WEIGHTS, inner_.weights.memory()},
+          {DNNL_ARG_DST, dnnl::memory(inner_.dst, ctx.engine, dst.data())}};
+      if (params().bias) {
+        args.emplace(DNNL_ARG_BIAS, inner_.bias.memory());
+      }
+      inner_.forward.execute(ctx.stream, args);
+      ctx.stream.wait();
+      for (std::size_t t = 0; t < post_ops().size(); ++t) {
+        detail::tanh_by_hand(dst.data(), dst.data(), dst.size(), ctx.threads);
+      }
+      return;
+    }
     if (doubling_) {
       detail::doubling_convolution(*src[0], weight("weight").data(),
                                    params().bias ? weight("bias").data() : nullptr, dst,
@@ -1867,6 +1891,10 @@ class DnnlConvolution final : public ConvolutionLayer {
     CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
     CAJAL_CHECK(diff_dst.dims() == dst_dims() && diff_src.size() == 1) << label();
     const auto& ctx = *ctx_;
+    if (inner_.forward) {
+      backward_inner_product(*src[0], diff_dst, diff_src[0]);
+      return;
+    }
     const bool data = diff_src[0] != nullptr;
     if (data) {
       CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
@@ -1945,6 +1973,16 @@ class DnnlConvolution final : public ConvolutionLayer {
     if (unpool_ || doubling_) {
       return;  // read from weight() at each run
     }
+    if (inner_.forward) {
+      inner_.weights.refresh(weight("weight"), *ctx_);
+      if (params().bias) {
+        inner_.bias.refresh(weight("bias"), *ctx_);
+      }
+      if (training()) {
+        inner_.data_weights.refresh(weight("weight"), *ctx_);
+      }
+      return;
+    }
     if (subpixel_) {
       const std::size_t rank = params().kernel_size.size();
       for (Phase& ph : phases_) {
@@ -1978,6 +2016,7 @@ class DnnlConvolution final : public ConvolutionLayer {
     blocked_out_ = false;  // pass_blocked_to links anew after each prepare
     doubling_ = false;
     stem_ = false;
+    inner_ = InnerProduct{};
     blocked_in_ = false;
     residual_blocked_ = false;
     primitive_ = dnnl::primitive();
@@ -1997,6 +2036,13 @@ class DnnlConvolution final : public ConvolutionLayer {
                 subpixel_kernel(params(), transposed()) == 3 &&
                 params().out_channels <= detail::kDoublingMaxOutChannels;
     if (doubling_) {
+      return;
+    }
+    if (covers_input(params(), transposed(), src_dims()[0]) && !fused_pool() &&
+        std::all_of(post_ops().begin(), post_ops().end(),
+                    [](const PostOp& op) { return op.type == LayerType::tanh; })) {
+      build_inner_product();
+      refresh_weights();
       return;
     }
     // With a 2-tap kernel one convolution for all phases wastes nothing.
@@ -2265,6 +2311,87 @@ class DnnlConvolution final : public ConvolutionLayer {
   }
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
+  // A kernel that covers its whole input (LeNet-5's C5: 5x5 on 5x5, 16 -> 120): oneDNN's inner
+  // product on the same values, [N, C, H, W] by [OC, C, H, W] into [N, OC]. Its convolution
+  // kernels ran C5 at 56 GFLOP/s (0.11 ms forward, 0.15 backward a training step of 64).
+  struct InnerProduct {
+    dnnl::primitive forward;  // empty when not so run
+    dnnl::memory::desc dst;   // [N, OC]
+    detail::WeightBridge weights;
+    detail::WeightBridge bias;
+    // Training only.
+    dnnl::primitive backward_data;
+    detail::WeightBridge data_weights;
+    dnnl::primitive backward_weights;
+    detail::GradBridge diff_weights;
+    detail::GradBridge diff_bias;
+  };
+  InnerProduct inner_;
+
+  void build_inner_product() {
+    using dnnl::memory;
+    const auto& engine = ctx_->engine;
+    const Dims& in = src_dims()[0];
+    Dims weight_dims{params().out_channels, params().in_channels};
+    weight_dims.insert(weight_dims.end(), in.begin() + 2, in.end());
+    const auto plain_weights = detail::plain_desc(weight_dims);
+    const memory::desc any_weights(memory::dims(weight_dims.begin(), weight_dims.end()),
+                                   memory::data_type::f32, memory::format_tag::any);
+    const auto bias = params().bias ? detail::plain_desc({params().out_channels}) : memory::desc();
+    const auto src = detail::plain_desc(in);
+    inner_.dst = detail::plain_desc({in[0], params().out_channels});
+    const dnnl::inner_product_forward::desc desc(
+        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, src,
+        any_weights, bias, inner_.dst);
+    const dnnl::inner_product_forward::primitive_desc pd(desc, engine);
+    inner_.weights = detail::WeightBridge(plain_weights, pd.weights_desc(), engine);
+    if (params().bias) {
+      inner_.bias = detail::WeightBridge(bias, bias, engine);
+    }
+    inner_.forward = dnnl::inner_product_forward(pd);
+    if (!training()) {
+      return;
+    }
+    // Backward descriptors take the forward one as hint.
+    const dnnl::inner_product_backward_data::desc data_desc(src, any_weights, inner_.dst);
+    const dnnl::inner_product_backward_data::primitive_desc data_pd(data_desc, engine, pd);
+    inner_.data_weights = detail::WeightBridge(plain_weights, data_pd.weights_desc(), engine);
+    inner_.backward_data = dnnl::inner_product_backward_data(data_pd);
+    const dnnl::inner_product_backward_weights::desc weights_desc(src, any_weights, bias,
+                                                                  inner_.dst);
+    const dnnl::inner_product_backward_weights::primitive_desc weights_pd(weights_desc, engine, pd);
+    inner_.diff_weights = detail::GradBridge(plain_weights, weights_pd.diff_weights_desc(), engine);
+    if (params().bias) {
+      inner_.diff_bias = detail::GradBridge(bias, weights_pd.diff_bias_desc(), engine);
+    }
+    inner_.backward_weights = dnnl::inner_product_backward_weights(weights_pd);
+  }
+
+  void backward_inner_product(const Tensor& x, const Tensor& diff_dst, Tensor* diff_src) {
+    const auto& ctx = *ctx_;
+    const dnnl::memory dy(inner_.dst, ctx.engine, const_cast<float*>(diff_dst.data()));
+    if (diff_src != nullptr) {
+      CAJAL_CHECK(diff_src->dims() == src_dims()[0]) << label() << ": diff_src dims";
+      inner_.backward_data.execute(ctx.stream,
+                                   {{DNNL_ARG_DIFF_DST, dy},
+                                    {DNNL_ARG_WEIGHTS, inner_.data_weights.memory()},
+                                    {DNNL_ARG_DIFF_SRC, detail::wrap(*diff_src, ctx.engine)}});
+    }
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, detail::wrap(x, ctx.engine)},
+        {DNNL_ARG_DIFF_DST, dy},
+        {DNNL_ARG_DIFF_WEIGHTS, inner_.diff_weights.memory()}};
+    if (params().bias) {
+      args.emplace(DNNL_ARG_DIFF_BIAS, inner_.diff_bias.memory());
+    }
+    inner_.backward_weights.execute(ctx.stream, args);
+    inner_.diff_weights.add_to(grad("weight"), ctx);
+    if (params().bias) {
+      inner_.diff_bias.add_to(grad("bias"), ctx);
+    }
+    ctx.stream.wait();
+  }
+
   bool unpool_ = false;          // inference by unpool_convolution instead of a oneDNN primitive
   bool doubling_ = false;        // inference by doubling_convolution instead of oneDNN
   bool stem_ = false;            // inference by stem_convolution instead of primitive_

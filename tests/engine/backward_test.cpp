@@ -121,6 +121,17 @@ std::vector<GradCase> grid() {
        conv(1, 16, {3, 3, 3}, {2, 2, 1}, {1, 1, 1}, {1, 1, 1}),
        {2, 1, 5, 7, 21}},
       {"Conv2dLeNetC1", kConv, conv(1, 6, {5, 5}, {1, 1}, {0, 0}, {1, 1}), {3, 1, 32, 32}},
+      // A kernel that covers its whole input (LeNet-5's C5): oneDNN's inner product.
+      {"Conv2dKernelCoversInput", kConv, conv(4, 7, {5, 5}, {1, 1}, {0, 0}, {1, 1}), {3, 4, 5, 5}},
+      {"Conv3dKernelCoversInputNoBias",
+       kConv,
+       conv(2, 5, {3, 4, 2}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, 1, false),
+       {2, 2, 3, 4, 2}},
+      // As large as its input but padded: an ordinary convolution.
+      {"Conv2dKernelAsLargeAsInputPadded",
+       kConv,
+       conv(2, 3, {3, 3}, {1, 1}, {1, 1}, {1, 1}),
+       {2, 2, 3, 3}},
       {"Conv3d16To8Channels",
        kConv,
        conv(16, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),

@@ -285,6 +285,39 @@ TEST(Conv, FusedActivationsMatchReference) {
   }
 }
 
+// A kernel that covers its whole input (LeNet-5's C5) runs as oneDNN's inner product: 2D and 3D,
+// batch 3, with its fused tanh (by hand, twice) or a ReLU (left to the convolution), the naive
+// twin's values.
+TEST(Conv, KernelCoveringItsInputMatchesReference) {
+  struct Case {
+    Dims input;
+    Dims kernel;
+    std::vector<LayerType> fused;
+  };
+  for (const Case& c :
+       {Case{{3, 16, 5, 5}, {5, 5}, {LayerType::tanh}}, Case{{3, 2, 3, 4, 2}, {3, 4, 2}, {}},
+        Case{{2, 4, 3, 3}, {3, 3}, {LayerType::tanh, LayerType::tanh}},
+        Case{{2, 4, 3, 3}, {3, 3}, {LayerType::relu}}}) {
+    const auto input = testing::random_tensor(c.input, 3);
+    const nlohmann::json params{
+        {"in_channels", c.input[1]}, {"out_channels", 12}, {"kernel_size", c.kernel}};
+    std::vector<Tensor> outputs;
+    for (const auto backend : {Backend::onednn, Backend::reference}) {
+      auto conv = create_layer(LayerType::convolution, "c", backend);
+      conv->load_params(params);
+      conv->load_weights(testing::random_weights(*conv, 5));
+      for (const LayerType type : c.fused) {
+        dynamic_cast<ConvolutionLayer&>(*conv).fuse({type, 0.0f});
+      }
+      const Context ctx(2);
+      Tensor dst(conv->prepare(ctx, {input.dims()}));
+      conv->forward({&input}, dst);
+      outputs.push_back(dst);
+    }
+    EXPECT_LE(testing::relative_error(outputs[0], outputs[1]), 1e-5) << to_string(c.input);
+  }
+}
+
 TEST(Conv, FusedResidualAddThenReluMatchesReference) {
   // 16 channels, so oneDNN picks a blocked layout and the residual is reordered into it.
   const auto input = testing::random_tensor({1, 8, 5, 6, 7}, 3);

@@ -901,10 +901,9 @@ void gathered_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy
 // of them at a time, 44-58 GFLOP/s here. Here, for each kernel row (kd, kh), 16 output columns of
 // kOut channels' output gradient at a time multiply the input row shifted by each of the kKW
 // taps: kOut x kKW sums of 16 lanes in registers, in float over 32 output rows and then in double,
-// one item per (block of output channels, kernel row) over the whole batch. (LeNet-5's C3, 6
-// input channels, rows of 10, took 0.35 ms a step so against oneDNN's 0.26: left to oneDNN.)
-// One item per (block of output channels, image, output plane), each summed apart and the items
-// added in order: the same bytes on any thread count.
+// one item per (block of output channels, kernel row) over the whole batch, so the same bytes on
+// any thread count. (LeNet-5's C3, 6 input channels, rows of 10, took 0.35 ms a step so against
+// oneDNN's 0.26: left to oneDNN.)
 constexpr std::int64_t kShiftedLanes = 16;
 
 bool sums_shifted_rows(const Axes3d& a, std::int64_t in_channels) {
@@ -914,19 +913,27 @@ bool sums_shifted_rows(const Axes3d& a, std::int64_t in_channels) {
 }
 
 // One item: kOut output channels (`count` of them real, the rest's sums not read) and a kernel
-// row (input channel, kd, kh), over the whole batch.
+// row (kd, kh), over the whole batch.
 struct ShiftedRows {
-  const float* x;   // [N, IC, D, H, W]
+  const float* x;   // [N, 1, D, H, W]
   const float* dy;  // output channel oc0's gradient, channels dy_channel apart
   std::int64_t batch = 0;
-  std::int64_t in_channels = 0;
   std::int64_t out_channels = 0;
   std::int64_t count = 0;
-  std::int64_t ic = 0;
   std::int64_t kd = 0;
   std::int64_t kh = 0;
   const Axes3d* a = nullptr;
 };
+
+// v's 16 floats widened to double, lane j + 8 added to lane j. (Under full masks: GCC 12 takes
+// the unmasked forms' undefined pass-through for uninitialised.)
+__attribute__((target("avx512f"), always_inline)) inline __m512d widened_halves(__m512 v) {
+  const __m512d low = _mm512_maskz_cvtps_pd(
+      0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, _mm512_castps_pd(v), 0)));
+  const __m512d high = _mm512_maskz_cvtps_pd(
+      0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, _mm512_castps_pd(v), 1)));
+  return _mm512_add_pd(low, high);
+}
 
 // Returns in sums[o * kKW + t] the item's sums: every output row's, 16 columns at a time, in
 // float over 32 rows, then in 8 double lanes added in order at the end.
@@ -965,7 +972,7 @@ __attribute__((target("avx512f"))) void shifted_rows(const ShiftedRows& r, doubl
   }
   std::int64_t pending = 0;
   for (std::int64_t n = 0; n < r.batch; ++n) {
-    const float* const image = r.x + (n * r.in_channels + r.ic) * in_plane;
+    const float* const image = r.x + n * in_plane;
     const float* const gradient = r.dy + n * r.out_channels * dy_channel;
     for (std::int64_t od = 0; od < a.out[0]; ++od) {
       const std::int64_t id = od * a.stride[0] + r.kd - a.pad[0];
@@ -1010,15 +1017,7 @@ __attribute__((target("avx512f"))) void shifted_rows(const ShiftedRows& r, doubl
         for (int o = 0; o < kOut; ++o) {
 #pragma GCC unroll 5
           for (int t = 0; t < kKW; ++t) {
-            // Full masks: GCC 12 takes the unmasked forms' undefined pass-through for
-            // uninitialised.
-            const __m512d low =
-                _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
-                                                0xf, _mm512_castps_pd(sum[o][t]), 0)));
-            const __m512d high =
-                _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
-                                                0xf, _mm512_castps_pd(sum[o][t]), 1)));
-            total[o][t] = _mm512_add_pd(total[o][t], _mm512_add_pd(low, high));
+            total[o][t] = _mm512_add_pd(total[o][t], widened_halves(sum[o][t]));
             sum[o][t] = _mm512_setzero_ps();
           }
         }
@@ -1029,13 +1028,8 @@ __attribute__((target("avx512f"))) void shifted_rows(const ShiftedRows& r, doubl
   for (int o = 0; o < kOut; ++o) {
 #pragma GCC unroll 5
     for (int t = 0; t < kKW; ++t) {
-      const __m512d low = _mm512_maskz_cvtps_pd(0xff, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(
-                                                          0xf, _mm512_castps_pd(sum[o][t]), 0)));
-      const __m512d high = _mm512_maskz_cvtps_pd(
-          0xff,
-          _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, _mm512_castps_pd(sum[o][t]), 1)));
       alignas(64) double lanes[8];
-      _mm512_store_pd(lanes, _mm512_add_pd(total[o][t], _mm512_add_pd(low, high)));
+      _mm512_store_pd(lanes, _mm512_add_pd(total[o][t], widened_halves(sum[o][t])));
       sums[o * kKW + t] = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) +
                           ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
     }
@@ -1044,10 +1038,9 @@ __attribute__((target("avx512f"))) void shifted_rows(const ShiftedRows& r, doubl
 
 template <int kOut, int kKW>
 void shifted_rows_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor& dy,
-                                  std::int64_t in_channels, std::int64_t out_channels, Tensor& dw,
-                                  int threads) {
+                                  std::int64_t out_channels, Tensor& dw, int threads) {
   const std::int64_t blocks = (out_channels + kOut - 1) / kOut;
-  const std::int64_t kernel_rows = in_channels * a.kernel[0] * a.kernel[1];
+  const std::int64_t kernel_rows = a.kernel[0] * a.kernel[1];
   const std::int64_t dy_channel = a.out[0] * a.out[1] * a.out[2];
   std::vector<double> sums(static_cast<std::size_t>(blocks * kernel_rows * kOut * kKW));
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -1058,16 +1051,14 @@ void shifted_rows_weight_gradient(const Axes3d& a, const Tensor& x, const Tensor
     const ShiftedRows r{.x = x.data(),
                         .dy = dy.data() + oc0 * dy_channel,
                         .batch = x.dim(0),
-                        .in_channels = in_channels,
                         .out_channels = out_channels,
                         .count = std::min<std::int64_t>(kOut, out_channels - oc0),
-                        .ic = k / (a.kernel[0] * a.kernel[1]),
-                        .kd = k / a.kernel[1] % a.kernel[0],
+                        .kd = k / a.kernel[1],
                         .kh = k % a.kernel[1],
                         .a = &a};
     shifted_rows<kOut, kKW>(r, sums.data() + item * kOut * kKW);
   }
-  // dw [OC, IC, KD, KH, KW]: kernel row k's taps at k * kKW.
+  // dw [OC, 1, KD, KH, KW]: kernel row k's taps at k * kKW.
   float* dws = dw.data();
   for (std::int64_t oc = 0; oc < out_channels; ++oc) {
     const std::int64_t block = oc / kOut;
@@ -1104,9 +1095,9 @@ void direct_weight_gradient(const ConvolutionParams& p, const Tensor& x, const T
     // As many output channels at a time as keep the sums, the shifted input rows and an output
     // gradient in registers.
     if (k[2] == 5) {
-      shifted_rows_weight_gradient<3, 5>(axes, x, dy, ic_count, oc_count, dw, threads);
+      shifted_rows_weight_gradient<3, 5>(axes, x, dy, oc_count, dw, threads);
     } else {
-      shifted_rows_weight_gradient<8, 3>(axes, x, dy, ic_count, oc_count, dw, threads);
+      shifted_rows_weight_gradient<8, 3>(axes, x, dy, oc_count, dw, threads);
     }
   } else if (gathers_weight_taps(axes, ic_count)) {
     gathered_weight_gradient(axes, x, dy, ic_count, oc_count, dw, threads);

@@ -76,4 +76,18 @@ __attribute__((target("avx2"))) inline void add_widened(double* a, __m256 v) {
       a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
 }
 
+// even[0], odd[0], even[1], odd[1], ... into dst: 2 * columns values (columns at most 16), by two
+// permutes and stores under masks (a 2-wide up-sampling's two phases along W into its row).
+__attribute__((target("avx512f"))) inline void store_interleaved(float* dst, __m512 even,
+                                                                 __m512 odd, std::int64_t columns) {
+  const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i high =
+      _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const std::int64_t values = 2 * columns;
+  const auto first = static_cast<__mmask16>(values >= 16 ? 0xffffu : (1u << values) - 1u);
+  const auto second = static_cast<__mmask16>(values <= 16 ? 0u : (1u << (values - 16)) - 1u);
+  _mm512_mask_storeu_ps(dst, first, _mm512_permutex2var_ps(even, low, odd));
+  _mm512_mask_storeu_ps(dst + 16, second, _mm512_permutex2var_ps(even, high, odd));
+}
+
 }  // namespace cajal::engine::detail

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/layers/common.h"
 
 namespace cajal::engine::detail {
 namespace {
@@ -43,9 +44,6 @@ __attribute__((target("avx512f"))) void doubling_row(const DoublingRow& r, const
   constexpr bool kThree = kPhasesD == 2;
   constexpr int kTapsPerChannel = kThree ? 27 : 9;
   constexpr std::int64_t kChunk = 16;
-  const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  const __m512i high =
-      _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
   for (std::int64_t w0 = 0; w0 < r.width; w0 += kChunk) {
     const std::int64_t columns = std::min(kChunk, r.width - w0);
     const std::int64_t shifted = std::min(kChunk, r.width - w0 - 1);  // columns of w0 + 1
@@ -112,17 +110,11 @@ __attribute__((target("avx512f"))) void doubling_row(const DoublingRow& r, const
         }
       }
     }
-    const std::int64_t values = 2 * columns;
-    const auto first = static_cast<__mmask16>(values >= 16 ? 0xffffu : (1u << values) - 1u);
-    const auto second = static_cast<__mmask16>(values <= 16 ? 0u : (1u << (values - 16)) - 1u);
     for (int o = 0; o < kOut; ++o) {
       for (int a = 0; a < kPhasesD; ++a) {
         for (int b = 0; b < 2; ++b) {
           float* dst = r.out + (oc0 + o) * r.out_plane + a * r.out_slice + b * r.out_row + 2 * w0;
-          _mm512_mask_storeu_ps(dst, first,
-                                _mm512_permutex2var_ps(acc[a][b][0][o], low, acc[a][b][1][o]));
-          _mm512_mask_storeu_ps(dst + 16, second,
-                                _mm512_permutex2var_ps(acc[a][b][0][o], high, acc[a][b][1][o]));
+          store_interleaved(dst, acc[a][b][0][o], acc[a][b][1][o], columns);
         }
       }
     }

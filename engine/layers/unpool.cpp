@@ -105,9 +105,6 @@ __attribute__((target("avx512f"))) void unpool_row_avx512(const float* line, con
                                                           const UnpoolRow<kW>& row) {
   const std::int64_t taps = row.taps();
   constexpr std::int64_t kChunk = 16;
-  const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  const __m512i high =
-      _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
   for (std::int64_t a = 0; a < row.kd; ++a) {
     for (std::int64_t e = 0; e < row.kh; ++e) {
       for (std::int64_t w0 = 0; w0 < row.width; w0 += kChunk) {
@@ -138,13 +135,7 @@ __attribute__((target("avx512f"))) void unpool_row_avx512(const float* line, con
           if constexpr (kW == 1) {
             _mm512_mask_storeu_ps(dst, mask, acc[o][0]);
           } else if constexpr (kW == 2) {
-            const std::int64_t values = 2 * columns;
-            const auto first = static_cast<__mmask16>(values >= 16 ? 0xffffu : (1u << values) - 1u);
-            const auto second =
-                static_cast<__mmask16>(values <= 16 ? 0u : (1u << (values - 16)) - 1u);
-            _mm512_mask_storeu_ps(dst, first, _mm512_permutex2var_ps(acc[o][0], low, acc[o][1]));
-            _mm512_mask_storeu_ps(dst + 16, second,
-                                  _mm512_permutex2var_ps(acc[o][0], high, acc[o][1]));
+            store_interleaved(dst, acc[o][0], acc[o][1], columns);
           } else {
             float sums[kW][kChunk];
 #pragma GCC unroll 4

@@ -15,6 +15,7 @@
 #include "engine/layers/blocked_weight_gradient.h"
 #include "engine/layers/common.h"
 #include "engine/layers/doubling.h"
+#include "engine/layers/inner_product.h"
 #include "engine/layers/normalization.h"
 #include "engine/layers/pooling.h"
 #include "engine/layers/stem.h"
@@ -1700,17 +1701,9 @@ class DnnlConvolution final : public ConvolutionLayer {
       ctx.stream.wait();
       return;
     }
-    if (inner_.forward) {
+    if (inner_) {
       // [N, OC, 1, 1(, 1)] is [N, OC]; the trailing tanh post-ops by hand, in place.
-      std::unordered_map<int, dnnl::memory> args{
-          {DNNL_ARG_SRC, detail::wrap(*src[0], ctx.engine)},
-          {DNNL_ARG_WEIGHTS, inner_.weights.memory()},
-          {DNNL_ARG_DST, dnnl::memory(inner_.dst, ctx.engine, dst.data())}};
-      if (params().bias) {
-        args.emplace(DNNL_ARG_BIAS, inner_.bias.memory());
-      }
-      inner_.forward.execute(ctx.stream, args);
-      ctx.stream.wait();
+      inner_.forward(*src[0], dst.data(), ctx);
       for (std::size_t t = 0; t < post_ops().size(); ++t) {
         detail::tanh_by_hand(dst.data(), dst.data(), dst.size(), ctx.threads);
       }
@@ -1882,8 +1875,12 @@ class DnnlConvolution final : public ConvolutionLayer {
     CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
     CAJAL_CHECK(diff_dst.dims() == dst_dims() && diff_src.size() == 1) << label();
     const auto& ctx = *ctx_;
-    if (inner_.forward) {
-      backward_inner_product(*src[0], diff_dst, diff_src[0]);
+    if (inner_) {
+      if (diff_src[0] != nullptr) {
+        CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
+      }
+      inner_.backward(*src[0], diff_dst.data(), diff_src[0], grad("weight"),
+                      params().bias ? &grad("bias") : nullptr, ctx);
       return;
     }
     const bool data = diff_src[0] != nullptr;
@@ -1964,14 +1961,8 @@ class DnnlConvolution final : public ConvolutionLayer {
     if (unpool_ || doubling_) {
       return;  // read from weight() at each run
     }
-    if (inner_.forward) {
-      inner_.weights.refresh(weight("weight"), *ctx_);
-      if (params().bias) {
-        inner_.bias.refresh(weight("bias"), *ctx_);
-      }
-      if (training()) {
-        inner_.data_weights.refresh(weight("weight"), *ctx_);
-      }
+    if (inner_) {
+      inner_.refresh(weight("weight"), params().bias ? &weight("bias") : nullptr, *ctx_);
       return;
     }
     if (subpixel_) {
@@ -2007,7 +1998,7 @@ class DnnlConvolution final : public ConvolutionLayer {
     blocked_out_ = false;  // pass_blocked_to links anew after each prepare
     doubling_ = false;
     stem_ = false;
-    inner_ = InnerProduct{};
+    inner_ = detail::InnerProduct();
     blocked_in_ = false;
     residual_blocked_ = false;
     primitive_ = dnnl::primitive();
@@ -2032,7 +2023,8 @@ class DnnlConvolution final : public ConvolutionLayer {
     if (covers_input(params(), transposed(), src_dims()[0]) && !fused_pool() &&
         std::all_of(post_ops().begin(), post_ops().end(),
                     [](const PostOp& op) { return op.type == LayerType::tanh; })) {
-      build_inner_product();
+      inner_ = detail::InnerProduct(src_dims()[0], params().out_channels, params().bias, training(),
+                                    ctx_->engine);
       refresh_weights();
       return;
     }
@@ -2303,85 +2295,10 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   // A kernel that covers its whole input (LeNet-5's C5: 5x5 on 5x5, 16 -> 120): oneDNN's inner
-  // product on the same values, [N, C, H, W] by [OC, C, H, W] into [N, OC]. Its convolution
-  // kernels ran C5 at 56 GFLOP/s (0.11 ms forward, 0.15 backward a training step of 64).
-  struct InnerProduct {
-    dnnl::primitive forward;  // empty when not so run
-    dnnl::memory::desc dst;   // [N, OC]
-    detail::WeightBridge weights;
-    detail::WeightBridge bias;
-    // Training only.
-    dnnl::primitive backward_data;
-    detail::WeightBridge data_weights;
-    dnnl::primitive backward_weights;
-    detail::GradBridge diff_weights;
-    detail::GradBridge diff_bias;
-  };
-  InnerProduct inner_;
-
-  void build_inner_product() {
-    using dnnl::memory;
-    const auto& engine = ctx_->engine;
-    const Dims& in = src_dims()[0];
-    Dims weight_dims{params().out_channels, params().in_channels};
-    weight_dims.insert(weight_dims.end(), in.begin() + 2, in.end());
-    const auto plain_weights = detail::plain_desc(weight_dims);
-    const memory::desc any_weights(memory::dims(weight_dims.begin(), weight_dims.end()),
-                                   memory::data_type::f32, memory::format_tag::any);
-    const auto bias = params().bias ? detail::plain_desc({params().out_channels}) : memory::desc();
-    const auto src = detail::plain_desc(in);
-    inner_.dst = detail::plain_desc({in[0], params().out_channels});
-    const dnnl::inner_product_forward::desc desc(
-        training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, src,
-        any_weights, bias, inner_.dst);
-    const dnnl::inner_product_forward::primitive_desc pd(desc, engine);
-    inner_.weights = detail::WeightBridge(plain_weights, pd.weights_desc(), engine);
-    if (params().bias) {
-      inner_.bias = detail::WeightBridge(bias, bias, engine);
-    }
-    inner_.forward = dnnl::inner_product_forward(pd);
-    if (!training()) {
-      return;
-    }
-    // Backward descriptors take the forward one as hint.
-    const dnnl::inner_product_backward_data::desc data_desc(src, any_weights, inner_.dst);
-    const dnnl::inner_product_backward_data::primitive_desc data_pd(data_desc, engine, pd);
-    inner_.data_weights = detail::WeightBridge(plain_weights, data_pd.weights_desc(), engine);
-    inner_.backward_data = dnnl::inner_product_backward_data(data_pd);
-    const dnnl::inner_product_backward_weights::desc weights_desc(src, any_weights, bias,
-                                                                  inner_.dst);
-    const dnnl::inner_product_backward_weights::primitive_desc weights_pd(weights_desc, engine, pd);
-    inner_.diff_weights = detail::GradBridge(plain_weights, weights_pd.diff_weights_desc(), engine);
-    if (params().bias) {
-      inner_.diff_bias = detail::GradBridge(bias, weights_pd.diff_bias_desc(), engine);
-    }
-    inner_.backward_weights = dnnl::inner_product_backward_weights(weights_pd);
-  }
-
-  void backward_inner_product(const Tensor& x, const Tensor& diff_dst, Tensor* diff_src) {
-    const auto& ctx = *ctx_;
-    const dnnl::memory dy(inner_.dst, ctx.engine, const_cast<float*>(diff_dst.data()));
-    if (diff_src != nullptr) {
-      CAJAL_CHECK(diff_src->dims() == src_dims()[0]) << label() << ": diff_src dims";
-      inner_.backward_data.execute(ctx.stream,
-                                   {{DNNL_ARG_DIFF_DST, dy},
-                                    {DNNL_ARG_WEIGHTS, inner_.data_weights.memory()},
-                                    {DNNL_ARG_DIFF_SRC, detail::wrap(*diff_src, ctx.engine)}});
-    }
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, detail::wrap(x, ctx.engine)},
-        {DNNL_ARG_DIFF_DST, dy},
-        {DNNL_ARG_DIFF_WEIGHTS, inner_.diff_weights.memory()}};
-    if (params().bias) {
-      args.emplace(DNNL_ARG_DIFF_BIAS, inner_.diff_bias.memory());
-    }
-    inner_.backward_weights.execute(ctx.stream, args);
-    inner_.diff_weights.add_to(grad("weight"), ctx);
-    if (params().bias) {
-      inner_.diff_bias.add_to(grad("bias"), ctx);
-    }
-    ctx.stream.wait();
-  }
+  // product on the same values, [N, C, H, W] by [OC, C, H, W] into [N, OC]; empty otherwise. Its
+  // convolution kernels ran C5 at 56 GFLOP/s (0.11 ms forward, 0.15 backward a training step of
+  // 64).
+  detail::InnerProduct inner_;
 
   bool unpool_ = false;          // inference by unpool_convolution instead of a oneDNN primitive
   bool doubling_ = false;        // inference by doubling_convolution instead of oneDNN

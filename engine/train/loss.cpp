@@ -69,12 +69,20 @@ std::vector<double> class_weights(const std::vector<float>& weights, std::int64_
   return {weights.begin(), weights.end()};
 }
 
+// Losses over this many positions (N x S) or more compute each position's softmax and gradient
+// on OpenMP's threads (the engine context's count): a position's values are computed from its
+// own logits alone, so any split gives the same bytes; the sums over positions stay in order on
+// one thread (bench/train's 3D U-Net at 64^3: 10.4 -> 6 ms a step).
+constexpr std::int64_t kParallelFrom = 16384;
+
 // Softmax over C at every position, in double: [N, C, S]; `log_sum_exp` (if given) gets
-// log(sum_c exp(x_c)) per position [N, S].
+// log(sum_c exp(x_c)) per position [N, S]. The largest logit's exp(0) is 1 without calling exp.
 std::vector<double> softmax(const Tensor& logits, const Layout& l,
                             std::vector<double>* log_sum_exp = nullptr) {
   std::vector<double> p(static_cast<std::size_t>(logits.size()));
   const float* x = logits.data();
+  double* const lse = log_sum_exp ? log_sum_exp->data() : nullptr;
+#pragma omp parallel for collapse(2) schedule(static) if (l.n * l.s >= kParallelFrom)
   for (std::int64_t n = 0; n < l.n; ++n) {
     for (std::int64_t s = 0; s < l.s; ++s) {
       const std::int64_t base = n * l.c * l.s + s;
@@ -83,14 +91,15 @@ std::vector<double> softmax(const Tensor& logits, const Layout& l,
         top = std::max(top, double{x[base + c * l.s]});
       double sum = 0.0;
       for (std::int64_t c = 0; c < l.c; ++c) {
-        const double e = std::exp(double{x[base + c * l.s]} - top);
+        const double d = double{x[base + c * l.s]} - top;
+        const double e = d == 0.0 ? 1.0 : std::exp(d);
         p[static_cast<std::size_t>(base + c * l.s)] = e;
         sum += e;
       }
       for (std::int64_t c = 0; c < l.c; ++c)
         p[static_cast<std::size_t>(base + c * l.s)] /= sum;
-      if (log_sum_exp)
-        (*log_sum_exp)[static_cast<std::size_t>(n * l.s + s)] = top + std::log(sum);
+      if (lse)
+        lse[n * l.s + s] = top + std::log(sum);
     }
   }
   return p;
@@ -146,6 +155,7 @@ LossOutput cross_entropy_of(const Tensor& logits, const Classes& k,
     return out;
   out.value = total / weight_sum;
   float* g = out.diff_logits.data();
+#pragma omp parallel for collapse(2) schedule(static) if (l.n * l.s >= kParallelFrom)
   for (std::int64_t n = 0; n < l.n; ++n) {
     for (std::int64_t s = 0; s < l.s; ++s) {
       const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
@@ -205,28 +215,32 @@ LossOutput soft_dice_of(const Tensor& logits, const Classes& k, const SoftDiceCo
   }
   LossOutput out{1.0 - dice_sum / kept, Tensor(logits.dims())};
   float* g = out.diff_logits.data();
-  std::vector<double> dp(static_cast<std::size_t>(l.c));
-  for (std::int64_t n = 0; n < l.n; ++n) {
-    const std::int64_t group = config.batch_dice ? 0 : n;
-    for (std::int64_t s = 0; s < l.s; ++s) {
-      const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
-      if (y < 0)
-        continue;
-      double dot = 0.0;
-      for (std::int64_t c = 0; c < l.c; ++c) {
-        const auto cell = static_cast<std::size_t>(group * l.c + c);
-        const double pc = p[static_cast<std::size_t>(n * l.c * l.s + c * l.s + s)];
-        double d = 0.0;
-        if (c >= first) {
-          const double yc = c == y ? 1.0 : 0.0;
-          d = -(2.0 * yc * denom[cell] - numer[cell]) / (denom[cell] * denom[cell] * kept);
+#pragma omp parallel if (l.n * l.s >= kParallelFrom)
+  {
+    std::vector<double> dp(static_cast<std::size_t>(l.c));
+#pragma omp for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < l.n; ++n) {
+      for (std::int64_t s = 0; s < l.s; ++s) {
+        const std::int64_t group = config.batch_dice ? 0 : n;
+        const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
+        if (y < 0)
+          continue;
+        double dot = 0.0;
+        for (std::int64_t c = 0; c < l.c; ++c) {
+          const auto cell = static_cast<std::size_t>(group * l.c + c);
+          const double pc = p[static_cast<std::size_t>(n * l.c * l.s + c * l.s + s)];
+          double d = 0.0;
+          if (c >= first) {
+            const double yc = c == y ? 1.0 : 0.0;
+            d = -(2.0 * yc * denom[cell] - numer[cell]) / (denom[cell] * denom[cell] * kept);
+          }
+          dp[static_cast<std::size_t>(c)] = d;
+          dot += pc * d;
         }
-        dp[static_cast<std::size_t>(c)] = d;
-        dot += pc * d;
-      }
-      for (std::int64_t c = 0; c < l.c; ++c) {
-        const auto at = static_cast<std::size_t>(n * l.c * l.s + c * l.s + s);
-        g[at] = static_cast<float>(p[at] * (dp[static_cast<std::size_t>(c)] - dot));
+        for (std::int64_t c = 0; c < l.c; ++c) {
+          const auto at = static_cast<std::size_t>(n * l.c * l.s + c * l.s + s);
+          g[at] = static_cast<float>(p[at] * (dp[static_cast<std::size_t>(c)] - dot));
+        }
       }
     }
   }
@@ -280,6 +294,7 @@ LossOutput dice_cross_entropy(const Tensor& logits, const Tensor& target,
                         : soft_dice(logits, target, config.dice);
   float* g = ce.diff_logits.data();
   const float* gd = dice.diff_logits.data();
+#pragma omp parallel for schedule(static) if (logits.size() >= kParallelFrom)
   for (std::int64_t i = 0; i < logits.size(); ++i) {
     g[i] = static_cast<float>(config.weight_cross_entropy * g[i] + config.weight_dice * gd[i]);
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/context.h"
 #include "engine/train/config.h"
 #include "engine/train/random.h"
 #include "tests/train/fixture.h"
@@ -100,6 +101,125 @@ TEST(Loss, GradientsMatchFiniteDifferences) {
                                         probabilities),
             1e-3);
   EXPECT_LE(max_finite_difference_error(MeanSquaredErrorConfig{}, logits, probabilities), 1e-3);
+}
+
+// Cross-entropy and soft Dice in double, position by position, as their formulas read: the
+// losses' reference where they run on OpenMP's threads.
+struct NaiveLoss {
+  double value = 0.0;
+  std::vector<double> gradient;
+};
+
+NaiveLoss naive_loss(const Tensor& logits, const Tensor& labels, const std::vector<double>& w,
+                     double ignore, double ce_weight, double dice_weight) {
+  const std::int64_t n = logits.dim(0);
+  const std::int64_t c = logits.dim(1);
+  const std::int64_t s = logits.size() / (n * c);
+  const auto at = [&](std::int64_t i, std::int64_t k, std::int64_t v) {
+    return static_cast<std::size_t>((i * c + k) * s + v);
+  };
+  std::vector<double> p(static_cast<std::size_t>(logits.size()));
+  double ce = 0.0;
+  double weight_sum = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t v = 0; v < s; ++v) {
+      double sum = 0.0;
+      for (std::int64_t k = 0; k < c; ++k)
+        sum += std::exp(double{logits.data()[at(i, k, v)]});
+      for (std::int64_t k = 0; k < c; ++k)
+        p[at(i, k, v)] = std::exp(double{logits.data()[at(i, k, v)]}) / sum;
+      const double y = labels.data()[i * s + v];
+      if (y != ignore) {
+        const auto label = static_cast<std::int64_t>(y);
+        ce -= w[static_cast<std::size_t>(label)] * std::log(p[at(i, label, v)]);
+        weight_sum += w[static_cast<std::size_t>(label)];
+      }
+    }
+  }
+  // Soft Dice per sample and class, background included, smooth 1e-5.
+  std::vector<double> inter(static_cast<std::size_t>(n * c)), pred(inter.size()),
+      truth(inter.size());
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t v = 0; v < s; ++v) {
+      const double y = labels.data()[i * s + v];
+      for (std::int64_t k = 0; k < c && y != ignore; ++k) {
+        const auto cell = static_cast<std::size_t>(i * c + k);
+        pred[cell] += p[at(i, k, v)];
+        inter[cell] += y == static_cast<double>(k) ? p[at(i, k, v)] : 0.0;
+        truth[cell] += y == static_cast<double>(k) ? 1.0 : 0.0;
+      }
+    }
+  }
+  double dice = 0.0;
+  for (std::size_t cell = 0; cell < inter.size(); ++cell)
+    dice += (2.0 * inter[cell] + 1e-5) / (pred[cell] + truth[cell] + 1e-5);
+  const auto cells = static_cast<double>(inter.size());
+  NaiveLoss out{ce_weight * ce / weight_sum + dice_weight * (1.0 - dice / cells),
+                std::vector<double>(p.size(), 0.0)};
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t v = 0; v < s; ++v) {
+      const double y = labels.data()[i * s + v];
+      if (y == ignore)
+        continue;
+      const auto label = static_cast<std::size_t>(y);
+      // d dice_k / d p_k, then through the softmax: d p_k / d x_j = p_k (delta_kj - p_j).
+      std::vector<double> d_dice(static_cast<std::size_t>(c));
+      for (std::int64_t k = 0; k < c; ++k) {
+        const auto cell = static_cast<std::size_t>(i * c + k);
+        const double denom = pred[cell] + truth[cell] + 1e-5;
+        const double yk = label == static_cast<std::size_t>(k) ? 1.0 : 0.0;
+        d_dice[static_cast<std::size_t>(k)] =
+            -(2.0 * yk * denom - (2.0 * inter[cell] + 1e-5)) / (denom * denom * cells);
+      }
+      for (std::int64_t j = 0; j < c; ++j) {
+        const double pj = p[at(i, j, v)];
+        double g = ce_weight * w[label] / weight_sum *
+                   (pj - (label == static_cast<std::size_t>(j) ? 1.0 : 0.0));
+        for (std::int64_t k = 0; k < c; ++k) {
+          const double pk = p[at(i, k, v)];
+          g += dice_weight * d_dice[static_cast<std::size_t>(k)] * pk * ((k == j ? 1.0 : 0.0) - pj);
+        }
+        out.gradient[at(i, j, v)] = g;
+      }
+    }
+  }
+  return out;
+}
+
+// Enough positions (2 x 9216) for the softmax and the gradients to run on the threads: the naive
+// sums' values, and the same bytes on 1 and 2 threads.
+TEST(Loss, ManyPositionsOnThreadsMatchNaiveSumsAndOneThread) {
+  const Dims dims{2, 3, 16, 24, 24};
+  const auto logits = random_tensor(dims, 11, -4.0, 4.0);
+  auto labels = random_labels({2, 16, 24, 24}, 3, 12);
+  for (std::int64_t v = 0; v < labels.size(); v += 97)
+    labels.data()[v] = 7.0f;
+  const CrossEntropyConfig ce{{0.5f, 1.0f, 2.0f}, 7};
+  const SoftDiceConfig dice{.batch_dice = false, .include_background = true, .ignore_index = 7};
+  const std::vector<std::pair<LossConfig, std::pair<double, double>>> cases{
+      {ce, {1.0, 0.0}},
+      {dice, {0.0, 1.0}},
+      {DiceCrossEntropyConfig{ce, dice, 0.7, 1.3}, {0.7, 1.3}}};
+  for (const auto& [config, weights] : cases) {
+    const auto naive =
+        naive_loss(logits, labels, {0.5, 1.0, 2.0}, 7.0, weights.first, weights.second);
+    const engine::Context two(2);
+    const auto out = compute_loss(config, logits, labels);
+    EXPECT_NEAR(out.value, naive.value, 1e-9 * std::abs(naive.value));
+    double worst = 0.0;
+    double scale = 0.0;
+    for (std::size_t i = 0; i < naive.gradient.size(); ++i) {
+      worst = std::max(worst, std::abs(out.diff_logits.data()[i] - naive.gradient[i]));
+      scale = std::max(scale, std::abs(naive.gradient[i]));
+    }
+    EXPECT_LE(worst, 1e-6 * scale) << config.index();
+    const engine::Context one(1);
+    const auto alone = compute_loss(config, logits, labels);
+    EXPECT_EQ(alone.value, out.value);
+    EXPECT_TRUE(std::equal(alone.diff_logits.values().begin(), alone.diff_logits.values().end(),
+                           out.diff_logits.values().begin()))
+        << config.index();
+  }
 }
 
 TEST(Loss, AcceptsTargetsWithOrWithoutChannelAxis) {

@@ -16,6 +16,10 @@
 namespace cajal::engine {
 namespace {
 
+// Gradients of a blob read by several layers (a U-Net's skips) of this many values or more are
+// summed on OpenMP's threads.
+constexpr std::int64_t kParallelSumFrom = 16384;
+
 // Of `count` buffers, capacity(s) values each (negative: not free), the one that holds `need`
 // values most closely, else the largest (to grow); `count` when none is free. The activation
 // planner's slots and backward()'s spare gradients both choose so.
@@ -717,9 +721,12 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
         sum->second = std::move(diff_src_values[k]);
         continue;
       }
-      auto values = sum->second.values();
-      const auto added = diff_src_values[k].values();
-      for (std::size_t v = 0; v < values.size(); ++v) {
+      float* const values = sum->second.data();
+      const float* const added = diff_src_values[k].data();
+      const std::int64_t count = sum->second.size();
+      // Value by value: any split over the threads gives the same bytes.
+#pragma omp parallel for schedule(static) if (count >= kParallelSumFrom)
+      for (std::int64_t v = 0; v < count; ++v) {
         values[v] += added[v];
       }
       spare_diffs_.push_back(std::move(diff_src_values[k]));

@@ -65,9 +65,11 @@ NetGradients run_net(Backend backend, const Tensor& x, const std::map<std::strin
   return result;
 }
 
-std::map<std::string, Tensor> output_diffs() {
-  return {{"b", testing::random_tensor({2, 8, 2, 2}, 21)},
-          {"c", testing::random_tensor({2, 4, 9, 10}, 22)}};
+std::map<std::string, Tensor> output_diffs(const Dims& input = kInput) {
+  // c2 (3x3, stride 2, padding 1) then a 2x2 pooling; c keeps the input's size.
+  const auto pooled = [](std::int64_t size) { return ((size - 1) / 2 + 1) / 2; };
+  return {{"b", testing::random_tensor({input[0], 8, pooled(input[2]), pooled(input[3])}, 21)},
+          {"c", testing::random_tensor({input[0], 4, input[2], input[3]}, 22)}};
 }
 
 // The same gradients from the layers one by one (naive twins), summing a's two gradients by hand.
@@ -119,11 +121,14 @@ void expect_close(const NetGradients& got, const NetGradients& expected, double 
 }
 
 TEST(NetBackward, SumsTheGradientsOfABlobReadTwice) {
-  const auto x = testing::random_tensor(kInput, 5);
-  const auto diffs = output_diffs();
-  const auto expected = by_hand(x, diffs);
-  expect_close(run_net(Backend::reference, x, diffs), expected, 1e-6);
-  expect_close(run_net(Backend::onednn, x, diffs), expected, 1e-4);
+  // The second input makes a's gradient 23040 values, summed on the threads.
+  for (const Dims& input : {kInput, Dims{2, 2, 24, 30}}) {
+    const auto x = testing::random_tensor(input, 5);
+    const auto diffs = output_diffs(input);
+    const auto expected = by_hand(x, diffs);
+    expect_close(run_net(Backend::reference, x, diffs), expected, 1e-6);
+    expect_close(run_net(Backend::onednn, x, diffs), expected, 1e-4);
+  }
 }
 
 TEST(NetBackward, TreatsAnOutputWithoutGradientAsZero) {

@@ -2267,11 +2267,16 @@ class DnnlConvolution final : public ConvolutionLayer {
       return;
     }
 
-    // The other 3D convolutions' weight gradient reads src and diff_dst channels-last: oneDNN v2.6
-    // has no AVX2 kernel for it and falls back to gemm, which takes about half the time on ndhwc as
-    // on the blocked or plain layouts it picks itself (16->16 channels at 64^3: 54 ms against 111;
-    // 32->16: 128 against 249; 64->64 at 16^3: 7.6 against 15.6). 2D keeps its jit:avx2 kernel.
-    const bool channels_last = !transposed() && g.src.dims().size() == 5;
+    // Without oneDNN's AVX-512 kernels the other 3D convolutions' weight gradient reads src and
+    // diff_dst channels-last: oneDNN v2.6 has no AVX2 kernel for it and falls back to gemm, which
+    // takes about half the time on ndhwc as on the blocked or plain layouts it picks itself (16->16
+    // channels at 64^3: 54 ms against 111; 32->16: 128 against 249; 64->64 at 16^3: 7.6 against
+    // 15.6). 2D keeps its jit:avx2 kernel. With them, its jit:avx512_core kernel runs on either,
+    // faster on the 16-channel blocks it picks, which the forward and data passes already hold
+    // (no reorders of src and diff_dst): bench/train's 3D U-Net, weight gradients with their
+    // reorders 94 -> 70 ms a step (32->16 at 64^3: 28.5 -> 17.4 ms), its step 278-283 -> 254-261.
+    const bool channels_last =
+        !transposed() && g.src.dims().size() == 5 && !detail::onednn_runs_avx512();
     const auto layout = [&](const dnnl::memory::desc& any) {
       return channels_last
                  ? dnnl::memory::desc(any.dims(), any.data_type(), dnnl::memory::format_tag::ndhwc)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -356,6 +357,62 @@ TEST(MaxPoolBackward, GivesATieToTheFirstMaximum) {
                                                  data.inputs, data.weights, data.diff_dst);
     std::string worst;
     EXPECT_LE(testing::worst_relative_error(onednn, reference, worst), 1e-6) << worst;
+  }
+}
+
+// Max pooling's gradient over windows that tile the input, rows of windows 2 wide by AVX2 (rows
+// of 13, the last 8 overlapping, and of 8; an input row and plane outside every window): ties to
+// the first maximum as the naive twin gives them, and the portable loop's bytes, with NaN in
+// some windows and -0 gradients too.
+TEST(MaxPoolBackward, TiledPairsByAvx2GiveThePortableLoopsBytes) {
+  for (const auto& [kernel, dims] :
+       {std::pair{Dims{2, 2}, Dims{2, 3, 6, 26}}, std::pair{Dims{2, 2, 2}, Dims{1, 2, 4, 6, 27}},
+        std::pair{Dims{3, 2, 2}, Dims{1, 1, 7, 5, 16}}}) {
+    const nlohmann::json params{{"kernel_size", kernel}};
+    auto data = testing::make_backward_case(LayerType::max_pool, params, {dims});
+    for (auto& v : data.inputs[0].values()) {
+      v = std::round(v * 1.5f);
+    }
+    const auto run = [&](Backend backend) {
+      return testing::run_backward(backend, LayerType::max_pool, params, data.inputs, data.weights,
+                                   data.diff_dst);
+    };
+    const auto same_bytes = [&](const char* what) {
+      const auto fast = run(Backend::onednn);
+      const auto portable = [&] {
+        const testing::PortableLoops loops;
+        return run(Backend::onednn);
+      }();
+      const auto& a = fast.diff_src.at(0);
+      const auto& b = portable.diff_src.at(0);
+      EXPECT_TRUE(a.dims() == b.dims() &&
+                  std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0)
+          << what << " " << to_string(dims);
+      return fast;
+    };
+    std::string worst;
+    EXPECT_LE(testing::worst_relative_error(same_bytes("ties"), run(Backend::reference), worst),
+              1e-6)
+        << worst << " " << to_string(dims);
+    for (const std::int64_t at : {0, 5, 41}) {
+      data.inputs[0].data()[at] = std::numeric_limits<float>::quiet_NaN();
+    }
+    // A whole window of NaN (the fifth of the first row): its gradient to its first input.
+    const std::int64_t depth = kernel.size() == 3 ? kernel[0] : 1;
+    const std::int64_t width = dims.back();
+    const std::int64_t plane_rows = dims[dims.size() - 2];
+    for (std::int64_t kd = 0; kd < depth; ++kd) {
+      for (std::int64_t kh = 0; kh < kernel[kernel.size() - 2]; ++kh) {
+        for (std::int64_t kw = 0; kw < 2; ++kw) {
+          data.inputs[0].data()[(kd * plane_rows + kh) * width + 8 + kw] =
+              std::numeric_limits<float>::quiet_NaN();
+        }
+      }
+    }
+    for (std::int64_t at = 0; at < data.diff_dst.size(); at += 7) {
+      data.diff_dst.data()[at] = -0.0f;
+    }
+    same_bytes("NaN and -0");
   }
 }
 

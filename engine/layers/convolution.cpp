@@ -17,6 +17,7 @@
 #include "engine/layers/doubling.h"
 #include "engine/layers/inner_product.h"
 #include "engine/layers/normalization.h"
+#include "engine/layers/pointwise.h"
 #include "engine/layers/pooling.h"
 #include "engine/layers/stem.h"
 #include "engine/layers/unpool.h"
@@ -224,6 +225,17 @@ bool covers_input(const ConvolutionParams& p, bool transposed, const Dims& src) 
   const auto rank = p.kernel_size.size();
   return !transposed && p.groups == 1 && p.padding == Dims(rank, 0) &&
          p.dilation == Dims(rank, 1) && Dims(src.begin() + 2, src.end()) == p.kernel_size;
+}
+
+// A convolution whose kernel is one voxel (stride 1, no padding, dilation or groups) into at most
+// detail::kPointwiseMaxOutChannels channels: a U-Net's last layer, run in training by
+// detail::pointwise_forward and its gradients.
+bool pointwise(const ConvolutionParams& p, bool transposed) {
+  const auto rank = p.kernel_size.size();
+  return !transposed && p.groups == 1 && (rank == 2 || rank == 3) &&
+         p.kernel_size == Dims(rank, 1) && p.stride == Dims(rank, 1) &&
+         p.padding == Dims(rank, 0) && p.dilation == Dims(rank, 1) &&
+         p.out_channels <= detail::kPointwiseMaxOutChannels;
 }
 
 // A transposed convolution that doubles every spatial size with stride 2: 3 for a 3-tap kernel
@@ -1673,6 +1685,12 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
     const auto& ctx = *ctx_;
+    if (pointwise_) {
+      detail::pointwise_forward(pointwise_shape(), src[0]->data(), weight("weight").data(),
+                                params().bias ? weight("bias").data() : nullptr, dst.data(),
+                                ctx.threads);
+      return;
+    }
     if (thin_ && fused_pool()) {
       const bool tanh = !post_ops().empty();  // fuse_pool takes tanh alone
       thin_convolution_pooled(params(), *src[0], thin_weights_.data(),
@@ -1826,6 +1844,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   bool runs_thin_rows() const override { return prepared() && thin_; }
   bool runs_doubling() const override { return prepared() && doubling_; }
   bool runs_stem() const override { return prepared() && stem_; }
+  bool runs_pointwise() const override { return prepared() && pointwise_; }
 
   void copy_plain(const Tensor& blob, float* plain) const override {
     CAJAL_CHECK(blocked_out_ && blob.dims() == dst_dims())
@@ -1875,6 +1894,17 @@ class DnnlConvolution final : public ConvolutionLayer {
     CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
     CAJAL_CHECK(diff_dst.dims() == dst_dims() && diff_src.size() == 1) << label();
     const auto& ctx = *ctx_;
+    if (pointwise_) {
+      if (diff_src[0] != nullptr) {
+        CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
+        detail::pointwise_backward_data(pointwise_shape(), diff_dst.data(), weight("weight").data(),
+                                        diff_src[0]->data(), ctx.threads);
+      }
+      detail::pointwise_backward_weights(
+          pointwise_shape(), src[0]->data(), diff_dst.data(), grad("weight").data(),
+          params().bias ? grad("bias").data() : nullptr, ctx.threads);
+      return;
+    }
     if (inner_) {
       if (diff_src[0] != nullptr) {
         CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
@@ -1958,7 +1988,7 @@ class DnnlConvolution final : public ConvolutionLayer {
         return;
       }
     }
-    if (unpool_ || doubling_) {
+    if (unpool_ || doubling_ || pointwise_) {
       return;  // read from weight() at each run
     }
     if (inner_) {
@@ -1998,6 +2028,7 @@ class DnnlConvolution final : public ConvolutionLayer {
     blocked_out_ = false;  // pass_blocked_to links anew after each prepare
     doubling_ = false;
     stem_ = false;
+    pointwise_ = false;
     inner_ = detail::InnerProduct();
     blocked_in_ = false;
     residual_blocked_ = false;
@@ -2019,6 +2050,12 @@ class DnnlConvolution final : public ConvolutionLayer {
                 params().out_channels <= detail::kDoublingMaxOutChannels;
     if (doubling_) {
       return;
+    }
+    // oneDNN's kernels compute it in blocks of 16 output channels, most of them zeros, after
+    // reordering its input and its output's gradient to that layout (pointwise.h).
+    pointwise_ = training() && post_ops().empty() && pointwise(params(), transposed());
+    if (pointwise_) {
+      return;  // no primitive: the weights are read in PyTorch's layout
     }
     if (covers_input(params(), transposed(), src_dims()[0]) && !fused_pool() &&
         std::all_of(post_ops().begin(), post_ops().end(),
@@ -2298,6 +2335,14 @@ class DnnlConvolution final : public ConvolutionLayer {
     backward_weights_ = typename Kinds::BackwardWeights(weights_pd);
   }
 
+  detail::Pointwise pointwise_shape() const {
+    const Dims& in = src_dims()[0];
+    return {.batch = in[0],
+            .in_channels = in[1],
+            .out_channels = params().out_channels,
+            .positions = element_count(in) / (in[0] * in[1])};
+  }
+
   std::shared_ptr<const detail::ContextImpl> ctx_;
   // A kernel that covers its whole input (LeNet-5's C5: 5x5 on 5x5, 16 -> 120): oneDNN's inner
   // product on the same values, [N, C, H, W] by [OC, C, H, W] into [N, OC]; empty otherwise. Its
@@ -2308,6 +2353,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   bool unpool_ = false;          // inference by unpool_convolution instead of a oneDNN primitive
   bool doubling_ = false;        // inference by doubling_convolution instead of oneDNN
   bool stem_ = false;            // inference by stem_convolution instead of primitive_
+  bool pointwise_ = false;       // training by pointwise_forward and its gradients
   bool unpool_forward_ = false;  // training: forward by unpool_convolution, backward by oneDNN
   // Inference of subpixel() transposed convolutions: a convolution per phase of the output.
   struct Phase {

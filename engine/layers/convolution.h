@@ -70,6 +70,9 @@ class ConvolutionLayer : public Layer {
   // After prepare(): whether this convolution of one channel into 16 runs by hand
   // (stem_convolution, channels-last) rather than by its oneDNN primitive.
   virtual bool runs_stem() const { return false; }
+  // After prepare(): whether this convolution of a one-voxel kernel into a few channels runs by
+  // hand in training (detail::pointwise_forward and its gradients) rather than by oneDNN.
+  virtual bool runs_pointwise() const { return false; }
   bool adds_residual() const;
   // A reader of this layer's output: a convolution and the input it reads it as (0: its source,
   // 1: the residual its fused add adds).

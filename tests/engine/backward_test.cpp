@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "engine/context.h"
 #include "engine/layer_type.h"
+#include "engine/layers/convolution.h"
 #include "tests/engine/backward_harness.h"
 #include "tests/engine/layer_harness.h"
 
@@ -57,6 +58,24 @@ constexpr auto kUp = LayerType::transposed_convolution;
 std::vector<GradCase> grid() {
   return {
       {"Conv2dPlain", kConv, conv(3, 4, {3, 3}, {1, 1}, {0, 0}, {1, 1}), {2, 3, 9, 11}},
+      // One-voxel kernels into at most 4 channels (by hand in training: 1188 positions, two chunks
+      // and a tail of 164; 63; a batch of 2), and into 5 (oneDNN).
+      {"Conv3dPointwiseHead",
+       kConv,
+       conv(16, 2, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}),
+       {1, 16, 11, 12, 9}},
+      {"Conv2dPointwiseNoBias",
+       kConv,
+       conv(5, 3, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false),
+       {2, 5, 7, 9}},
+      {"Conv3dPointwiseFourOutputs",
+       kConv,
+       conv(3, 4, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}),
+       {2, 3, 4, 5, 6}},
+      {"Conv2dPointwiseFiveOutputs",
+       kConv,
+       conv(4, 5, {1, 1}, {1, 1}, {0, 0}, {1, 1}),
+       {1, 4, 6, 7}},
       {"Conv2dStride2Padding1", kConv, conv(4, 8, {3, 3}, {2, 2}, {1, 1}, {1, 1}), {1, 4, 15, 9}},
       {"Conv2dDilation2", kConv, conv(3, 5, {3, 3}, {1, 1}, {2, 2}, {2, 2}), {1, 3, 13, 12}},
       {"Conv2dGroups2NoBias",
@@ -420,7 +439,8 @@ TEST(MaxPoolBackward, TiledPairsByAvx2GiveThePortableLoopsBytes) {
 TEST(ConvBackward, AddsToTheGradientOnEveryCall) {
   const std::vector<std::pair<nlohmann::json, Dims>> cases{
       {kConvParams, {1, 3, 6, 7}},
-      {conv(8, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}), {1, 8, 3, 4, 5}}};
+      {conv(8, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}), {1, 8, 3, 4, 5}},
+      {conv(8, 2, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), {1, 8, 3, 4, 5}}};
   for (const auto& [params, input_dims] : cases) {
     const auto data = testing::make_backward_case(kConv, params, {input_dims});
     const Context ctx(2);
@@ -446,6 +466,53 @@ TEST(ConvBackward, AddsToTheGradientOnEveryCall) {
     EXPECT_LE(testing::relative_error(layer->grad("bias"), bias_twice), 1e-6) << input_dims.size();
     layer->zero_grad();
     EXPECT_EQ(testing::relative_error(layer->grad("bias"), Tensor(bias_once.dims())), 0.0);
+  }
+}
+
+// A one-voxel kernel into at most 4 channels runs by hand in training only (pointwise.h), its
+// gradients the same bytes on 1 and 2 threads (the weight gradient's chunks summed
+// in order); the others stay oneDNN's.
+TEST(ConvBackward, PointwiseIntoFewChannelsByHandInTraining) {
+  const auto runs_pointwise = [](const nlohmann::json& params, const Dims& input, bool training) {
+    const Context ctx(2);
+    auto layer = create_layer(kConv, "layer");
+    layer->load_params(params);
+    layer->load_weights(testing::make_backward_case(kConv, params, {input}).weights);
+    layer->set_training(training);
+    layer->prepare(ctx, {input});
+    return dynamic_cast<const ConvolutionLayer&>(*layer).runs_pointwise();
+  };
+  const Dims input{2, 6, 5, 7, 41};
+  for (const std::int64_t out : {1, 2, 4}) {
+    EXPECT_TRUE(
+        runs_pointwise(conv(6, out, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), input, true))
+        << out;
+  }
+  EXPECT_TRUE(runs_pointwise(conv(6, 3, {1, 1}, {1, 1}, {0, 0}, {1, 1}), {1, 6, 9, 9}, true));
+  EXPECT_FALSE(
+      runs_pointwise(conv(6, 2, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), input, false));
+  EXPECT_FALSE(runs_pointwise(conv(6, 5, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), input, true));
+  EXPECT_FALSE(runs_pointwise(conv(6, 2, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}), input, true));
+  EXPECT_FALSE(runs_pointwise(conv(6, 2, {1, 1, 1}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}), input, true));
+  EXPECT_FALSE(runs_pointwise(conv(6, 2, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}), input, true));
+  EXPECT_FALSE(
+      runs_pointwise(conv(6, 2, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, 2), input, true));
+
+  const auto params = conv(6, 3, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1});
+  const auto data = testing::make_backward_case(kConv, params, {input});
+  const auto run = [&](int threads) {
+    return testing::run_backward(Backend::onednn, kConv, params, data.inputs, data.weights,
+                                 data.diff_dst, threads);
+  };
+  const auto one = run(1);
+  const auto two = run(2);
+  const auto same = [](const Tensor& a, const Tensor& b) {
+    return a.dims() == b.dims() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  EXPECT_TRUE(same(one.diff_src.at(0), two.diff_src.at(0)));
+  ASSERT_EQ(one.diff_weights.size(), 2u);
+  for (const auto& [role, grad] : one.diff_weights) {
+    EXPECT_TRUE(same(grad, two.diff_weights.at(role))) << role;
   }
 }
 
@@ -483,18 +550,24 @@ TEST(ConvBackward, ForwardUsesWeightsChangedInPlace) {
   }
 }
 
+// Training's forward (by hand for the one-voxel kernels into a few channels) and inference's.
 TEST(ConvBackward, TrainingForwardMatchesInference) {
-  const auto data = testing::make_backward_case(kConv, kConvParams, {{2, 3, 6, 7}});
-  const auto inference =
-      testing::run_one(Backend::onednn, kConv, kConvParams, data.inputs, data.weights);
-  const Context ctx(2);
-  auto layer = create_layer(kConv, "layer");
-  layer->load_params(kConvParams);
-  layer->load_weights(data.weights);
-  layer->set_training(true);
-  Tensor dst(layer->prepare(ctx, {{2, 3, 6, 7}}));
-  layer->forward({&data.inputs[0]}, dst);
-  EXPECT_LE(testing::relative_error(dst, inference), 1e-6);
+  for (const auto& [params, input] :
+       {std::pair{kConvParams, Dims{2, 3, 6, 7}},
+        std::pair{conv(6, 3, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), Dims{2, 6, 5, 7, 41}},
+        std::pair{conv(5, 2, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false), Dims{1, 5, 9, 8}}}) {
+    const auto data = testing::make_backward_case(kConv, params, {input});
+    const auto inference =
+        testing::run_one(Backend::onednn, kConv, params, data.inputs, data.weights);
+    const Context ctx(2);
+    auto layer = create_layer(kConv, "layer");
+    layer->load_params(params);
+    layer->load_weights(data.weights);
+    layer->set_training(true);
+    Tensor dst(layer->prepare(ctx, {input}));
+    layer->forward({&data.inputs[0]}, dst);
+    EXPECT_LE(testing::relative_error(dst, inference), 1e-6) << to_string(input);
+  }
 }
 
 TEST(LayerBackward, ThrowsForALayerWithoutOne) {

@@ -249,10 +249,62 @@ LossOutput soft_dice_of(const Tensor& logits, const Classes& k, const SoftDiceCo
 
 }  // namespace
 
+// Cross-entropy alone keeps no softmax ([N, C, S] doubles, written and read again): each
+// position's gradient and log p[y] come from one pass over its logits (on the threads), then the
+// sums over positions in order, the same values and bytes as cross_entropy_of's (bench/train's 3D
+// U-Net at 64^3: the loss 6.0 -> 5.6 ms a step, medians of 40).
 LossOutput cross_entropy(const Tensor& logits, const Tensor& target,
                          const CrossEntropyConfig& config) {
-  return cross_entropy_of(
-      logits, prepare_classes(logits, target, config.ignore_index, "cross-entropy"), config);
+  const Layout l = layout_of(logits, "cross-entropy");
+  const auto labels = class_labels(logits, target, config.ignore_index, "cross-entropy");
+  const auto w = class_weights(config.class_weights, l.c, "cross-entropy");
+  double weight_sum = 0.0;
+  for (const std::int64_t y : labels) {
+    if (y >= 0)
+      weight_sum += w[static_cast<std::size_t>(y)];
+  }
+  LossOutput out{0.0, Tensor(logits.dims())};
+  if (weight_sum == 0.0)
+    return out;
+  std::vector<double> log_p(labels.size());
+  const float* x = logits.data();
+  float* g = out.diff_logits.data();
+#pragma omp parallel if (l.n * l.s >= kParallelFrom)
+  {
+    std::vector<double> e(static_cast<std::size_t>(l.c));
+#pragma omp for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < l.n; ++n) {
+      for (std::int64_t s = 0; s < l.s; ++s) {
+        const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
+        if (y < 0)
+          continue;
+        const std::int64_t base = n * l.c * l.s + s;
+        double top = x[base];
+        for (std::int64_t c = 1; c < l.c; ++c)
+          top = std::max(top, double{x[base + c * l.s]});
+        double sum = 0.0;
+        for (std::int64_t c = 0; c < l.c; ++c) {
+          const double d = double{x[base + c * l.s]} - top;
+          e[static_cast<std::size_t>(c)] = d == 0.0 ? 1.0 : std::exp(d);
+          sum += e[static_cast<std::size_t>(c)];
+        }
+        log_p[static_cast<std::size_t>(n * l.s + s)] =
+            double{x[base + y * l.s]} - (top + std::log(sum));
+        const double scale = w[static_cast<std::size_t>(y)] / weight_sum;
+        for (std::int64_t c = 0; c < l.c; ++c) {
+          const double p = e[static_cast<std::size_t>(c)] / sum;
+          g[base + c * l.s] = static_cast<float>(scale * (p - (c == y ? 1.0 : 0.0)));
+        }
+      }
+    }
+  }
+  double total = 0.0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] >= 0)
+      total -= w[static_cast<std::size_t>(labels[i])] * log_p[i];
+  }
+  out.value = total / weight_sum;
+  return out;
 }
 
 LossOutput binary_cross_entropy(const Tensor& logits, const Tensor& target,

@@ -123,30 +123,33 @@ __attribute__((target_clones("avx2", "default"))) void backward_weights_chunk(
   }
 }
 
+// work(item, span) for each chunk of each sample, on the threads.
+template <typename Work>
+void each_chunk(const Pointwise& p, int threads, Work work) {
+  check(p);
+  const std::int64_t items = p.batch * chunks_of(p);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t item = 0; item < items; ++item) {
+    work(item, span_of(p, item));
+  }
+}
+
 }  // namespace
 
 void pointwise_forward(const Pointwise& p, const float* x, const float* w, const float* b, float* y,
                        int threads) {
-  check(p);
-  const std::int64_t items = p.batch * chunks_of(p);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t item = 0; item < items; ++item) {
-    const Span s = span_of(p, item);
+  each_chunk(p, threads, [&](std::int64_t /*item*/, const Span& s) {
     forward_chunk(p, x + s.n * p.in_channels * p.positions + s.first, w, b,
                   y + s.n * p.out_channels * p.positions + s.first, s.count);
-  }
+  });
 }
 
 void pointwise_backward_data(const Pointwise& p, const float* dy, const float* w, float* dx,
                              int threads) {
-  check(p);
-  const std::int64_t items = p.batch * chunks_of(p);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t item = 0; item < items; ++item) {
-    const Span s = span_of(p, item);
+  each_chunk(p, threads, [&](std::int64_t /*item*/, const Span& s) {
     backward_data_chunk(p, dy + s.n * p.out_channels * p.positions + s.first, w,
                         dx + s.n * p.in_channels * p.positions + s.first, s.count);
-  }
+  });
 }
 
 void pointwise_backward_weights(const Pointwise& p, const float* x, const float* dy, float* dw,
@@ -155,13 +158,11 @@ void pointwise_backward_weights(const Pointwise& p, const float* x, const float*
   const std::int64_t items = p.batch * chunks_of(p);
   const std::int64_t per_item = p.out_channels * (p.in_channels + 1);
   std::vector<double> sums(static_cast<std::size_t>(items * per_item));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t item = 0; item < items; ++item) {
-    const Span s = span_of(p, item);
+  each_chunk(p, threads, [&](std::int64_t item, const Span& s) {
     backward_weights_chunk(p, x + s.n * p.in_channels * p.positions + s.first,
                            dy + s.n * p.out_channels * p.positions + s.first,
                            sums.data() + item * per_item, s.count);
-  }
+  });
   for (std::int64_t k = 0; k < per_item; ++k) {
     double total = 0.0;
     for (std::int64_t item = 0; item < items; ++item) {

@@ -453,11 +453,6 @@ void unpool_plain_avg(const float* diff_dst, float* diff_src, std::int64_t plane
   }
 }
 
-// The gradient of max pooling by hand, plane by plane: each output's gradient goes to the first
-// input of its window (in the order kd, kh, kw) that holds the output's value, the maximum that
-// pool_plain found: where oneDNN's workspace would point, as its forward takes only a strictly
-// larger value (a window with no such input, all -inf or NaN, gives to its first input inside).
-// oneDNN v2.6 has only its scalar simple_nchw kernels for plain layouts, forward and backward.
 // Windows that tile the input (a U-Net's 2x2x2 poolings) of at most kMaxTiledWindow inputs take
 // unpool_tiled_max: the same bytes, rows of windows 2 wide by AVX2 (the general loop below took
 // 3.5 ms a step for bench/train's 3D U-Net's first pooling, 16 x 64^3).
@@ -561,6 +556,11 @@ void unpool_tiled_max(const float* x, const float* y, const float* dy, float* dx
   }
 }
 
+// The gradient of max pooling by hand, plane by plane: each output's gradient goes to the first
+// input of its window (in the order kd, kh, kw) that holds the output's value, the maximum that
+// pool_plain found: where oneDNN's workspace would point, as its forward takes only a strictly
+// larger value (a window with no such input, all -inf or NaN, gives to its first input inside).
+// oneDNN v2.6 has only its scalar simple_nchw kernels for plain layouts, forward and backward.
 void unpool_plain_max(const float* src, const float* dst, const float* diff_dst, float* diff_src,
                       std::int64_t planes, const std::array<Axis, 3>& ax, int threads) {
   const auto& [d, h, w] = ax;

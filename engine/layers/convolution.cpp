@@ -2308,12 +2308,15 @@ class DnnlConvolution final : public ConvolutionLayer {
     // diff_dst channels-last: oneDNN v2.6 has no AVX2 kernel for it and falls back to gemm, which
     // takes about half the time on ndhwc as on the blocked or plain layouts it picks itself (16->16
     // channels at 64^3: 54 ms against 111; 32->16: 128 against 249; 64->64 at 16^3: 7.6 against
-    // 15.6). 2D keeps its jit:avx2 kernel. With them, its jit:avx512_core kernel runs on either,
-    // faster on the 16-channel blocks it picks, which the forward and data passes already hold
-    // (no reorders of src and diff_dst): bench/train's 3D U-Net, weight gradients with their
-    // reorders 94 -> 70 ms a step (32->16 at 64^3: 28.5 -> 17.4 ms), its step 278-283 -> 254-261.
-    const bool channels_last =
-        !transposed() && g.src.dims().size() == 5 && !detail::onednn_runs_avx512();
+    // 15.6). 2D keeps its jit:avx2 kernel. With them and channels in whole blocks of 16, its
+    // jit:avx512_core kernel is faster on the 16-channel blocks it picks, which the forward and
+    // data passes already hold (no reorders of src and diff_dst): bench/train's 3D U-Net, weight
+    // gradients with their reorders 94 -> 70 ms a step (32->16 at 64^3: 28.5 -> 17.4 ms). With 8
+    // channels it picks PyTorch's layout and a kernel half as fast as on ndhwc (the CT model's
+    // 8 -> 8 at 2x32x96^2: 85 ms against 44), so those stay channels-last.
+    const bool blocks = detail::onednn_runs_avx512() && params().in_channels % 16 == 0 &&
+                        params().out_channels % 16 == 0;
+    const bool channels_last = !transposed() && g.src.dims().size() == 5 && !blocks;
     const auto layout = [&](const dnnl::memory::desc& any) {
       return channels_last
                  ? dnnl::memory::desc(any.dims(), any.data_type(), dnnl::memory::format_tag::ndhwc)

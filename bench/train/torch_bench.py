@@ -3,7 +3,7 @@ images, batch 64, Adam) or N steps of the same 3D U-Net as cajal's builder makes
 32, 64, 128, batch norm, ReLU, max pool, transposed convolutions) on 1x1x64^3, eager or
 TorchScript, timed; prints one JSON line like bench/train/train_bench.
 
-    /usr/bin/python3 bench/train/torch_bench.py lenet5|unet3d [--threads 2] [--steps 50] [--script]
+    /usr/bin/python3 bench/train/torch_bench.py lenet5|unet3d|unet3d_ct [--threads 2] [--steps 50] [--script]
 """
 import argparse
 import json
@@ -70,7 +70,7 @@ def step(model, optimizer, x, y):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=["lenet5", "unet3d"])
+    parser.add_argument("case", choices=["lenet5", "unet3d", "unet3d_ct"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--script", action="store_true", help="TorchScript the model")
@@ -91,18 +91,25 @@ def main():
         print(json.dumps({"tool": tool, "case": "lenet5_epoch", "threads": args.threads,
                           "seconds": time.perf_counter() - start, "last_loss": loss}))
         return
-    model = UNet3D()
+    ct = args.case == "unet3d_ct"
+    # unet3d_ct: the bundled CT model's U-Net (features 8 to 128, 12 classes) on a batch of two
+    # 32x96x96 patches, as cajal train runs it.
+    model = UNet3D(features=(8, 16, 32, 64, 128), classes=12) if ct else UNet3D()
     model = torch.jit.script(model) if args.script else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    y = (torch.rand(1, 64, 64, 64) < 0.3).long()
-    x = y.float().unsqueeze(1) + 0.5 * torch.randn(1, 1, 64, 64, 64)
+    if ct:
+        y = torch.randint(0, 12, (2, 32, 96, 96))
+    else:
+        y = (torch.rand(1, 64, 64, 64) < 0.3).long()
+    x = y.float().unsqueeze(1) + 0.5 * torch.randn(y.shape[0], 1, *y.shape[1:])
     step(model, optimizer, x, y)
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
         loss = step(model, optimizer, x, y)
         times.append(time.perf_counter() - start)
-    print(json.dumps({"tool": tool, "case": "unet3d_64_steps", "threads": args.threads,
+    print(json.dumps({"tool": tool, "case": "unet3d_ct_steps" if ct else "unet3d_64_steps",
+                      "threads": args.threads,
                       "steps": args.steps, "seconds": sum(times),
                       "median_step_seconds": sorted(times)[len(times) // 2], "last_loss": loss}))
 

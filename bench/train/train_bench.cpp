@@ -1,9 +1,11 @@
 // Issue 4's training benchmark, cajal's side: one epoch of LeNet-5 on Fashion-MNIST, or N steps
-// of a 3D U-Net on 1x1x64^3 patches, timed; prints one JSON line. bench/train/run.sh runs it next
-// to PyTorch (bench/train/torch_bench.py) on the same thread count.
+// of a 3D U-Net on 1x1x64^3 patches, or N steps of the bundled CT model's U-Net (models/ct-organs:
+// features 8 to 128, 12 classes) on a batch of two 32x96x96 patches, as `cajal train` runs it;
+// timed, prints one JSON line. bench/train/run.sh runs it next to PyTorch
+// (bench/train/torch_bench.py) on the same thread count.
 //
 //   train_bench lenet5 --threads 2
-//   train_bench unet3d --steps 50 --threads 2
+//   train_bench unet3d|unet3d_ct --steps 50 --threads 2
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -124,19 +126,25 @@ int run_lenet5(int threads) {
   return 0;
 }
 
-int run_unet3d(int threads, int steps) {
+// `ct`: the CT model's shape, else the 64^3 case. Labels drawn at random (12 classes or 2, 30 %
+// foreground), the image the label plus noise.
+int run_unet3d(int threads, int steps, bool ct) {
   engine::Context ctx(threads);
   models::UNetConfig config;
-  config.out_channels = 2;
+  config.out_channels = ct ? 12 : 2;
+  if (ct) {
+    config.features = {8, 16, 32, 64, 128};
+  }
   nlohmann::json graph = models::build_unet(config);
   engine::Net net = make_training_net(graph, 3, 1);
-  net.prepare(ctx, {{"image", {1, 1, 64, 64, 64}}});
+  const engine::Dims input = ct ? engine::Dims{2, 1, 32, 96, 96} : engine::Dims{1, 1, 64, 64, 64};
+  net.prepare(ctx, {{"image", input}});
   train::Optimizer optimizer({.type = train::OptimizerType::adam}, net.parameters());
   train::Generator random(7);
-  Tensor x({1, 1, 64, 64, 64});
-  Tensor y({1, 64, 64, 64});
+  Tensor x(input);
+  Tensor y({input[0], input[2], input[3], input[4]});
   for (std::int64_t i = 0; i < x.size(); ++i) {
-    y.data()[i] = random.chance(0.3) ? 1.0f : 0.0f;
+    y.data()[i] = ct ? static_cast<float>(random.below(12)) : random.chance(0.3) ? 1.0f : 0.0f;
     x.data()[i] = y.data()[i] + static_cast<float>(random.normal(0.0, 0.5));
   }
   step(net, optimizer, x, y);  // warm-up
@@ -153,7 +161,7 @@ int run_unet3d(int threads, int steps) {
   }
   std::sort(times.begin(), times.end());
   std::printf("%s\n", nlohmann::json({{"tool", "cajal"},
-                                      {"case", "unet3d_64_steps"},
+                                      {"case", ct ? "unet3d_ct_steps" : "unet3d_64_steps"},
                                       {"threads", threads},
                                       {"steps", steps},
                                       {"seconds", total},
@@ -168,7 +176,7 @@ int run_unet3d(int threads, int steps) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: train_bench lenet5|unet3d [--threads N] [--steps N]\n");
+    std::fprintf(stderr, "usage: train_bench lenet5|unet3d|unet3d_ct [--threads N] [--steps N]\n");
     return 1;
   }
   int threads = 2;
@@ -181,7 +189,8 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    return std::string(argv[1]) == "lenet5" ? run_lenet5(threads) : run_unet3d(threads, steps);
+    const std::string name = argv[1];
+    return name == "lenet5" ? run_lenet5(threads) : run_unet3d(threads, steps, name == "unet3d_ct");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_bench: %s\n", e.what());
     return 1;

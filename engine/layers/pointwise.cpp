@@ -9,8 +9,8 @@
 namespace cajal::engine::detail {
 namespace {
 
-// Positions a chunk: its sums (forward) or gradients fit in the first-level cache.
-constexpr std::int64_t kChunk = 1024;
+// Positions a chunk: the forward's sums of 16 outputs (32 KB) fit in the first-level cache.
+constexpr std::int64_t kChunk = 512;
 constexpr std::int64_t kLanes = 16;
 
 std::int64_t chunks_of(const Pointwise& p) {

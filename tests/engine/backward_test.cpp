@@ -58,8 +58,9 @@ constexpr auto kUp = LayerType::transposed_convolution;
 std::vector<GradCase> grid() {
   return {
       {"Conv2dPlain", kConv, conv(3, 4, {3, 3}, {1, 1}, {0, 0}, {1, 1}), {2, 3, 9, 11}},
-      // One-voxel kernels into at most 4 channels (by hand in training: 1188 positions, two chunks
-      // and a tail of 164; 63; a batch of 2), and into 5 (oneDNN).
+      // One-voxel kernels into at most 16 channels (by hand in training: 1188 positions, three
+      // chunks, the last of 164; 63; a batch of 2; the CT model's 8 into 12; 16), and into 17
+      // (oneDNN).
       {"Conv3dPointwiseHead",
        kConv,
        conv(16, 2, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}),
@@ -72,9 +73,17 @@ std::vector<GradCase> grid() {
        kConv,
        conv(3, 4, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}),
        {2, 3, 4, 5, 6}},
-      {"Conv2dPointwiseFiveOutputs",
+      {"Conv3dPointwiseTwelveOutputs",
        kConv,
-       conv(4, 5, {1, 1}, {1, 1}, {0, 0}, {1, 1}),
+       conv(8, 12, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}),
+       {2, 8, 4, 6, 9}},
+      {"Conv2dPointwiseSixteenOutputs",
+       kConv,
+       conv(16, 16, {1, 1}, {1, 1}, {0, 0}, {1, 1}),
+       {1, 16, 6, 7}},
+      {"Conv2dPointwiseSeventeenOutputs",
+       kConv,
+       conv(4, 17, {1, 1}, {1, 1}, {0, 0}, {1, 1}),
        {1, 4, 6, 7}},
       {"Conv2dStride2Padding1", kConv, conv(4, 8, {3, 3}, {2, 2}, {1, 1}, {1, 1}), {1, 4, 15, 9}},
       {"Conv2dDilation2", kConv, conv(3, 5, {3, 3}, {1, 1}, {2, 2}, {2, 2}), {1, 3, 13, 12}},
@@ -469,7 +478,7 @@ TEST(ConvBackward, AddsToTheGradientOnEveryCall) {
   }
 }
 
-// A one-voxel kernel into at most 4 channels runs by hand in training only (pointwise.h), its
+// A one-voxel kernel into at most 16 channels runs by hand in training only (pointwise.h), its
 // gradients the same bytes on 1 and 2 threads (the weight gradient's chunks summed
 // in order); the others stay oneDNN's.
 TEST(ConvBackward, PointwiseIntoFewChannelsByHandInTraining) {
@@ -483,7 +492,7 @@ TEST(ConvBackward, PointwiseIntoFewChannelsByHandInTraining) {
     return dynamic_cast<const ConvolutionLayer&>(*layer).runs_pointwise();
   };
   const Dims input{2, 6, 5, 7, 41};
-  for (const std::int64_t out : {1, 2, 4}) {
+  for (const std::int64_t out : {1, 2, 4, 12, 16}) {
     EXPECT_TRUE(
         runs_pointwise(conv(6, out, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), input, true))
         << out;
@@ -491,7 +500,8 @@ TEST(ConvBackward, PointwiseIntoFewChannelsByHandInTraining) {
   EXPECT_TRUE(runs_pointwise(conv(6, 3, {1, 1}, {1, 1}, {0, 0}, {1, 1}), {1, 6, 9, 9}, true));
   EXPECT_FALSE(
       runs_pointwise(conv(6, 2, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), input, false));
-  EXPECT_FALSE(runs_pointwise(conv(6, 5, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), input, true));
+  EXPECT_FALSE(
+      runs_pointwise(conv(6, 17, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), input, true));
   EXPECT_FALSE(runs_pointwise(conv(6, 2, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}), input, true));
   EXPECT_FALSE(runs_pointwise(conv(6, 2, {1, 1, 1}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}), input, true));
   EXPECT_FALSE(runs_pointwise(conv(6, 2, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}), input, true));

@@ -565,7 +565,8 @@ TEST(ConvBackward, TrainingForwardMatchesInference) {
   for (const auto& [params, input] :
        {std::pair{kConvParams, Dims{2, 3, 6, 7}},
         std::pair{conv(6, 3, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), Dims{2, 6, 5, 7, 41}},
-        std::pair{conv(5, 2, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false), Dims{1, 5, 9, 8}}}) {
+        std::pair{conv(5, 2, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false), Dims{1, 5, 9, 8}},
+        std::pair{conv(8, 12, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), Dims{2, 8, 4, 6, 9}}}) {
     const auto data = testing::make_backward_case(kConv, params, {input});
     const auto inference =
         testing::run_one(Backend::onednn, kConv, params, data.inputs, data.weights);

@@ -92,13 +92,10 @@ std::pair<double, double> position_exps(const float* x, std::int64_t stride, std
   return {top, sum};
 }
 
-// Softmax over C at every position, in double: [N, C, S]; `log_sum_exp` (if given) gets
-// log(sum_c exp(x_c)) per position [N, S].
-std::vector<double> softmax(const Tensor& logits, const Layout& l,
-                            std::vector<double>* log_sum_exp = nullptr) {
+// Softmax over C at every position, in double: [N, C, S].
+std::vector<double> softmax(const Tensor& logits, const Layout& l) {
   std::vector<double> p(static_cast<std::size_t>(logits.size()));
   const float* x = logits.data();
-  double* const lse = log_sum_exp ? log_sum_exp->data() : nullptr;
 #pragma omp parallel for collapse(2) schedule(static) if (l.n * l.s >= kParallelFrom)
   for (std::int64_t n = 0; n < l.n; ++n) {
     for (std::int64_t s = 0; s < l.s; ++s) {
@@ -106,8 +103,6 @@ std::vector<double> softmax(const Tensor& logits, const Layout& l,
       const auto [top, sum] = position_exps(x + base, l.s, l.c, p.data() + base, l.s);
       for (std::int64_t c = 0; c < l.c; ++c)
         p[static_cast<std::size_t>(base + c * l.s)] /= sum;
-      if (lse)
-        lse[n * l.s + s] = top + std::log(sum);
     }
   }
   return p;
@@ -123,8 +118,7 @@ void require_same_dims(const Tensor& logits, const Tensor& target, const char* l
 struct Classes {
   Layout l;
   std::vector<std::int64_t> labels;  // [N, S], -1 where ignored
-  std::vector<double> p;             // softmax, [N, C, S]
-  std::vector<double> lse;           // log-sum-exp, [N, S]
+  std::vector<double> p;             // softmax, [N, C, S] (0 where ignored, for Dice + CE)
 };
 
 Classes prepare_classes(const Tensor& logits, const Tensor& target, std::int64_t ignore_index,
@@ -132,50 +126,66 @@ Classes prepare_classes(const Tensor& logits, const Tensor& target, std::int64_t
   Classes k;
   k.l = layout_of(logits, loss);
   k.labels = class_labels(logits, target, ignore_index, loss);
-  k.lse.resize(static_cast<std::size_t>(k.l.n * k.l.s));
-  k.p = softmax(logits, k.l, &k.lse);
+  k.p = softmax(logits, k.l);
   return k;
 }
 
-LossOutput cross_entropy_of(const Tensor& logits, const Classes& k,
-                            const CrossEntropyConfig& config) {
-  const auto& l = k.l;
-  const auto& labels = k.labels;
-  const auto& p = k.p;
-  const auto& lse = k.lse;
+// Cross-entropy keeps no softmax unless `p` asks for it: each unignored position's gradient and
+// log p[y] come from one pass over its logits (on the threads), then the sums over positions in
+// order (bench/train's 3D U-Net at 64^3: the loss 6.0 -> 5.6 ms a step against a kept softmax,
+// medians of 40). `p` (if given, [N, C, S] zeros) gets the softmax of the unignored positions,
+// which is all the Dice term of Dice + CE reads.
+LossOutput cross_entropy_of(const Tensor& logits, const Layout& l,
+                            const std::vector<std::int64_t>& labels,
+                            const CrossEntropyConfig& config, std::vector<double>* p) {
   const auto w = class_weights(config.class_weights, l.c, "cross-entropy");
-  const float* x = logits.data();
-  double total = 0.0;
   double weight_sum = 0.0;
-  for (std::int64_t n = 0; n < l.n; ++n) {
-    for (std::int64_t s = 0; s < l.s; ++s) {
-      const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
-      if (y < 0)
-        continue;
-      const std::int64_t at = n * l.c * l.s + y * l.s + s;
-      const double log_p = double{x[at]} - lse[static_cast<std::size_t>(n * l.s + s)];
-      total -= w[static_cast<std::size_t>(y)] * log_p;
+  for (const std::int64_t y : labels) {
+    if (y >= 0)
       weight_sum += w[static_cast<std::size_t>(y)];
-    }
   }
   LossOutput out{0.0, Tensor(logits.dims())};
-  if (weight_sum == 0.0)
+  // Every position ignored, or every weight of the labels present 0: the loss is 0 with a zero
+  // gradient; only the softmax asked for is computed.
+  const bool weighted = weight_sum != 0.0;
+  if (!weighted && p == nullptr)
     return out;
-  out.value = total / weight_sum;
+  std::vector<double> log_p(labels.size());
+  const float* x = logits.data();
   float* g = out.diff_logits.data();
-#pragma omp parallel for collapse(2) schedule(static) if (l.n * l.s >= kParallelFrom)
-  for (std::int64_t n = 0; n < l.n; ++n) {
-    for (std::int64_t s = 0; s < l.s; ++s) {
-      const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
-      if (y < 0)
-        continue;
-      const double scale = w[static_cast<std::size_t>(y)] / weight_sum;
-      for (std::int64_t c = 0; c < l.c; ++c) {
-        const auto at = static_cast<std::size_t>(n * l.c * l.s + c * l.s + s);
-        g[at] = static_cast<float>(scale * (p[at] - (c == y ? 1.0 : 0.0)));
+#pragma omp parallel if (l.n * l.s >= kParallelFrom)
+  {
+    std::vector<double> e(static_cast<std::size_t>(l.c));
+#pragma omp for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < l.n; ++n) {
+      for (std::int64_t s = 0; s < l.s; ++s) {
+        const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
+        if (y < 0)
+          continue;
+        const std::int64_t base = n * l.c * l.s + s;
+        const auto [top, sum] = position_exps(x + base, l.s, l.c, e.data(), 1);
+        log_p[static_cast<std::size_t>(n * l.s + s)] =
+            double{x[base + y * l.s]} - (top + std::log(sum));
+        // Unweighted (Dice + CE only), the gradient stays +0 and the scale is not used.
+        const double scale = w[static_cast<std::size_t>(y)] / weight_sum;
+        for (std::int64_t c = 0; c < l.c; ++c) {
+          const double pc = e[static_cast<std::size_t>(c)] / sum;
+          if (weighted)
+            g[base + c * l.s] = static_cast<float>(scale * (pc - (c == y ? 1.0 : 0.0)));
+          if (p != nullptr)
+            (*p)[static_cast<std::size_t>(base + c * l.s)] = pc;
+        }
       }
     }
   }
+  if (!weighted)
+    return out;
+  double total = 0.0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] >= 0)
+      total -= w[static_cast<std::size_t>(labels[i])] * log_p[i];
+  }
+  out.value = total / weight_sum;
   return out;
 }
 
@@ -257,54 +267,12 @@ LossOutput soft_dice_of(const Tensor& logits, const Classes& k, const SoftDiceCo
 
 }  // namespace
 
-// Cross-entropy alone keeps no softmax ([N, C, S] doubles, written and read again): each
-// position's gradient and log p[y] come from one pass over its logits (on the threads), then the
-// sums over positions in order, the same values and bytes as cross_entropy_of's (bench/train's 3D
-// U-Net at 64^3: the loss 6.0 -> 5.6 ms a step, medians of 40).
 LossOutput cross_entropy(const Tensor& logits, const Tensor& target,
                          const CrossEntropyConfig& config) {
   const Layout l = layout_of(logits, "cross-entropy");
-  const auto labels = class_labels(logits, target, config.ignore_index, "cross-entropy");
-  const auto w = class_weights(config.class_weights, l.c, "cross-entropy");
-  double weight_sum = 0.0;
-  for (const std::int64_t y : labels) {
-    if (y >= 0)
-      weight_sum += w[static_cast<std::size_t>(y)];
-  }
-  LossOutput out{0.0, Tensor(logits.dims())};
-  if (weight_sum == 0.0)
-    return out;
-  std::vector<double> log_p(labels.size());
-  const float* x = logits.data();
-  float* g = out.diff_logits.data();
-#pragma omp parallel if (l.n * l.s >= kParallelFrom)
-  {
-    std::vector<double> e(static_cast<std::size_t>(l.c));
-#pragma omp for collapse(2) schedule(static)
-    for (std::int64_t n = 0; n < l.n; ++n) {
-      for (std::int64_t s = 0; s < l.s; ++s) {
-        const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
-        if (y < 0)
-          continue;
-        const std::int64_t base = n * l.c * l.s + s;
-        const auto [top, sum] = position_exps(x + base, l.s, l.c, e.data(), 1);
-        log_p[static_cast<std::size_t>(n * l.s + s)] =
-            double{x[base + y * l.s]} - (top + std::log(sum));
-        const double scale = w[static_cast<std::size_t>(y)] / weight_sum;
-        for (std::int64_t c = 0; c < l.c; ++c) {
-          const double p = e[static_cast<std::size_t>(c)] / sum;
-          g[base + c * l.s] = static_cast<float>(scale * (p - (c == y ? 1.0 : 0.0)));
-        }
-      }
-    }
-  }
-  double total = 0.0;
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] >= 0)
-      total -= w[static_cast<std::size_t>(labels[i])] * log_p[i];
-  }
-  out.value = total / weight_sum;
-  return out;
+  return cross_entropy_of(logits, l,
+                          class_labels(logits, target, config.ignore_index, "cross-entropy"),
+                          config, nullptr);
 }
 
 LossOutput binary_cross_entropy(const Tensor& logits, const Tensor& target,
@@ -339,11 +307,16 @@ LossOutput soft_dice(const Tensor& logits, const Tensor& target, const SoftDiceC
 
 LossOutput dice_cross_entropy(const Tensor& logits, const Tensor& target,
                               const DiceCrossEntropyConfig& config) {
-  const auto k = prepare_classes(logits, target, config.cross_entropy.ignore_index, "Dice + CE");
-  auto ce = cross_entropy_of(logits, k, config.cross_entropy);
-  const auto dice = config.dice.ignore_index == config.cross_entropy.ignore_index
-                        ? soft_dice_of(logits, k, config.dice)
-                        : soft_dice(logits, target, config.dice);
+  const char* name = "Dice + CE";
+  Classes k{layout_of(logits, name),
+            class_labels(logits, target, config.cross_entropy.ignore_index, name),
+            {}};
+  const bool shared = config.dice.ignore_index == config.cross_entropy.ignore_index;
+  if (shared)
+    k.p.assign(static_cast<std::size_t>(logits.size()), 0.0);
+  auto ce = cross_entropy_of(logits, k.l, k.labels, config.cross_entropy, shared ? &k.p : nullptr);
+  const auto dice =
+      shared ? soft_dice_of(logits, k, config.dice) : soft_dice(logits, target, config.dice);
   float* g = ce.diff_logits.data();
   const float* gd = dice.diff_logits.data();
 #pragma omp parallel for schedule(static) if (logits.size() >= kParallelFrom)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -237,6 +238,37 @@ TEST(Loss, AllIgnoredGivesZeroLossAndGradient) {
   EXPECT_EQ(out.value, 0.0);
   for (const float g : out.diff_logits.values())
     EXPECT_EQ(g, 0.0f);
+}
+
+// Labels whose class weights are all 0 weigh nothing, as when every position is ignored: the
+// cross-entropy is 0 with a gradient of +0 everywhere (no 0 / 0, no -0), and in Dice + CE the Dice
+// term is Dice's alone (the softmax it reads is still computed), on one thread and on the threads.
+TEST(Loss, ZeroWeightedLabelsGiveZeroCrossEntropy) {
+  for (const Dims& dims : {Dims{2, 3, 4}, Dims{2, 3, 16, 24, 24}}) {
+    const auto logits = random_tensor(dims, 4, -1.0, 1.0);
+    Dims label_dims = dims;
+    label_dims.erase(label_dims.begin() + 1);
+    const Tensor labels(label_dims, 0.0f);
+    const CrossEntropyConfig ce{{0.0f, 1.0f, 2.0f}, -100};
+    const auto out = cross_entropy(logits, labels, ce);
+    EXPECT_EQ(out.value, 0.0);
+    for (const float g : out.diff_logits.values())
+      ASSERT_TRUE(g == 0.0f && !std::signbit(g)) << g << " " << to_string(dims);
+    const SoftDiceConfig dice{};
+    const auto both =
+        dice_cross_entropy(logits, labels, DiceCrossEntropyConfig{ce, dice, 1.0, 1.0});
+    const auto alone = soft_dice(logits, labels, dice);
+    EXPECT_EQ(both.value, alone.value) << to_string(dims);
+    EXPECT_EQ(std::memcmp(both.diff_logits.data(), alone.diff_logits.data(),
+                          static_cast<std::size_t>(alone.diff_logits.size()) * sizeof(float)),
+              0)
+        << to_string(dims);
+    // Dice weighted 0 too: every gradient +0, as the cross-entropy's own.
+    const auto no_dice =
+        dice_cross_entropy(logits, labels, DiceCrossEntropyConfig{ce, dice, 1.0, 0.0});
+    for (const float g : no_dice.diff_logits.values())
+      ASSERT_TRUE(g == 0.0f && !std::signbit(g)) << g << " " << to_string(dims);
+  }
 }
 
 TEST(Loss, RejectsTargetsThatDoNotFit) {

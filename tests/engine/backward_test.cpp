@@ -181,6 +181,22 @@ std::vector<GradCase> grid() {
        kConv,
        conv(8, 8, {3, 3, 3}, {1, 1, 1}, {2, 2, 2}, {1, 1, 1}, 1, false),
        {1, 8, 3, 2, 2}},
+      // Into one block of 16 channels, unit stride: where oneDNN runs its AVX-512 kernels, the
+      // data pass is a forward convolution by the flipped weights (gradient_by_forward), padded
+      // by kernel - 1 - padding: 16 and 32 inputs, a kernel of 2 taps along D padded by 1, of 3
+      // along H padded by 2, along W unpadded, no bias; and padding beyond it (oneDNN's data pass).
+      {"Conv3d16To16DataByForward",
+       kConv,
+       conv(16, 16, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),
+       {2, 16, 4, 5, 6}},
+      {"Conv3d32To16DataByForwardKernel233",
+       kConv,
+       conv(32, 16, {2, 3, 3}, {1, 1, 1}, {1, 2, 0}, {1, 1, 1}, 1, false),
+       {1, 32, 3, 4, 5}},
+      {"Conv3d16To16PaddedBeyondKernel",
+       kConv,
+       conv(16, 16, {3, 1, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),
+       {1, 16, 3, 4, 5}},
       {"Up2dStride2Kernel2", kUp, conv(4, 3, {2, 2}, {2, 2}, {0, 0}, {1, 1}), {1, 4, 5, 7}},
       {"Up2dOutputPadding1",
        kUp,

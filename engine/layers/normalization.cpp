@@ -12,6 +12,7 @@
 #include "core/select.h"
 #include "engine/detail/dnnl_util.h"
 #include "engine/layers/common.h"
+#include "engine/layers/norm_layouts.h"
 
 namespace cajal::engine {
 
@@ -203,6 +204,20 @@ class DnnlNormalization final : public NormalizationLayer {
     }
   }
 
+  bool take_layouts_in_training(std::int64_t in_block, std::int64_t out_block) override {
+    const std::int64_t channels = params().channels;
+    const auto valid = [&](std::int64_t block) {
+      return block == 1 || (block > 0 && block % 8 == 0 && channels % block == 0);
+    };
+    if (type() != LayerType::batch_norm || !training() || !prepared() || channels % 8 != 0 ||
+        !valid(in_block) || !valid(out_block)) {
+      return false;
+    }
+    in_block_ = in_block;
+    out_block_ = out_block;
+    return true;
+  }
+
   bool fuse_relu_in_training(bool relu) override {
     relu_ = relu && type() == LayerType::batch_norm && training() && prepared();
     return relu_;
@@ -271,6 +286,52 @@ class DnnlNormalization final : public NormalizationLayer {
     batch_var_.assign(static_cast<std::size_t>(channels), 0.0);
     batch_scale_.assign(static_cast<std::size_t>(channels), 0.0f);
     batch_shift_.assign(static_cast<std::size_t>(channels), 0.0f);
+    // Channel c's statistics from its four lanes of sums; its scale and shift.
+    const auto statistics = [&](std::int64_t c, const std::array<double, 4>& sum,
+                                const std::array<double, 4>& squares) {
+      const auto [mean, var] = mean_and_variance(sum, squares, count);
+      const auto at = static_cast<std::size_t>(c);
+      batch_mean_[at] = mean;
+      batch_var_[at] = var;
+      const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
+      const double beta = params().affine ? weight("bias").data()[c] : 0.0;
+      const double inv_std = 1.0 / std::sqrt(var + params().eps);
+      batch_scale_[at] = static_cast<float>(gamma * inv_std);
+      batch_shift_[at] = static_cast<float>(beta - mean * gamma * inv_std);
+    };
+    if (by_groups()) {
+      // On the linked layouts (norm_layouts.h), the same sums: each group of 8 channels' on a
+      // thread, then the output by chunks of positions, all channels of each on one thread.
+      const detail::NormLayout in = layout(src, in_block_);
+      const detail::NormLayout out = layout(dst, out_block_);
+      const std::int64_t chunks = (in.positions + kChunkPositions - 1) / kChunkPositions;
+#pragma omp parallel num_threads(ctx_->threads)
+      {
+#pragma omp for schedule(static)
+        for (std::int64_t g = 0; g < channels / 8; ++g) {
+          detail::GroupSums sum;
+          detail::GroupSums squares;
+          detail::group_moments(src.data(), in, g, sum, squares);
+          for (int k = 0; k < 8; ++k) {
+            statistics(
+                8 * g + k, {sum.lane[0][k], sum.lane[1][k], sum.lane[2][k], sum.lane[3][k]},
+                {squares.lane[0][k], squares.lane[1][k], squares.lane[2][k], squares.lane[3][k]});
+          }
+        }
+#pragma omp for schedule(static)
+        for (std::int64_t item = 0; item < in.samples * chunks; ++item) {
+          const std::int64_t first = item % chunks * kChunkPositions;
+          const std::int64_t last = std::min(first + kChunkPositions, in.positions);
+          for (std::int64_t g = 0; g < channels / 8; ++g) {
+            detail::group_normalize(src.data(), in, dst.data(), out, g, item / chunks, first, last,
+                                    batch_scale_.data() + 8 * g, batch_shift_.data() + 8 * g,
+                                    relu_);
+          }
+        }
+      }
+      update_running_stats(batch_mean_, batch_var_, runs.planes * runs.plane);
+      return;
+    }
 #pragma omp parallel for num_threads(ctx_->threads) schedule(static)
     for (std::int64_t c = 0; c < channels; ++c) {
       std::array<double, 4> sum{};
@@ -279,16 +340,9 @@ class DnnlNormalization final : public NormalizationLayer {
         detail::add_moments(src.data() + n * runs.stride + c * runs.plane, runs.plane, sum.data(),
                             squares.data());
       }
-      const auto [mean, var] = mean_and_variance(sum, squares, count);
-      batch_mean_[static_cast<std::size_t>(c)] = mean;
-      batch_var_[static_cast<std::size_t>(c)] = var;
-      const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
-      const double beta = params().affine ? weight("bias").data()[c] : 0.0;
-      const double inv_std = 1.0 / std::sqrt(var + params().eps);
-      const auto scale = static_cast<float>(gamma * inv_std);
-      const auto shift = static_cast<float>(beta - mean * gamma * inv_std);
-      batch_scale_[static_cast<std::size_t>(c)] = scale;
-      batch_shift_[static_cast<std::size_t>(c)] = shift;
+      statistics(c, sum, squares);
+      const float scale = batch_scale_[static_cast<std::size_t>(c)];
+      const float shift = batch_shift_[static_cast<std::size_t>(c)];
       for (std::int64_t n = 0; n < runs.planes; ++n) {
         const float* x = src.data() + n * runs.stride + c * runs.plane;
         float* y = dst.data() + n * runs.stride + c * runs.plane;
@@ -402,6 +456,10 @@ class DnnlNormalization final : public NormalizationLayer {
   // (recomputed from x, the same operations, so the same bits) was above 0, as ReLU's own
   // backward does, and is 0 elsewhere.
   void backward_batch_norm(const Tensor& src, const Tensor& diff_dst, Tensor* diff_src) {
+    if (by_groups()) {
+      backward_batch_norm_by_groups(src, diff_dst, diff_src);
+      return;
+    }
     if (relu_) {
       backward_batch_norm_after<true>(src, diff_dst, diff_src);
     } else {
@@ -441,21 +499,11 @@ class DnnlNormalization final : public NormalizationLayer {
                       diff_dst.data() + n * runs.stride + c * runs.plane, runs.plane, mean_f, kRelu,
                       scale, shift, dy_sum.data(), dy_x_sum.data());
       }
-      const double sum_dy = (dy_sum[0] + dy_sum[1]) + (dy_sum[2] + dy_sum[3]);
-      const double sum_dy_x = (dy_x_sum[0] + dy_x_sum[1]) + (dy_x_sum[2] + dy_x_sum[3]);
-      const double inv_std =
-          1.0 / std::sqrt(batch_var_[static_cast<std::size_t>(c)] + params().eps);
-      diff_gamma[static_cast<std::size_t>(c)] = sum_dy_x * inv_std;
-      diff_beta[static_cast<std::size_t>(c)] = sum_dy;
+      const auto [af, bf, cf] =
+          gradient_constants(c, dy_sum, dy_x_sum, count, diff_gamma, diff_beta);
       if (diff_src == nullptr) {
         continue;
       }
-      const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
-      const double a = gamma * inv_std;
-      const double b = training() ? -a * inv_std * inv_std * sum_dy_x / count : 0.0;
-      const auto af = static_cast<float>(a);
-      const auto bf = static_cast<float>(b);
-      const auto cf = static_cast<float>(training() ? -a * sum_dy / count - b * mean : 0.0);
       for (std::int64_t n = 0; n < runs.planes; ++n) {
         const float* x = src.data() + n * runs.stride + c * runs.plane;
         const float* dy = diff_dst.data() + n * runs.stride + c * runs.plane;
@@ -465,12 +513,98 @@ class DnnlNormalization final : public NormalizationLayer {
         }
       }
     }
-    if (params().affine) {
-      for (std::int64_t c = 0; c < channels; ++c) {
-        grad("weight").data()[c] += static_cast<float>(diff_gamma[static_cast<std::size_t>(c)]);
-        grad("bias").data()[c] += static_cast<float>(diff_beta[static_cast<std::size_t>(c)]);
+    add_affine_gradients(diff_gamma, diff_beta);
+  }
+
+  // Channel c's weight gradients (into diff_gamma and diff_beta) from its four lanes of sums of
+  // dy and of dy (x - mean), and the constants of dx = a dy + b x + c.
+  std::array<float, 3> gradient_constants(std::int64_t c, const std::array<double, 4>& dy_sum,
+                                          const std::array<double, 4>& dy_x_sum, double count,
+                                          std::vector<double>& diff_gamma,
+                                          std::vector<double>& diff_beta) const {
+    const auto at = static_cast<std::size_t>(c);
+    const double mean = batch_mean_[at];
+    const double sum_dy = (dy_sum[0] + dy_sum[1]) + (dy_sum[2] + dy_sum[3]);
+    const double sum_dy_x = (dy_x_sum[0] + dy_x_sum[1]) + (dy_x_sum[2] + dy_x_sum[3]);
+    const double inv_std = 1.0 / std::sqrt(batch_var_[at] + params().eps);
+    diff_gamma[at] = sum_dy_x * inv_std;
+    diff_beta[at] = sum_dy;
+    const double gamma = params().affine ? weight("weight").data()[c] : 1.0;
+    const double a = gamma * inv_std;
+    const double b = training() ? -a * inv_std * inv_std * sum_dy_x / count : 0.0;
+    return {static_cast<float>(a), static_cast<float>(b),
+            static_cast<float>(training() ? -a * sum_dy / count - b * mean : 0.0)};
+  }
+
+  void add_affine_gradients(const std::vector<double>& diff_gamma,
+                            const std::vector<double>& diff_beta) {
+    if (!params().affine) {
+      return;
+    }
+    for (std::size_t c = 0; c < diff_gamma.size(); ++c) {
+      grad("weight").data()[c] += static_cast<float>(diff_gamma[c]);
+      grad("bias").data()[c] += static_cast<float>(diff_beta[c]);
+    }
+  }
+
+  // backward_batch_norm_after by 8 channels on the linked layouts (take_layouts_in_training): x
+  // and dx in the input's, dy in the output's; the same sums in the same order, the same bytes.
+  void backward_batch_norm_by_groups(const Tensor& src, const Tensor& diff_dst, Tensor* diff_src) {
+    const std::int64_t channels = params().channels;
+    const detail::NormLayout in = layout(src, in_block_);
+    const detail::NormLayout dl = layout(diff_dst, out_block_);
+    const auto count = static_cast<double>(in.samples * in.positions);
+    CAJAL_CHECK(training() && batch_mean_.size() == static_cast<std::size_t>(channels))
+        << label() << ": backward before a training forward";
+    std::vector<double> diff_gamma(static_cast<std::size_t>(channels));
+    std::vector<double> diff_beta(static_cast<std::size_t>(channels));
+    std::vector<float> a(static_cast<std::size_t>(channels));
+    std::vector<float> b(a.size());
+    std::vector<float> c(a.size());
+    const std::int64_t chunks = (in.positions + kChunkPositions - 1) / kChunkPositions;
+    // As the forward: the sums by groups of channels, dx by chunks of positions.
+#pragma omp parallel num_threads(ctx_->threads)
+    {
+#pragma omp for schedule(static)
+      for (std::int64_t g = 0; g < channels / 8; ++g) {
+        std::array<float, 8> mean{};
+        for (int k = 0; k < 8; ++k) {
+          mean[static_cast<std::size_t>(k)] =
+              static_cast<float>(batch_mean_[static_cast<std::size_t>(8 * g + k)]);
+        }
+        detail::GroupSums dy_sum;
+        detail::GroupSums dy_x_sum;
+        detail::group_gradient_sums(src.data(), in, diff_dst.data(), dl, g, mean.data(),
+                                    batch_scale_.data() + 8 * g, batch_shift_.data() + 8 * g, relu_,
+                                    dy_sum, dy_x_sum);
+        for (int k = 0; k < 8; ++k) {
+          const auto lanes = [&](const detail::GroupSums& sums) {
+            return std::array<double, 4>{sums.lane[0][k], sums.lane[1][k], sums.lane[2][k],
+                                         sums.lane[3][k]};
+          };
+          const auto at = static_cast<std::size_t>(8 * g + k);
+          const auto [ak, bk, ck] = gradient_constants(8 * g + k, lanes(dy_sum), lanes(dy_x_sum),
+                                                       count, diff_gamma, diff_beta);
+          a[at] = ak;
+          b[at] = bk;
+          c[at] = ck;
+        }
+      }
+      if (diff_src != nullptr) {
+#pragma omp for schedule(static)
+        for (std::int64_t item = 0; item < in.samples * chunks; ++item) {
+          const std::int64_t first = item % chunks * kChunkPositions;
+          const std::int64_t last = std::min(first + kChunkPositions, in.positions);
+          for (std::int64_t g = 0; g < channels / 8; ++g) {
+            detail::group_gradient(src.data(), in, diff_dst.data(), dl, diff_src->data(), g,
+                                   item / chunks, first, last, batch_scale_.data() + 8 * g,
+                                   batch_shift_.data() + 8 * g, relu_, a.data() + 8 * g,
+                                   b.data() + 8 * g, c.data() + 8 * g);
+          }
+        }
       }
     }
+    add_affine_gradients(diff_gamma, diff_beta);
   }
 
   // The affine part by hand (oneDNN's layer normalisation has one scale per row of the view, not
@@ -552,6 +686,8 @@ class DnnlNormalization final : public NormalizationLayer {
     forget_blocked();  // the Net links anew after each prepare
     backward_ = {};    // prepare() again (other dims or mode) builds it anew
     relu_ = false;     // and the Net fuses a ReLU anew
+    in_block_ = 1;     // and links the layouts anew
+    out_block_ = 1;
     const auto eps = static_cast<float>(params().eps);
     const auto prop =
         training() ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
@@ -618,6 +754,21 @@ class DnnlNormalization final : public NormalizationLayer {
   mutable std::vector<float> batch_scale_;
   mutable std::vector<float> batch_shift_;
   bool relu_ = false;  // fuse_relu_in_training
+  // take_layouts_in_training: the input's (and its gradient's) and the output's (and its
+  // gradient's) channel blocks; 1 is PyTorch's layout.
+  std::int64_t in_block_ = 1;
+  std::int64_t out_block_ = 1;
+  // Positions per chunk of the value-by-value passes on them (16 channels: 256 KiB).
+  static constexpr std::int64_t kChunkPositions = 4096;
+  bool by_groups() const {
+    return in_block_ > 1 || out_block_ > 1;
+  }
+  detail::NormLayout layout(const Tensor& t, std::int64_t block) const {
+    return {.samples = t.dim(0),
+            .channels = params().channels,
+            .positions = t.size() / (t.dim(0) * params().channels),
+            .block = block};
+  }
 };
 
 }  // namespace

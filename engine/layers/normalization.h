@@ -40,6 +40,15 @@ class NormalizationLayer : public Layer {
   // it, which the Net then skips) and its backward takes the gradient of that output, masked
   // where y <= 0. Returns whether the layer now does so (only a batch_norm in training can).
   virtual bool fuse_relu_in_training(bool /*relu*/) { return false; }
+  // Training, after prepare(): a batch_norm by hand reads its input in the layout
+  // [N, C / in_block, spatial..., in_block] and writes its output in that of out_block (1:
+  // PyTorch's layout; else a multiple of 8 that divides C), and its backward takes and gives the
+  // gradients so: the blocked layouts in which the convolution before it writes and the one after
+  // it reads (Net: ConvolutionLayer::write_blocked_in_training). The same bytes in any layout.
+  // Until the next prepare(). Returns whether it does (only with C a multiple of 8).
+  virtual bool take_layouts_in_training(std::int64_t /*in_block*/, std::int64_t /*out_block*/) {
+    return false;
+  }
   // Inference: an instance_norm or group_norm takes in the relu, leaky_relu or prelu after it,
   // as y = v > 0 ? v : slopes[c] * v on its output v (the bytes the activation gives), one slope
   // per channel; its forward is then by hand, the statistics and the output in one pass each.

@@ -4,9 +4,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <utility>
 
 #include "core/error.h"
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
 #include "tests/engine/layer_harness.h"
 
 namespace cajal::engine {
@@ -87,6 +90,80 @@ TEST(BatchNorm, TakesRunningStatisticsByName) {
 TEST(GroupNorm, RejectsGroupsThatDoNotDivideTheChannels) {
   auto layer = create_layer(LayerType::group_norm, "gn");
   EXPECT_THROW(layer->load_params({{"num_groups", 4}, {"num_channels", 6}}), Error);
+}
+
+// A batch norm in training on the layouts of the convolutions around it
+// (take_layouts_in_training): blocked input, blocked output, both, blocks of 8 in and channels
+// last out; with and without its ReLU; by the AVX-512 intrinsics and by the portable vectors. Its
+// output, its input's gradient, its weight gradients and its running statistics are the bytes of
+// the same layer on PyTorch's layout. 150 positions a sample: the sums' lanes end in 4 positions
+// and a tail of 2. It refuses blocks that are not multiples of 8 or do not divide the channels,
+// and layers that do not train a batch norm by hand.
+TEST(BatchNorm, TrainsOnBlockedLayoutsWithThePlainLayoutsBytes) {
+  const Context ctx(2);
+  const Dims dims{2, 32, 5, 6, 5};
+  const Tensor input = testing::random_tensor(dims, 7, -2.0f, 3.0f);
+  const Tensor diff = testing::random_tensor(dims, 8);
+  const auto make = [&](LayerType type, bool training, bool relu) {
+    auto layer = create_layer(type, "bn");
+    layer->load_params({{"num_features", 32}});
+    layer->load_weights(testing::random_weights(*layer, 3));
+    layer->set_training(training);
+    layer->prepare(ctx, {dims});
+    dynamic_cast<NormalizationLayer&>(*layer).fuse_relu_in_training(relu);
+    return layer;
+  };
+  const auto same_bytes = [](const Tensor& a, const Tensor& b) {
+    return a.dims() == b.dims() &&
+           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+  };
+  const auto to = [](const Tensor& t, std::int64_t block) {
+    return block > 1 ? testing::reblock(t, block, false) : t;
+  };
+  const auto from = [](const Tensor& t, std::int64_t block) {
+    return block > 1 ? testing::reblock(t, block, true) : t;
+  };
+  for (const bool intrinsics : {true, false}) {
+    detail::set_avx2_fma_kernels(intrinsics);
+    for (const bool relu : {false, true}) {
+      auto plain = make(LayerType::batch_norm, true, relu);
+      Tensor y(dims);
+      plain->forward({&input}, y);
+      Tensor dx(dims);
+      plain->backward({&input}, y, diff, {&dx});
+      for (const auto& [in, out] :
+           {std::pair<std::int64_t, std::int64_t>{16, 1}, {1, 16}, {16, 16}, {8, 32}}) {
+        auto layer = make(LayerType::batch_norm, true, relu);
+        ASSERT_TRUE(dynamic_cast<NormalizationLayer&>(*layer).take_layouts_in_training(in, out));
+        const Tensor x = to(input, in);
+        Tensor y_blocked(dims, NAN);
+        layer->forward({&x}, y_blocked);
+        const Tensor dy = to(diff, out);
+        Tensor dx_blocked(dims, NAN);
+        layer->backward({&x}, y_blocked, dy, {&dx_blocked});
+        const std::string where = "in " + std::to_string(in) + " out " + std::to_string(out) +
+                                  (relu ? " relu" : "") + (intrinsics ? "" : " portable");
+        EXPECT_TRUE(same_bytes(from(y_blocked, out), y)) << where;
+        EXPECT_TRUE(same_bytes(from(dx_blocked, in), dx)) << where;
+        for (const std::string role : {"weight", "bias"}) {
+          EXPECT_TRUE(same_bytes(layer->grad(role), plain->grad(role))) << where << " " << role;
+        }
+        for (const std::string role : {"running_mean", "running_var"}) {
+          EXPECT_TRUE(same_bytes(layer->weight(role), plain->weight(role))) << where << " " << role;
+        }
+      }
+    }
+  }
+  detail::set_avx2_fma_kernels(true);
+  auto layer = make(LayerType::batch_norm, true, false);
+  auto& norm = dynamic_cast<NormalizationLayer&>(*layer);
+  EXPECT_FALSE(norm.take_layouts_in_training(12, 1));
+  EXPECT_FALSE(norm.take_layouts_in_training(1, 24));
+  EXPECT_FALSE(norm.take_layouts_in_training(0, 16));
+  EXPECT_FALSE(dynamic_cast<NormalizationLayer&>(*make(LayerType::batch_norm, false, false))
+                   .take_layouts_in_training(16, 16));
+  EXPECT_FALSE(dynamic_cast<NormalizationLayer&>(*make(LayerType::instance_norm, true, false))
+                   .take_layouts_in_training(16, 16));
 }
 
 // An instance norm with its (per-channel) PReLU taken in, prepared, takes a layout of blocks of

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "engine/layers/common.h"
 #include "engine/layers/convolution.h"
 #include "engine/layers/eltwise.h"
 #include "engine/layers/normalization.h"
@@ -223,6 +224,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     in_place_.assign(nodes_.size(), {});
     concat_in_place_.assign(nodes_.size(), false);
     fuse_relus_into_batch_norms();
+    link_training_layouts();
     planned_bytes_ = resident_bytes();
     peak_bytes_ = planned_bytes_;
     prepared_ = true;
@@ -391,6 +393,63 @@ void Net::fuse_relus_into_batch_norms() {
     if (norm != nullptr && norm->fuse_relu_in_training(true)) {
       relu_in_batch_norm_[j] = true;
       arena_[output_slot_[j]] = Tensor();  // the ReLU's blob is the batch norm's
+    }
+  }
+}
+
+void Net::link_training_layouts() {
+  training_layout_links_ = 0;
+  // Where batch norm's kernels on those layouts run by AVX-512 intrinsics: on AVX2 their
+  // portable vectors are slower than the plain layout's loops.
+  if (!options_.blocked_training_layouts || !detail::avx512_kernels()) {
+    return;
+  }
+  std::map<std::string, std::size_t> writer;
+  std::map<std::string, std::vector<std::pair<std::size_t, std::size_t>>> readers;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    writer[nodes_[i].output] = i;
+    for (std::size_t k = 0; k < nodes_[i].inputs.size(); ++k) {
+      readers[nodes_[i].inputs[k]].emplace_back(i, k);
+    }
+  }
+  const auto inner = [&](const std::string& blob) {
+    return std::count(outputs_.begin(), outputs_.end(), blob) == 0 &&
+           std::count(inputs_.begin(), inputs_.end(), blob) == 0;
+  };
+  for (std::size_t j = 0; j < nodes_.size(); ++j) {
+    auto* const norm = dynamic_cast<NormalizationLayer*>(nodes_[j].layer.get());
+    if (norm == nullptr || nodes_[j].inputs.size() != 1) {
+      continue;
+    }
+    // Before it: the convolution that writes its input, which it alone reads.
+    const std::string& in = nodes_[j].inputs[0];
+    ConvolutionLayer* before = nullptr;
+    if (inner(in) && writer.contains(in) && readers[in].size() == 1) {
+      before = dynamic_cast<ConvolutionLayer*>(nodes_[writer.at(in)].layer.get());
+    }
+    // After it, or after the ReLU it applies: a convolution that alone reads that, as its source.
+    std::string out = nodes_[j].output;
+    if (readers[out].size() == 1 && relu_in_batch_norm_[readers[out][0].first]) {
+      out = nodes_[readers[out][0].first].output;
+    }
+    ConvolutionLayer* after = nullptr;
+    if (inner(out) && readers[out].size() == 1 && readers[out][0].second == 0) {
+      after = dynamic_cast<ConvolutionLayer*>(nodes_[readers[out][0].first].layer.get());
+    }
+    const std::int64_t in_block = before != nullptr ? before->training_output_block() : 0;
+    const std::int64_t out_block = after != nullptr ? after->training_input_block() : 0;
+    if ((in_block == 0 && out_block == 0) ||
+        !norm->take_layouts_in_training(std::max<std::int64_t>(in_block, 1),
+                                        std::max<std::int64_t>(out_block, 1))) {
+      continue;
+    }
+    if (in_block > 0) {
+      before->write_blocked_in_training();
+      ++training_layout_links_;
+    }
+    if (out_block > 0) {
+      after->read_blocked_in_training();
+      ++training_layout_links_;
     }
   }
 }

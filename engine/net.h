@@ -40,6 +40,10 @@ struct NetOptions {
   // windows: freeing and faulting in a 16 MiB buffer at each batch cost `cajal classify` 20 %).
   // A single pass over a large input (segment's whole volume or slabs) sets it lower.
   std::int64_t release_bytes = std::numeric_limits<std::int64_t>::max();
+  // In training, batch norms take and give the blocked layouts of the convolutions around them
+  // (Net::link_training_layouts); false keeps PyTorch's layout between all layers (the same
+  // bytes; for tests).
+  bool blocked_training_layouts = true;
   // Neither folds nor fuses: every layer keeps its own weights and backward pass.
   static NetOptions for_training() { return {.fold_batch_norm = false, .fuse_post_ops = false}; }
 };
@@ -84,6 +88,10 @@ class Net {
   // max pooling between (one read) and the convolutions that read its output so
   // (pass_blocked_through), as planned by prepare().
   std::size_t blocked_links() const { return blocked_links_; }
+  // Training: the convolutions that write their output for the batch norm after them, or read
+  // their input from the batch norm before them, in their blocked layout
+  // (link_training_layouts), as planned by prepare().
+  std::size_t training_layout_links() const { return training_layout_links_; }
   // Bytes the activation buffers hold now (after a forward() in inference, those under
   // release_bytes).
   std::int64_t resident_bytes() const;
@@ -133,6 +141,13 @@ class Net {
   // Training: a ReLU that alone reads a batch norm's output is applied by that batch norm
   // (NormalizationLayer::fuse_relu_in_training), one pass less each way; its node is skipped.
   void fuse_relus_into_batch_norms();
+  // Training: a batch norm whose input only it reads, written by a convolution, takes it in that
+  // convolution's blocked layout (and gives its gradient so); one whose output (after the ReLU it
+  // applies) only a convolution reads, as its source, writes it in that convolution's layout (and
+  // takes its gradient so): NormalizationLayer::take_layouts_in_training,
+  // ConvolutionLayer::write_blocked_in_training and read_blocked_in_training. Two reorders less
+  // each way for each link; the same bytes.
+  void link_training_layouts();
   // backward(): a buffer for a gradient of these dims, its values unwritten (every layer's
   // backward writes its diff_src whole): the storage of an earlier gradient where one is spare,
   // so that training steps neither allocate nor zero their gradients again.
@@ -182,6 +197,7 @@ class Net {
   std::vector<Tensor> views_;             // per node writing in place: its part of the buffer
   std::int64_t planned_bytes_ = 0;
   std::size_t blocked_links_ = 0;
+  std::size_t training_layout_links_ = 0;
   std::int64_t peak_bytes_ = 0;
 };
 

@@ -1888,6 +1888,47 @@ class DnnlConvolution final : public ConvolutionLayer {
   bool runs_stem() const override { return prepared() && stem_; }
   bool runs_pointwise() const override { return prepared() && pointwise_; }
 
+  std::int64_t training_output_block() const override {
+    if (!trains_by_primitive() || train_blocked_out_) {
+      return 0;
+    }
+    const std::int64_t block = blocked_layout(dst_desc_, dst_dims()).second;
+    return block > 0 && data_diff_dst_desc_ == dst_desc_ ? block : 0;
+  }
+
+  std::int64_t training_input_block() const override {
+    if (!trains_by_primitive() || train_blocked_in_) {
+      return 0;
+    }
+    const std::int64_t block = blocked_layout(src_desc_, src_dims()[0]).second;
+    return block > 0 && data_diff_src_desc_ == src_desc_ ? block : 0;
+  }
+
+  // The bridges are rebuilt with the blocked layout on the blob's side: none is left to reorder
+  // but the weight pass's, where it reads another layout.
+  void write_blocked_in_training() override {
+    CAJAL_CHECK(training_output_block() > 0) << label() << ": no blocked output to write";
+    const auto& engine = ctx_->engine;
+    dst_ = detail::Bridge(dst_desc_, dst_desc_, engine, &ctx_->bridge_out);
+    data_diff_dst_ = detail::Bridge(dst_desc_, data_diff_dst_desc_, engine, &ctx_->bridge_in);
+    if (backward_weights_) {
+      weights_diff_dst_ =
+          detail::Bridge(dst_desc_, weights_diff_dst_desc_, engine, &ctx_->bridge_in);
+    }
+    train_blocked_out_ = true;
+  }
+
+  void read_blocked_in_training() override {
+    CAJAL_CHECK(training_input_block() > 0) << label() << ": no blocked input to read";
+    const auto& engine = ctx_->engine;
+    src_ = detail::Bridge(src_desc_, src_desc_, engine);
+    data_diff_src_ = detail::Bridge(src_desc_, data_diff_src_desc_, engine, &ctx_->bridge_out);
+    if (backward_weights_) {
+      weights_src_ = detail::Bridge(src_desc_, weights_src_desc_, engine, &ctx_->bridge_out);
+    }
+    train_blocked_in_ = true;
+  }
+
   void copy_plain(const Tensor& blob, float* plain) const override {
     CAJAL_CHECK(blocked_out_ && blob.dims() == dst_dims())
         << label() << ": copy_plain of " << to_string(blob.dims()) << " without a blocked link";
@@ -2070,7 +2111,10 @@ class DnnlConvolution final : public ConvolutionLayer {
 
   void build(const Context& context) override {
     ctx_ = context.impl();
-    blocked_out_ = false;  // pass_blocked_to links anew after each prepare
+    blocked_out_ = false;        // pass_blocked_to links anew after each prepare
+    train_blocked_out_ = false;  // and Net::link_training_layouts
+    train_blocked_in_ = false;
+    backward_weights_ = {};
     doubling_ = false;
     stem_ = false;
     pointwise_ = false;
@@ -2328,6 +2372,8 @@ class DnnlConvolution final : public ConvolutionLayer {
     const typename Kinds::BackwardData::desc data_desc(Kinds::algorithm, g.src, g.weights, g.dst,
                                                        g.stride, g.dilation, g.padding, g.padding);
     const typename Kinds::BackwardData::primitive_desc data_pd(data_desc, engine, pd);
+    data_diff_dst_desc_ = data_pd.diff_dst_desc();
+    data_diff_src_desc_ = data_pd.diff_src_desc();
     data_diff_dst_ = detail::Bridge(detail::plain_desc(dst_dims()), data_pd.diff_dst_desc(), engine,
                                     &ctx_->bridge_in);
     data_diff_src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), data_pd.diff_src_desc(),
@@ -2402,6 +2448,8 @@ class DnnlConvolution final : public ConvolutionLayer {
     const typename Kinds::BackwardWeights::primitive_desc weights_pd(weights_desc, engine, pd);
     weights_src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), weights_pd.src_desc(), engine,
                                   &ctx_->bridge_out);
+    weights_src_desc_ = weights_pd.src_desc();
+    weights_diff_dst_desc_ = weights_pd.diff_dst_desc();
     src_reused_ = weights_pd.src_desc() == pd.src_desc();
     diff_dst_reused_ = weights_pd.diff_dst_desc() == data_pd.diff_dst_desc();
     // In bridge_in only where the data pass's copy is not reused (then dead).
@@ -2457,6 +2505,13 @@ class DnnlConvolution final : public ConvolutionLayer {
   static bool by_primitive(const DnnlConvolution& layer) {
     return layer.prepared() && !layer.training() && !layer.thin_ && !layer.unpool_ &&
            !layer.doubling_ && layer.subpixel_ == 0 && static_cast<bool>(layer.primitive_);
+  }
+
+  // Training by its oneDNN primitives on the blocked copies of its input and output (no layer
+  // by hand that reads PyTorch's layout, in either direction).
+  bool trains_by_primitive() const {
+    return prepared() && training() && static_cast<bool>(primitive_) && !pointwise_ && !thin_ &&
+           !inner_ && !unpool_forward_ && !direct_weights_;
   }
 
   // Whether this layer may write dst_desc_ into its blob: it runs its primitive, is not linked
@@ -2517,6 +2572,13 @@ class DnnlConvolution final : public ConvolutionLayer {
   detail::WeightBridge data_weights_;
   dnnl::primitive backward_data_;  // a convolution_forward where data_by_forward_
   bool data_by_forward_ = false;
+  // The backward primitives' layouts (the weight pass's where backward_weights_ runs).
+  dnnl::memory::desc data_diff_dst_desc_;
+  dnnl::memory::desc data_diff_src_desc_;
+  dnnl::memory::desc weights_src_desc_;
+  dnnl::memory::desc weights_diff_dst_desc_;
+  bool train_blocked_out_ = false;  // write_blocked_in_training
+  bool train_blocked_in_ = false;   // read_blocked_in_training
   detail::Bridge weights_src_;
   bool direct_weights_ = false;   // direct_weight_gradient instead of backward_weights_
   bool blocked_weights_ = false;  // detail::blocked_weight_gradient instead of it

@@ -100,6 +100,19 @@ class ConvolutionLayer : public Layer {
   // The same into a pooling that alone reads this layer's output and writes PyTorch's layout
   // from it (PoolingLayer::read_blocked: LeNet-5's second pooling, before a flatten).
   virtual bool pass_blocked_into(Layer& /*reader*/) { return false; }
+  // Training, after prepare(): the channel block of the layout [N, C / block, spatial..., block]
+  // (oneDNN's nCdhw16c or 8c, or channels last) in which this layer's primitive writes its
+  // output and reads that output's gradient (training_output_block), or reads its input and
+  // writes that input's gradient (training_input_block), when it can take them from and give
+  // them to a batch norm as they are; 0 when it cannot (a layer run by hand, which reads PyTorch's
+  // layout, or a layout with padded channels).
+  virtual std::int64_t training_output_block() const { return 0; }
+  virtual std::int64_t training_input_block() const { return 0; }
+  // From now until the next prepare(), the output and its gradient (write_blocked_in_training),
+  // or the input and its gradient (read_blocked_in_training), are in that layout in the blobs
+  // themselves, and their reorders are skipped (Net::link_training_layouts).
+  virtual void write_blocked_in_training() {}
+  virtual void read_blocked_in_training() {}
   // After pass_blocked_to linked it: `blob`, the output it wrote in its blocked layout, in
   // PyTorch's layout into `plain` (as many values) by one reorder.
   virtual void copy_plain(const Tensor& blob, float* plain) const;

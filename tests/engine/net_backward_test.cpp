@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "engine/context.h"
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
 #include "tests/engine/backward_harness.h"
 #include "tests/engine/layer_harness.h"
 
@@ -288,6 +289,71 @@ TEST(NetBackward, AReluAloneAfterABatchNormIsAppliedByIt) {
     EXPECT_LE(testing::relative_error(got[Backend::onednn].at(name), expected), 1e-5) << name;
   }
   EXPECT_EQ(bytes[Backend::reference] - bytes[Backend::onednn], 2 * 16 * 9 * 10 * 4);
+}
+
+// Batch norms between 3D convolutions take and give the convolutions' blocked layouts
+// (link_training_layouts): bn1 writes c2's input (its own in PyTorch's layout: c1, of two
+// channels, sums its weight gradient by hand), bn2 reads c2's output and writes c3's input, bn3
+// reads c3's output and writes PyTorch's layout for c4 and the pooling. 150 positions a sample
+// (the sums' lanes end in 4 positions and a tail of 2), two samples. Outputs, running
+// statistics, gradients: the bytes of the same net kept in PyTorch's layout.
+TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
+  const auto none = nlohmann::json::object();
+  const auto conv3d = [](std::int64_t in, std::int64_t out) {
+    return nlohmann::json{{"in_channels", in},
+                          {"out_channels", out},
+                          {"kernel_size", {3, 3, 3}},
+                          {"padding", {1, 1, 1}},
+                          {"bias", false}};
+  };
+  const std::vector<NodeDef> defs{
+      {LayerType::convolution, "c1", conv3d(2, 16), {"x"}, "a"},
+      {LayerType::batch_norm, "bn1", {{"num_features", 16}}, {"a"}, "b"},
+      {LayerType::relu, "r1", none, {"b"}, "r1"},
+      {LayerType::convolution, "c2", conv3d(16, 16), {"r1"}, "c"},
+      {LayerType::batch_norm, "bn2", {{"num_features", 16}}, {"c"}, "d"},
+      {LayerType::relu, "r2", none, {"d"}, "r2"},
+      {LayerType::convolution, "c3", conv3d(16, 32), {"r2"}, "e"},
+      {LayerType::batch_norm, "bn3", {{"num_features", 32}}, {"e"}, "f"},
+      {LayerType::convolution, "c4", conv3d(32, 16), {"f"}, "g"},
+      {LayerType::max_pool, "pool", {{"kernel_size", {2, 2, 2}}}, {"f"}, "h"},
+  };
+  const auto weights = weights_for(defs);
+  const auto x = testing::random_tensor({2, 2, 5, 6, 5}, 41);
+  const std::map<std::string, Tensor> diffs{{"g", testing::random_tensor({2, 16, 5, 6, 5}, 42)},
+                                            {"h", testing::random_tensor({2, 32, 2, 3, 2}, 43)}};
+  const Context ctx(2);
+  std::map<bool, std::map<std::string, Tensor>> got;
+  for (const bool blocked : {false, true}) {
+    NetOptions options = NetOptions::for_training();
+    options.blocked_training_layouts = blocked;
+    Net net({"x"}, testing::make_nodes(defs, Backend::onednn), {"g", "h"}, options);
+    net.load_weights(weights);
+    net.set_training(true);
+    net.prepare(ctx, {{"x", x.dims()}});
+    EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 4U : 0U);
+    auto& values = got[blocked];
+    for (int step = 0; step < 2; ++step) {  // the second step on the first one's buffers
+      net.zero_grad();
+      for (auto& [name, tensor] : net.forward({{"x", x}})) {
+        values[name] = std::move(tensor);
+      }
+      values["diff x"] = net.backward(diffs, {"x"}).at("x");
+    }
+    for (const auto& p : net.parameters()) {
+      values[p.name] = *p.grad;
+    }
+    for (const auto& [name, tensor] : net.weights()) {
+      values[name] = tensor;
+    }
+  }
+  ASSERT_EQ(got[true].size(), got[false].size());
+  for (const auto& [name, expected] : got[false]) {
+    const Tensor& actual = got[true].at(name);
+    ASSERT_EQ(actual.dims(), expected.dims()) << name;
+    EXPECT_EQ(std::memcmp(actual.data(), expected.data(), sizeof(float) * expected.size()), 0)
+        << name;
+  }
 }
 
 TEST(NetBackward, SwitchesBackToInferenceWithTheTrainedWeights) {

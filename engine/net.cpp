@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "engine/layers/channel.h"
 #include "engine/layers/common.h"
 #include "engine/layers/convolution.h"
 #include "engine/layers/eltwise.h"
@@ -417,6 +418,18 @@ void Net::link_training_layouts() {
            std::count(inputs_.begin(), inputs_.end(), blob) == 0;
   };
   for (std::size_t j = 0; j < nodes_.size(); ++j) {
+    // A concat that alone a convolution reads, as its source.
+    if (auto* const concat = dynamic_cast<ChannelLayer*>(nodes_[j].layer.get())) {
+      const auto& out = readers[nodes_[j].output];
+      auto* const conv = inner(nodes_[j].output) && out.size() == 1 && out[0].second == 0
+                             ? dynamic_cast<ConvolutionLayer*>(nodes_[out[0].first].layer.get())
+                             : nullptr;
+      if (conv != nullptr && concat->write_blocked_in_training(conv->training_input_block())) {
+        conv->read_blocked_in_training();
+        ++training_layout_links_;
+      }
+      continue;
+    }
     auto* const norm = dynamic_cast<NormalizationLayer*>(nodes_[j].layer.get());
     if (norm == nullptr || nodes_[j].inputs.size() != 1) {
       continue;

@@ -89,7 +89,7 @@ class Net {
   // (pass_blocked_through), as planned by prepare().
   std::size_t blocked_links() const { return blocked_links_; }
   // Training: the convolutions that write their output for the batch norm after them, or read
-  // their input from the batch norm before them, in their blocked layout
+  // their input from the batch norm or concat before them, in their blocked layout
   // (link_training_layouts), as planned by prepare().
   std::size_t training_layout_links() const { return training_layout_links_; }
   // Bytes the activation buffers hold now (after a forward() in inference, those under
@@ -145,8 +145,10 @@ class Net {
   // convolution's blocked layout (and gives its gradient so); one whose output (after the ReLU it
   // applies) only a convolution reads, as its source, writes it in that convolution's layout (and
   // takes its gradient so): NormalizationLayer::take_layouts_in_training,
-  // ConvolutionLayer::write_blocked_in_training and read_blocked_in_training. Two reorders less
-  // each way for each link; the same bytes.
+  // ConvolutionLayer::write_blocked_in_training and read_blocked_in_training. A concat that alone
+  // a convolution reads, as its source, writes it so (ChannelLayer::write_blocked_in_training).
+  // Two reorders less each way for each link (a copy and a reorder for a concat's); the same
+  // bytes.
   void link_training_layouts();
   // backward(): a buffer for a gradient of these dims, its values unwritten (every layer's
   // backward writes its diff_src whole): the storage of an earlier gradient where one is spare,

@@ -74,6 +74,15 @@ class DnnlChannel final : public ChannelLayer {
       detail::run_plain(primitive_, *ctx_, *src[0], dst);
       return;
     }
+    if (type() == LayerType::concat && !to_blocked_.empty()) {
+      for (std::size_t i = 0; i < src.size(); ++i) {
+        to_blocked_[i].execute(ctx_->stream,
+                               {{DNNL_ARG_FROM, detail::wrap(*src[i], ctx_->engine)},
+                                {DNNL_ARG_TO, dnnl::memory(parts_[i], ctx_->engine, dst.data())}});
+      }
+      ctx_->stream.wait();
+      return;
+    }
     if (type() == LayerType::concat) {
       join_channels(src, dst, ctx_->threads);
       return;
@@ -108,7 +117,49 @@ class DnnlChannel final : public ChannelLayer {
       }
       return;
     }
+    if (!to_plain_.empty()) {
+      for (std::size_t i = 0; i < src.size(); ++i) {
+        if (diff_src[i] != nullptr) {
+          to_plain_[i].execute(ctx_->stream,
+                               {{DNNL_ARG_FROM, dnnl::memory(parts_[i], ctx_->engine,
+                                                             const_cast<float*>(diff_dst.data()))},
+                                {DNNL_ARG_TO, detail::wrap(*diff_src[i], ctx_->engine)}});
+        }
+      }
+      ctx_->stream.wait();
+      return;
+    }
     split_channels(diff_dst, src, diff_src, ctx_->threads);
+  }
+
+  bool write_blocked_in_training(std::int64_t block) override {
+    const Dims& out = dst_dims();
+    if (type() != LayerType::concat || !training() || !prepared() || !to_blocked_.empty() ||
+        (block != 8 && block != 16) || (out.size() != 4 && out.size() != 5)) {
+      return false;
+    }
+    for (const Dims& in : src_dims()) {
+      if (in[1] % block != 0) {
+        return false;
+      }
+    }
+    using tag = dnnl::memory::format_tag;
+    const bool three = out.size() == 5;
+    const auto whole = detail::tagged_desc(out, block == 16 ? (three ? tag::nCdhw16c : tag::nChw16c)
+                                                            : (three ? tag::nCdhw8c : tag::nChw8c));
+    const auto& engine = ctx_->engine;
+    std::int64_t offset = 0;
+    for (const Dims& in : src_dims()) {
+      dnnl::memory::dims offsets(out.size(), 0);
+      offsets[1] = offset;
+      const auto part = whole.submemory_desc(dnnl::memory::dims(in.begin(), in.end()), offsets);
+      const auto plain = detail::plain_desc(in);
+      parts_.push_back(part);
+      to_blocked_.emplace_back(dnnl::reorder::primitive_desc(engine, plain, engine, part));
+      to_plain_.emplace_back(dnnl::reorder::primitive_desc(engine, part, engine, plain));
+      offset += in[1];
+    }
+    return true;
   }
 
  private:
@@ -186,6 +237,9 @@ class DnnlChannel final : public ChannelLayer {
   void build(const Context& context) override {
     ctx_ = context.impl();
     backward_ = {};  // prepare() again (other dims or mode) builds it anew
+    parts_.clear();  // and the Net links anew
+    to_blocked_.clear();
+    to_plain_.clear();
     const auto inference = dnnl::prop_kind::forward_inference;
     std::vector<dnnl::memory::desc> src_mds;
     for (const auto& dims : src_dims()) {
@@ -211,6 +265,11 @@ class DnnlChannel final : public ChannelLayer {
   dnnl::softmax_forward::primitive_desc softmax_pd_;
   dnnl::primitive primitive_;
   dnnl::primitive backward_;
+  // write_blocked_in_training: each input's place in the blocked output, and the reorders into it
+  // and back.
+  std::vector<dnnl::memory::desc> parts_;
+  std::vector<dnnl::reorder> to_blocked_;
+  std::vector<dnnl::reorder> to_plain_;
 };
 
 }  // namespace

@@ -17,6 +17,12 @@ namespace cajal::engine {
 class ChannelLayer : public Layer {
  public:
   using Layer::Layer;
+  // Training, after prepare(): a concat writes its output in the layout
+  // [N, C / block, spatial..., block] (block 8 or 16; each input's channels whole blocks) in
+  // which the convolution that alone reads it reads its source, and takes its gradient so (one
+  // reorder per input each way instead of a copy and the convolution's reorder): Net's
+  // link_training_layouts. Until the next prepare(). Returns whether it does.
+  virtual bool write_blocked_in_training(std::int64_t /*block*/) { return false; }
 
  protected:
   void parse_params(ParamReader& /*params*/) override {}

@@ -294,8 +294,10 @@ TEST(NetBackward, AReluAloneAfterABatchNormIsAppliedByIt) {
 // Batch norms between 3D convolutions take and give the convolutions' blocked layouts
 // (link_training_layouts): bn1 writes c2's input (its own in PyTorch's layout: c1, of two
 // channels, sums its weight gradient by hand), bn2 reads c2's output and writes c3's input, bn3
-// reads c3's output and writes PyTorch's layout for c4 and the pooling. 150 positions a sample
-// (the sums' lanes end in 4 positions and a tail of 2), two samples. Outputs, running
+// reads c3's output and writes PyTorch's layout for c4, the pooling and two concats: the one c5
+// alone reads writes c5's input in its blocked layout (two samples: each input's part of the
+// blocked output is strided), the one a pooling reads too stays in PyTorch's. 150 positions a
+// sample (the sums' lanes end in 4 positions and a tail of 2), two samples. Outputs, running
 // statistics, gradients: the bytes of the same net kept in PyTorch's layout.
 TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
   const auto none = nlohmann::json::object();
@@ -317,21 +319,29 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
       {LayerType::batch_norm, "bn3", {{"num_features", 32}}, {"e"}, "f"},
       {LayerType::convolution, "c4", conv3d(32, 16), {"f"}, "g"},
       {LayerType::max_pool, "pool", {{"kernel_size", {2, 2, 2}}}, {"f"}, "h"},
+      {LayerType::concat, "cat", none, {"g", "f"}, "cat"},
+      {LayerType::convolution, "c5", conv3d(48, 16), {"cat"}, "k"},
+      {LayerType::concat, "cat2", none, {"f", "g"}, "cat2"},
+      {LayerType::convolution, "c6", conv3d(48, 16), {"cat2"}, "m"},
+      {LayerType::max_pool, "pool2", {{"kernel_size", {2, 2, 2}}}, {"cat2"}, "n"},
   };
   const auto weights = weights_for(defs);
   const auto x = testing::random_tensor({2, 2, 5, 6, 5}, 41);
   const std::map<std::string, Tensor> diffs{{"g", testing::random_tensor({2, 16, 5, 6, 5}, 42)},
-                                            {"h", testing::random_tensor({2, 32, 2, 3, 2}, 43)}};
+                                            {"h", testing::random_tensor({2, 32, 2, 3, 2}, 43)},
+                                            {"k", testing::random_tensor({2, 16, 5, 6, 5}, 44)},
+                                            {"m", testing::random_tensor({2, 16, 5, 6, 5}, 45)},
+                                            {"n", testing::random_tensor({2, 48, 2, 3, 2}, 46)}};
   const Context ctx(2);
   std::map<bool, std::map<std::string, Tensor>> got;
   for (const bool blocked : {false, true}) {
     NetOptions options = NetOptions::for_training();
     options.blocked_training_layouts = blocked;
-    Net net({"x"}, testing::make_nodes(defs, Backend::onednn), {"g", "h"}, options);
+    Net net({"x"}, testing::make_nodes(defs, Backend::onednn), {"g", "h", "k", "m", "n"}, options);
     net.load_weights(weights);
     net.set_training(true);
     net.prepare(ctx, {{"x", x.dims()}});
-    EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 4U : 0U);
+    EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 5U : 0U);
     auto& values = got[blocked];
     for (int step = 0; step < 2; ++step) {  // the second step on the first one's buffers
       net.zero_grad();

@@ -400,8 +400,8 @@ void Net::fuse_relus_into_batch_norms() {
 
 void Net::link_training_layouts() {
   training_layout_links_ = 0;
-  // Where batch norm's kernels on those layouts run by AVX-512 intrinsics: on AVX2 their
-  // portable vectors are slower than the plain layout's loops.
+  // Only where batch norm's kernels on those layouts run by AVX-512 intrinsics: their portable
+  // vectors (as GCC compiled them for AVX-512 here) took twice the plain layout's loops' time.
   if (!options_.blocked_training_layouts || !detail::avx512_kernels()) {
     return;
   }
@@ -417,13 +417,18 @@ void Net::link_training_layouts() {
     return std::count(outputs_.begin(), outputs_.end(), blob) == 0 &&
            std::count(inputs_.begin(), inputs_.end(), blob) == 0;
   };
+  // The convolution that alone reads `blob`, as its source; null if there is none.
+  const auto sole_convolution = [&](const std::string& blob) -> ConvolutionLayer* {
+    const auto& reads = readers[blob];
+    if (!inner(blob) || reads.size() != 1 || reads[0].second != 0) {
+      return nullptr;
+    }
+    return dynamic_cast<ConvolutionLayer*>(nodes_[reads[0].first].layer.get());
+  };
   for (std::size_t j = 0; j < nodes_.size(); ++j) {
     // A concat that alone a convolution reads, as its source.
     if (auto* const concat = dynamic_cast<ChannelLayer*>(nodes_[j].layer.get())) {
-      const auto& out = readers[nodes_[j].output];
-      auto* const conv = inner(nodes_[j].output) && out.size() == 1 && out[0].second == 0
-                             ? dynamic_cast<ConvolutionLayer*>(nodes_[out[0].first].layer.get())
-                             : nullptr;
+      auto* const conv = sole_convolution(nodes_[j].output);
       if (conv != nullptr && concat->write_blocked_in_training(conv->training_input_block())) {
         conv->read_blocked_in_training();
         ++training_layout_links_;
@@ -445,10 +450,7 @@ void Net::link_training_layouts() {
     if (readers[out].size() == 1 && relu_in_batch_norm_[readers[out][0].first]) {
       out = nodes_[readers[out][0].first].output;
     }
-    ConvolutionLayer* after = nullptr;
-    if (inner(out) && readers[out].size() == 1 && readers[out][0].second == 0) {
-      after = dynamic_cast<ConvolutionLayer*>(nodes_[readers[out][0].first].layer.get());
-    }
+    ConvolutionLayer* const after = sole_convolution(out);
     const std::int64_t in_block = before != nullptr ? before->training_output_block() : 0;
     const std::int64_t out_block = after != nullptr ? after->training_input_block() : 0;
     if ((in_block == 0 && out_block == 0) ||

@@ -284,15 +284,26 @@ CAJAL_AVX512_INLINE __m256 relu_gradient512(__m256 x, __m256 g, __m256 scale, __
   return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), g);
 }
 
+// A group's four lanes of sums in registers, and back.
+CAJAL_AVX512_INLINE void load_lanes(const GroupSums& sums, __m512d (&lanes)[4]) {
+  for (int l = 0; l < 4; ++l) {
+    lanes[l] = _mm512_loadu_pd(sums.lane[l]);
+  }
+}
+
+CAJAL_AVX512_INLINE void store_lanes(const __m512d (&lanes)[4], GroupSums& sums) {
+  for (int l = 0; l < 4; ++l) {
+    _mm512_storeu_pd(sums.lane[l], lanes[l]);
+  }
+}
+
 template <bool kPlain>
 CAJAL_AVX512 std::int64_t moments_tiles512(const float* x, const GroupView& xv, std::int64_t end,
                                            GroupSums& sum, GroupSums& squares) {
   __m512d s[4];
   __m512d q[4];
-  for (int l = 0; l < 4; ++l) {
-    s[l] = _mm512_loadu_pd(sum.lane[l]);
-    q[l] = _mm512_loadu_pd(squares.lane[l]);
-  }
+  load_lanes(sum, s);
+  load_lanes(squares, q);
   std::int64_t p = 0;
   for (; p + 8 <= end; p += 8) {
     __m256 r[8];
@@ -303,10 +314,8 @@ CAJAL_AVX512 std::int64_t moments_tiles512(const float* x, const GroupView& xv, 
       q[j % 4] = _mm512_add_pd(q[j % 4], _mm512_mul_pd(d, d));
     }
   }
-  for (int l = 0; l < 4; ++l) {
-    _mm512_storeu_pd(sum.lane[l], s[l]);
-    _mm512_storeu_pd(squares.lane[l], q[l]);
-  }
+  store_lanes(s, sum);
+  store_lanes(q, squares);
   return p;
 }
 
@@ -343,10 +352,8 @@ CAJAL_AVX512 std::int64_t gradient_sums_tiles512(const float* x, const GroupView
   const __m256 sh = _mm256_loadu_ps(shift);
   __m512d s[4];
   __m512d sx[4];
-  for (int l = 0; l < 4; ++l) {
-    s[l] = _mm512_loadu_pd(sum.lane[l]);
-    sx[l] = _mm512_loadu_pd(sum_x.lane[l]);
-  }
+  load_lanes(sum, s);
+  load_lanes(sum_x, sx);
   std::int64_t p = 0;
   for (; p + 8 <= end; p += 8) {
     __m256 r[8];
@@ -360,10 +367,8 @@ CAJAL_AVX512 std::int64_t gradient_sums_tiles512(const float* x, const GroupView
       sx[j % 4] = _mm512_add_pd(sx[j % 4], _mm512_mul_pd(gd, widen512(_mm256_sub_ps(r[j], m))));
     }
   }
-  for (int l = 0; l < 4; ++l) {
-    _mm512_storeu_pd(sum.lane[l], s[l]);
-    _mm512_storeu_pd(sum_x.lane[l], sx[l]);
-  }
+  store_lanes(s, sum);
+  store_lanes(sx, sum_x);
   return p;
 }
 

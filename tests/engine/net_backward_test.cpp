@@ -238,6 +238,29 @@ TEST(NetBackward, TrainingForwardReadsWeightsChangedInPlace) {
   EXPECT_LE(testing::relative_error(got, expected_net.forward({{"x", x}}).at("c")), 1e-5);
 }
 
+// `steps` training steps of a prepared net on x with these gradients of its outputs: the last
+// step's outputs, the gradient of x ("diff x"), the last step's parameter gradients and every
+// weight (running statistics included).
+std::map<std::string, Tensor> training_results(Net& net, const Tensor& x,
+                                               const std::map<std::string, Tensor>& diffs,
+                                               int steps = 1) {
+  std::map<std::string, Tensor> values;
+  for (int step = 0; step < steps; ++step) {
+    net.zero_grad();
+    for (auto& [name, tensor] : net.forward({{"x", x}})) {
+      values[name] = std::move(tensor);
+    }
+    values["diff x"] = net.backward(diffs, {"x"}).at("x");
+  }
+  for (const auto& p : net.parameters()) {
+    values[p.name] = *p.grad;
+  }
+  for (const auto& [name, tensor] : net.weights()) {
+    values[name] = tensor;
+  }
+  return values;
+}
+
 // A ReLU that alone reads a batch norm's output is applied by the batch norm in training: r1 here
 // (its blob is bn1's, 2 x 16 x 9 x 10 floats fewer), not r2, whose input c3 reads too. Outputs,
 // running statistics, the input's gradient and every parameter's are the naive twins'.
@@ -270,19 +293,7 @@ TEST(NetBackward, AReluAloneAfterABatchNormIsAppliedByIt) {
     net.set_training(true);
     net.prepare(ctx, {{"x", x.dims()}});
     bytes[backend] = net.activation_bytes();
-    auto& values = got[backend];
-    for (auto& [name, tensor] : net.forward({{"x", x}})) {
-      values[name] = std::move(tensor);
-    }
-    values["diff x"] = net.backward(diffs, {"x"}).at("x");
-    for (const auto& p : net.parameters()) {
-      values[p.name] = *p.grad;
-    }
-    for (const auto& [name, tensor] : net.weights()) {
-      if (name.ends_with("running_mean") || name.ends_with("running_var")) {
-        values[name] = tensor;
-      }
-    }
+    got[backend] = training_results(net, x, diffs);
   }
   ASSERT_EQ(got[Backend::onednn].size(), got[Backend::reference].size());
   for (const auto& [name, expected] : got[Backend::reference]) {
@@ -342,20 +353,7 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
     net.set_training(true);
     net.prepare(ctx, {{"x", x.dims()}});
     EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 5U : 0U);
-    auto& values = got[blocked];
-    for (int step = 0; step < 2; ++step) {  // the second step on the first one's buffers
-      net.zero_grad();
-      for (auto& [name, tensor] : net.forward({{"x", x}})) {
-        values[name] = std::move(tensor);
-      }
-      values["diff x"] = net.backward(diffs, {"x"}).at("x");
-    }
-    for (const auto& p : net.parameters()) {
-      values[p.name] = *p.grad;
-    }
-    for (const auto& [name, tensor] : net.weights()) {
-      values[name] = tensor;
-    }
+    got[blocked] = training_results(net, x, diffs, 2);  // the second on the first one's buffers
   }
   ASSERT_EQ(got[true].size(), got[false].size());
   for (const auto& [name, expected] : got[false]) {

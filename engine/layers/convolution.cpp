@@ -2428,19 +2428,25 @@ class DnnlConvolution final : public ConvolutionLayer {
     // diff_dst channels-last: oneDNN v2.6 has no AVX2 kernel for it and falls back to gemm, which
     // takes about half the time on ndhwc as on the blocked or plain layouts it picks itself (16->16
     // channels at 64^3: 54 ms against 111; 32->16: 128 against 249; 64->64 at 16^3: 7.6 against
-    // 15.6). 2D keeps its jit:avx2 kernel. With them and channels in whole blocks of 16, its
-    // jit:avx512_core kernel is faster on the 16-channel blocks it picks, which the forward and
-    // data passes already hold (no reorders of src and diff_dst): bench/train's 3D U-Net, weight
-    // gradients with their reorders 94 -> 70 ms a step (32->16 at 64^3: 28.5 -> 17.4 ms). With 8
-    // channels it picks PyTorch's layout and a kernel half as fast as on ndhwc (the CT model's
-    // 8 -> 8 at 2x32x96^2: 85 ms against 44), so those stay channels-last.
+    // 15.6). 2D keeps its jit:avx2 kernel there. With them, 2D convolutions whose channels are not
+    // whole blocks of 16 read nhwc too: oneDNN picks 8-channel blocks and its AVX2 kernel, and its
+    // AVX-512 one on nhwc takes a third of the time (LeNet-5's C3, 6 -> 16 5x5 on 64x6x14x14:
+    // 0.099 ms against 0.27; bench/train's epoch 1.58-1.60 -> 1.38-1.40 s). With them and channels
+    // in whole blocks of 16, its jit:avx512_core kernel is faster on the 16-channel blocks it
+    // picks, which the forward and data passes already hold (no reorders of src and diff_dst):
+    // bench/train's 3D U-Net, weight gradients with their reorders 94 -> 70 ms a step (32->16 at
+    // 64^3: 28.5 -> 17.4 ms). With 8 channels it picks PyTorch's layout and a kernel half as fast
+    // as on ndhwc (the CT model's 8 -> 8 at 2x32x96^2: 85 ms against 44), so those stay
+    // channels-last.
     const bool blocks = detail::onednn_runs_avx512() && params().in_channels % 16 == 0 &&
                         params().out_channels % 16 == 0;
-    const bool channels_last = !transposed() && g.src.dims().size() == 5 && !blocks;
+    const bool channels_last =
+        !transposed() && !blocks &&
+        (g.src.dims().size() == 5 || (g.src.dims().size() == 4 && detail::onednn_runs_avx512()));
     const auto layout = [&](const dnnl::memory::desc& any) {
-      return channels_last
-                 ? dnnl::memory::desc(any.dims(), any.data_type(), dnnl::memory::format_tag::ndhwc)
-                 : any;
+      const auto tag =
+          any.dims().size() == 5 ? dnnl::memory::format_tag::ndhwc : dnnl::memory::format_tag::nhwc;
+      return channels_last ? dnnl::memory::desc(any.dims(), any.data_type(), tag) : any;
     };
     const typename Kinds::BackwardWeights::desc weights_desc(
         Kinds::algorithm, layout(g.src), g.weights, g.bias, layout(g.dst), g.stride, g.dilation,

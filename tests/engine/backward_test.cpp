@@ -150,6 +150,8 @@ std::vector<GradCase> grid() {
        conv(1, 16, {3, 3, 3}, {2, 2, 1}, {1, 1, 1}, {1, 1, 1}),
        {2, 1, 5, 7, 21}},
       {"Conv2dLeNetC1", kConv, conv(1, 6, {5, 5}, {1, 1}, {0, 0}, {1, 1}), {3, 1, 32, 32}},
+      // LeNet-5's C3: where oneDNN runs its AVX-512 kernels, the weight gradient on nhwc.
+      {"Conv2dLeNetC3", kConv, conv(6, 16, {5, 5}, {1, 1}, {0, 0}, {1, 1}), {3, 6, 14, 14}},
       // A kernel that covers its whole input (LeNet-5's C5): oneDNN's inner product.
       {"Conv2dKernelCoversInput", kConv, conv(4, 7, {5, 5}, {1, 1}, {0, 0}, {1, 1}), {3, 4, 5, 5}},
       {"Conv3dKernelCoversInputNoBias",

@@ -211,7 +211,10 @@ bool sums_weight_gradient_directly(const ConvolutionParams& p, bool transposed) 
 // kernels and the output has one block of 16 channels (the input whole blocks): its forward
 // kernel is faster there than its backward-data one, 16 -> 16 3x3x3 at 64^3 7.9 ms against 10.3
 // and 32 -> 16 15.1 against 15.8 (bench/train's 3D U-Net); with more output channels, as fast or
-// slightly slower (64 -> 32 at 32^3: 7.8 against 7.6).
+// slightly slower (64 -> 32 at 32^3: 7.8 against 7.6). And where the output has 8 channels, on the
+// layouts the forward kernel picks (channels last): the backward-data kernel pads them to a block
+// of 16, the forward one does not (the CT model's 8 -> 8 and 16 -> 8 at 2x32x96^2: 10.0 and 10.5
+// ms against 23.9 and 23.6).
 bool gradient_by_forward(const ConvolutionParams& p, bool transposed) {
   const auto rank = p.kernel_size.size();
   if (transposed || p.groups != 1 || rank != 3 || p.stride != Dims(rank, 1) ||
@@ -2372,37 +2375,44 @@ class DnnlConvolution final : public ConvolutionLayer {
     const typename Kinds::BackwardData::desc data_desc(Kinds::algorithm, g.src, g.weights, g.dst,
                                                        g.stride, g.dilation, g.padding, g.padding);
     const typename Kinds::BackwardData::primitive_desc data_pd(data_desc, engine, pd);
-    data_diff_dst_desc_ = data_pd.diff_dst_desc();
-    data_diff_src_desc_ = data_pd.diff_src_desc();
-    data_diff_dst_ = detail::Bridge(detail::plain_desc(dst_dims()), data_pd.diff_dst_desc(), engine,
-                                    &ctx_->bridge_in);
-    data_diff_src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), data_pd.diff_src_desc(),
-                                    engine, &ctx_->bridge_out);
+    const bool sixteen = params().in_channels % 16 == 0 && params().out_channels == 16;
     data_by_forward_ = gradient_by_forward(params(), transposed()) &&
-                       detail::onednn_runs_avx512() && params().in_channels % 16 == 0 &&
-                       params().out_channels == 16;
+                       detail::onednn_runs_avx512() && (sixteen || params().out_channels == 8);
     if (data_by_forward_) {
       // The gradient of the input as a forward convolution of the output's gradient by the
-      // flipped weights, on the same layouts (see gradient_by_forward).
+      // flipped weights (see gradient_by_forward): on the data pass's layouts into one block of
+      // 16, else on those the forward kernel picks.
       dnnl::memory::dims flipped = g.plain_weights.dims();
       std::swap(flipped[0], flipped[1]);
       dnnl::memory::dims padding = g.padding;
       for (std::size_t a = 0; a < padding.size(); ++a) {
         padding[a] = params().kernel_size[a] - 1 - padding[a];
       }
+      const auto any = [](const dnnl::memory::desc& d) {
+        return dnnl::memory::desc(d.dims(), d.data_type(), dnnl::memory::format_tag::any);
+      };
       const dnnl::convolution_forward::desc flipped_desc(
           dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-          data_pd.diff_dst_desc(),
+          sixteen ? data_pd.diff_dst_desc() : any(data_pd.diff_dst_desc()),
           dnnl::memory::desc(flipped, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any),
-          data_pd.diff_src_desc(), g.stride, g.dilation, padding, padding);
+          sixteen ? data_pd.diff_src_desc() : any(data_pd.diff_src_desc()), g.stride, g.dilation,
+          padding, padding);
       const dnnl::convolution_forward::primitive_desc flipped_pd(flipped_desc, engine);
       data_weights_ = detail::WeightBridge(detail::plain_desc(Dims(flipped.begin(), flipped.end())),
                                            flipped_pd.weights_desc(), engine);
       backward_data_ = dnnl::convolution_forward(flipped_pd);
+      data_diff_dst_desc_ = flipped_pd.src_desc();
+      data_diff_src_desc_ = flipped_pd.dst_desc();
     } else {
       data_weights_ = detail::WeightBridge(g.plain_weights, data_pd.weights_desc(), engine);
       backward_data_ = typename Kinds::BackwardData(data_pd);
+      data_diff_dst_desc_ = data_pd.diff_dst_desc();
+      data_diff_src_desc_ = data_pd.diff_src_desc();
     }
+    data_diff_dst_ = detail::Bridge(detail::plain_desc(dst_dims()), data_diff_dst_desc_, engine,
+                                    &ctx_->bridge_in);
+    data_diff_src_ = detail::Bridge(detail::plain_desc(src_dims()[0]), data_diff_src_desc_, engine,
+                                    &ctx_->bridge_out);
     direct_weights_ = sums_weight_gradient_directly(params(), transposed());
     if (direct_weights_) {
       return;
@@ -2419,7 +2429,7 @@ class DnnlConvolution final : public ConvolutionLayer {
             params().in_channels, params().out_channels, params().groups,
             axes_of(params().kernel_size), axes_of(params().stride), axes_of(params().dilation)) &&
         pd.src_desc() == blocked(pd.src_desc().dims()) &&
-        data_pd.diff_dst_desc() == blocked(data_pd.diff_dst_desc().dims());
+        data_diff_dst_desc_ == blocked(data_diff_dst_desc_.dims());
     if (blocked_weights_) {
       return;
     }
@@ -2457,7 +2467,7 @@ class DnnlConvolution final : public ConvolutionLayer {
     weights_src_desc_ = weights_pd.src_desc();
     weights_diff_dst_desc_ = weights_pd.diff_dst_desc();
     src_reused_ = weights_pd.src_desc() == pd.src_desc();
-    diff_dst_reused_ = weights_pd.diff_dst_desc() == data_pd.diff_dst_desc();
+    diff_dst_reused_ = weights_pd.diff_dst_desc() == data_diff_dst_desc_;
     // In bridge_in only where the data pass's copy is not reused (then dead).
     weights_diff_dst_ = detail::Bridge(detail::plain_desc(dst_dims()), weights_pd.diff_dst_desc(),
                                        engine, &ctx_->bridge_in);

@@ -145,6 +145,16 @@ std::vector<GradCase> grid() {
        kConv,
        conv(1, 7, {5, 5}, {1, 1}, {2, 2}, {1, 1}),
        {2, 1, 6, 37}},
+      // One or two channels into 16, unit stride: where oneDNN runs its AVX-512 kernels, its
+      // first-layer weight gradient on blocks of 16 (not the engine's loops).
+      {"Conv3dOneChannelTo16UnitStride",
+       kConv,
+       conv(1, 16, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}),
+       {2, 1, 5, 6, 7}},
+      {"Conv3dTwoChannelsTo32NoBias",
+       kConv,
+       conv(2, 32, {3, 3, 3}, {1, 1, 1}, {1, 0, 1}, {1, 1, 1}, 1, false),
+       {1, 2, 4, 6, 9}},
       {"Conv3dOneChannelTo16StrideDH2",
        kConv,
        conv(1, 16, {3, 3, 3}, {2, 2, 1}, {1, 1, 1}, {1, 1, 1}),

@@ -303,8 +303,8 @@ TEST(NetBackward, AReluAloneAfterABatchNormIsAppliedByIt) {
 }
 
 // Batch norms between 3D convolutions take and give the convolutions' blocked layouts
-// (link_training_layouts): bn1 writes c2's input (its own in PyTorch's layout: c1, of two
-// channels, sums its weight gradient by hand), bn2 reads c2's output and writes c3's input, bn3
+// (link_training_layouts): bn1 reads c1's output (two channels in: oneDNN's first-layer weight
+// gradient) and writes c2's input, bn2 reads c2's output and writes c3's input, bn3
 // reads c3's output and writes PyTorch's layout for c4, the pooling and two concats: the one c5
 // alone reads writes c5's input in its blocked layout (two samples: each input's part of the
 // blocked output is strided), the one a pooling reads too stays in PyTorch's. 150 positions a
@@ -352,7 +352,7 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
     net.load_weights(weights);
     net.set_training(true);
     net.prepare(ctx, {{"x", x.dims()}});
-    EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 5U : 0U);
+    EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 6U : 0U);
     got[blocked] = training_results(net, x, diffs, 2);  // the second on the first one's buffers
   }
   ASSERT_EQ(got[true].size(), got[false].size());

@@ -164,6 +164,11 @@ __attribute__((target_clones("avx2", "default"))) void gradient_sums(
   }
 }
 
+// Channel k's four lanes of a group's sums (norm_layouts.h), as the per-channel loops hold them.
+std::array<double, 4> lanes_of(const detail::GroupSums& sums, int k) {
+  return {sums.lane[0][k], sums.lane[1][k], sums.lane[2][k], sums.lane[3][k]};
+}
+
 // The mean and the biased variance of `count` values from add_moments' four lanes of sums.
 std::pair<double, double> mean_and_variance(const std::array<double, 4>& sum,
                                             const std::array<double, 4>& squares, double count) {
@@ -304,7 +309,7 @@ class DnnlNormalization final : public NormalizationLayer {
       // thread, then the output by chunks of positions, all channels of each on one thread.
       const detail::NormLayout in = layout(src, in_block_);
       const detail::NormLayout out = layout(dst, out_block_);
-      const std::int64_t chunks = (in.positions + kChunkPositions - 1) / kChunkPositions;
+      const std::int64_t chunks = chunk_count(in.positions);
 #pragma omp parallel num_threads(ctx_->threads)
       {
 #pragma omp for schedule(static)
@@ -313,15 +318,12 @@ class DnnlNormalization final : public NormalizationLayer {
           detail::GroupSums squares;
           detail::group_moments(src.data(), in, g, sum, squares);
           for (int k = 0; k < 8; ++k) {
-            statistics(
-                8 * g + k, {sum.lane[0][k], sum.lane[1][k], sum.lane[2][k], sum.lane[3][k]},
-                {squares.lane[0][k], squares.lane[1][k], squares.lane[2][k], squares.lane[3][k]});
+            statistics(8 * g + k, lanes_of(sum, k), lanes_of(squares, k));
           }
         }
 #pragma omp for schedule(static)
         for (std::int64_t item = 0; item < in.samples * chunks; ++item) {
-          const std::int64_t first = item % chunks * kChunkPositions;
-          const std::int64_t last = std::min(first + kChunkPositions, in.positions);
+          const auto [first, last] = chunk_range(item % chunks, in.positions);
           for (std::int64_t g = 0; g < channels / 8; ++g) {
             detail::group_normalize(src.data(), in, dst.data(), out, g, item / chunks, first, last,
                                     batch_scale_.data() + 8 * g, batch_shift_.data() + 8 * g,
@@ -561,7 +563,7 @@ class DnnlNormalization final : public NormalizationLayer {
     std::vector<float> a(static_cast<std::size_t>(channels));
     std::vector<float> b(a.size());
     std::vector<float> c(a.size());
-    const std::int64_t chunks = (in.positions + kChunkPositions - 1) / kChunkPositions;
+    const std::int64_t chunks = chunk_count(in.positions);
     // As the forward: the sums by groups of channels, dx by chunks of positions.
 #pragma omp parallel num_threads(ctx_->threads)
     {
@@ -578,13 +580,9 @@ class DnnlNormalization final : public NormalizationLayer {
                                     batch_scale_.data() + 8 * g, batch_shift_.data() + 8 * g, relu_,
                                     dy_sum, dy_x_sum);
         for (int k = 0; k < 8; ++k) {
-          const auto lanes = [&](const detail::GroupSums& sums) {
-            return std::array<double, 4>{sums.lane[0][k], sums.lane[1][k], sums.lane[2][k],
-                                         sums.lane[3][k]};
-          };
           const auto at = static_cast<std::size_t>(8 * g + k);
-          const auto [ak, bk, ck] = gradient_constants(8 * g + k, lanes(dy_sum), lanes(dy_x_sum),
-                                                       count, diff_gamma, diff_beta);
+          const auto [ak, bk, ck] = gradient_constants(
+              8 * g + k, lanes_of(dy_sum, k), lanes_of(dy_x_sum, k), count, diff_gamma, diff_beta);
           a[at] = ak;
           b[at] = bk;
           c[at] = ck;
@@ -593,8 +591,7 @@ class DnnlNormalization final : public NormalizationLayer {
       if (diff_src != nullptr) {
 #pragma omp for schedule(static)
         for (std::int64_t item = 0; item < in.samples * chunks; ++item) {
-          const std::int64_t first = item % chunks * kChunkPositions;
-          const std::int64_t last = std::min(first + kChunkPositions, in.positions);
+          const auto [first, last] = chunk_range(item % chunks, in.positions);
           for (std::int64_t g = 0; g < channels / 8; ++g) {
             detail::group_gradient(src.data(), in, diff_dst.data(), dl, diff_src->data(), g,
                                    item / chunks, first, last, batch_scale_.data() + 8 * g,
@@ -758,8 +755,15 @@ class DnnlNormalization final : public NormalizationLayer {
   // gradient's) channel blocks; 1 is PyTorch's layout.
   std::int64_t in_block_ = 1;
   std::int64_t out_block_ = 1;
-  // Positions per chunk of the value-by-value passes on them (16 channels: 256 KiB).
+  // Positions per chunk of the value-by-value passes on them (16 channels: 256 KiB): how many
+  // chunks a sample has, and chunk i's positions [first, last).
   static constexpr std::int64_t kChunkPositions = 4096;
+  static std::int64_t chunk_count(std::int64_t positions) {
+    return (positions + kChunkPositions - 1) / kChunkPositions;
+  }
+  static std::pair<std::int64_t, std::int64_t> chunk_range(std::int64_t i, std::int64_t positions) {
+    return {i * kChunkPositions, std::min((i + 1) * kChunkPositions, positions)};
+  }
   bool by_groups() const {
     return in_block_ > 1 || out_block_ > 1;
   }

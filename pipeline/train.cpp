@@ -334,8 +334,7 @@ TrainResult train_model(const TrainOptions& options) {
       if (config.clip_grad_norm > 0) {
         train::clip_grad_norm(optimizer.parameters(), config.clip_grad_norm);
       }
-      optimizer.step();
-      net.weights_changed();
+      optimizer.step();  // the next forward() refreshes the layers' copies of the weights
       ++state.step;
       loss_sum += loss.value;
       if (options.on_progress) {

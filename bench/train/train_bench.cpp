@@ -70,8 +70,7 @@ double step(engine::Net& net, train::Optimizer& optimizer, Tensor images, const 
   const auto out = net.forward({{"image", std::move(images)}});
   auto loss = train::cross_entropy(out.begin()->second, targets, {});
   net.backward({{net.outputs()[0], std::move(loss.diff_logits)}});
-  optimizer.step();
-  net.weights_changed();
+  optimizer.step();  // the next forward() refreshes the layers' copies of the weights
   return loss.value;
 }
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "engine/train/exp_log.h"
 
 namespace cajal::engine::train {
 namespace {
@@ -26,6 +27,15 @@ Layout layout_of(const Tensor& logits, const char* loss) {
   return {logits.dim(0), logits.dim(1), logits.size() / (logits.dim(0) * logits.dim(1))};
 }
 
+// Losses over this many positions (N x S) or more compute each position's softmax and gradient
+// on OpenMP's threads (the engine context's count): a position's values are computed from its
+// own logits alone, and sums over positions are taken in blocks of kBlock positions of a sample,
+// then block by block in order, so any split gives the same bytes (bench/train's 3D U-Net at
+// 64^3: 10.4 -> 6 ms a step).
+constexpr std::int64_t kParallelFrom = 16384;
+
+constexpr std::int64_t kBlock = 512;
+
 // Label per position as a class index, or -1 where ignored.
 std::vector<std::int64_t> class_labels(const Tensor& logits, const Tensor& target,
                                        std::int64_t ignore_index, const char* loss) {
@@ -39,21 +49,28 @@ std::vector<std::int64_t> class_labels(const Tensor& logits, const Tensor& targe
                 to_string(target.dims()));
   }
   const std::int64_t classes = ld[1];
-  std::vector<std::int64_t> labels(static_cast<std::size_t>(target.size()));
+  const std::int64_t count = target.size();
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(count));
   const float* t = target.data();
-  for (std::size_t i = 0; i < labels.size(); ++i) {
+  // On the threads; the first value that does not fit is the one named.
+  std::int64_t first_bad = count;
+#pragma omp parallel for schedule(static) reduction(min : first_bad) if (count >= kParallelFrom)
+  for (std::int64_t i = 0; i < count; ++i) {
     const double v = t[i];
-    if (v == static_cast<double>(ignore_index)) {
-      labels[i] = -1;
+    const bool fits = v >= 0.0 && v < static_cast<double>(classes) && v == std::floor(v);
+    if (v == static_cast<double>(ignore_index) || !fits) {
+      labels[static_cast<std::size_t>(i)] = -1;
+      if (v != static_cast<double>(ignore_index))
+        first_bad = std::min(first_bad, i);
       continue;
     }
-    if (!(v >= 0.0 && v < static_cast<double>(classes) && v == std::floor(v))) {
-      throw Error(std::string(loss) + " target value at position " + std::to_string(i),
-                  "an integer in [0, " + std::to_string(classes) + ") or the ignore index " +
-                      std::to_string(ignore_index),
-                  std::to_string(v));
-    }
-    labels[i] = static_cast<std::int64_t>(v);
+    labels[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(v);
+  }
+  if (first_bad < count) {
+    throw Error(std::string(loss) + " target value at position " + std::to_string(first_bad),
+                "an integer in [0, " + std::to_string(classes) + ") or the ignore index " +
+                    std::to_string(ignore_index),
+                std::to_string(double{t[first_bad]}));
   }
   return labels;
 }
@@ -70,39 +87,81 @@ std::vector<double> class_weights(const std::vector<float>& weights, std::int64_
   return {weights.begin(), weights.end()};
 }
 
-// Losses over this many positions (N x S) or more compute each position's softmax and gradient
-// on OpenMP's threads (the engine context's count): a position's values are computed from its
-// own logits alone, so any split gives the same bytes; the sums over positions stay in order on
-// one thread (bench/train's 3D U-Net at 64^3: 10.4 -> 6 ms a step).
-constexpr std::int64_t kParallelFrom = 16384;
+// The blocks of kBlock positions (the last of a sample may be shorter): block b of the N x
+// ceil(S / kBlock) covers positions [first, first + count) of sample n.
+struct Block {
+  std::int64_t n = 0;
+  std::int64_t first = 0;
+  std::int64_t count = 0;
+};
 
-// One position's exps, its C logits `stride` apart: e[c * e_stride] = exp(x_c - top), the
-// largest logit's exp(0) 1 without calling exp. Returns top and the sum of the exps.
-std::pair<double, double> position_exps(const float* x, std::int64_t stride, std::int64_t classes,
-                                        double* e, std::int64_t e_stride) {
-  double top = x[0];
-  for (std::int64_t c = 1; c < classes; ++c)
-    top = std::max(top, double{x[c * stride]});
-  double sum = 0.0;
-  for (std::int64_t c = 0; c < classes; ++c) {
-    const double d = double{x[c * stride]} - top;
-    e[c * e_stride] = d == 0.0 ? 1.0 : std::exp(d);
-    sum += e[c * e_stride];
-  }
-  return {top, sum};
+std::int64_t block_count(const Layout& l) {
+  return l.n * ((l.s + kBlock - 1) / kBlock);
 }
+
+Block block_at(const Layout& l, std::int64_t b) {
+  const std::int64_t per_sample = (l.s + kBlock - 1) / kBlock;
+  const std::int64_t first = b % per_sample * kBlock;
+  return {b / per_sample, first, std::min(kBlock, l.s - first)};
+}
+
+// The softmax of a block's positions, x its sample's logits [C, S] from the block's first
+// position: top[j] the largest logit of position j, e[c * count + j] = exp(x_c - top), sum[j]
+// their sum over c in order, log_sum[j] = top + log(sum) (detail::exp_nonpositive and
+// log_positive, the same bytes on every CPU).
+struct BlockSoftmax {
+  std::vector<double> top, e, sum, log_sum;
+
+  explicit BlockSoftmax(std::int64_t classes)
+      : top(kBlock), e(static_cast<std::size_t>(classes * kBlock)), sum(kBlock), log_sum(kBlock) {}
+
+  void compute(const float* x, std::int64_t stride, std::int64_t classes, std::int64_t count) {
+    const auto at = [count](std::int64_t c, std::int64_t j) {
+      return static_cast<std::size_t>(c * count + j);
+    };
+    for (std::int64_t j = 0; j < count; ++j)
+      top[static_cast<std::size_t>(j)] = x[j];
+    for (std::int64_t c = 1; c < classes; ++c) {
+      for (std::int64_t j = 0; j < count; ++j) {
+        auto& t = top[static_cast<std::size_t>(j)];
+        t = std::max(t, double{x[c * stride + j]});
+      }
+    }
+    for (std::int64_t c = 0; c < classes; ++c) {
+      for (std::int64_t j = 0; j < count; ++j)
+        e[at(c, j)] = double{x[c * stride + j]} - top[static_cast<std::size_t>(j)];
+    }
+    detail::exp_nonpositive(e.data(), e.data(), classes * count);
+    for (std::int64_t j = 0; j < count; ++j)
+      sum[static_cast<std::size_t>(j)] = e[at(0, j)];
+    for (std::int64_t c = 1; c < classes; ++c) {
+      for (std::int64_t j = 0; j < count; ++j)
+        sum[static_cast<std::size_t>(j)] += e[at(c, j)];
+    }
+    detail::log_positive(sum.data(), log_sum.data(), count);
+    for (std::int64_t j = 0; j < count; ++j)
+      log_sum[static_cast<std::size_t>(j)] += top[static_cast<std::size_t>(j)];
+  }
+};
 
 // Softmax over C at every position, in double: [N, C, S].
 std::vector<double> softmax(const Tensor& logits, const Layout& l) {
   std::vector<double> p(static_cast<std::size_t>(logits.size()));
-  const float* x = logits.data();
-#pragma omp parallel for collapse(2) schedule(static) if (l.n * l.s >= kParallelFrom)
-  for (std::int64_t n = 0; n < l.n; ++n) {
-    for (std::int64_t s = 0; s < l.s; ++s) {
-      const std::int64_t base = n * l.c * l.s + s;
-      const auto [top, sum] = position_exps(x + base, l.s, l.c, p.data() + base, l.s);
-      for (std::int64_t c = 0; c < l.c; ++c)
-        p[static_cast<std::size_t>(base + c * l.s)] /= sum;
+#pragma omp parallel if (l.n * l.s >= kParallelFrom)
+  {
+    BlockSoftmax block(l.c);
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < block_count(l); ++b) {
+      const auto [n, first, count] = block_at(l, b);
+      const std::int64_t base = n * l.c * l.s + first;
+      block.compute(logits.data() + base, l.s, l.c, count);
+      for (std::int64_t c = 0; c < l.c; ++c) {
+        for (std::int64_t j = 0; j < count; ++j) {
+          p[static_cast<std::size_t>(base + c * l.s + j)] =
+              block.e[static_cast<std::size_t>(c * count + j)] /
+              block.sum[static_cast<std::size_t>(j)];
+        }
+      }
     }
   }
   return p;
@@ -130,50 +189,71 @@ Classes prepare_classes(const Tensor& logits, const Tensor& target, std::int64_t
   return k;
 }
 
-// Cross-entropy keeps no softmax unless `p` asks for it: each unignored position's gradient and
-// log p[y] come from one pass over its logits (on the threads), then the sums over positions in
-// order (bench/train's 3D U-Net at 64^3: the loss 6.0 -> 5.6 ms a step against a kept softmax,
-// medians of 40). `p` (if given, [N, C, S] zeros) gets the softmax of the unignored positions,
-// which is all the Dice term of Dice + CE reads.
+// Cross-entropy keeps no softmax unless `p` asks for it: each block's gradient and its sum of
+// w[y] log p[y] come from one pass over its logits (on the threads), then the blocks' sums in
+// order. `p` (if given, [N, C, S] zeros) gets the softmax of the unignored positions, which is all
+// the Dice term of Dice + CE reads.
 LossOutput cross_entropy_of(const Tensor& logits, const Layout& l,
                             const std::vector<std::int64_t>& labels,
                             const CrossEntropyConfig& config, std::vector<double>* p) {
   const auto w = class_weights(config.class_weights, l.c, "cross-entropy");
-  double weight_sum = 0.0;
-  for (const std::int64_t y : labels) {
-    if (y >= 0)
-      weight_sum += w[static_cast<std::size_t>(y)];
+  const std::int64_t blocks = block_count(l);
+  const bool parallel = l.n * l.s >= kParallelFrom;
+  // Each block's sum of w[y], then theirs in order.
+  std::vector<double> partial(static_cast<std::size_t>(blocks), 0.0);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const auto [n, first, count] = block_at(l, b);
+    double sum = 0.0;
+    for (std::int64_t j = 0; j < count; ++j) {
+      const auto y = labels[static_cast<std::size_t>(n * l.s + first + j)];
+      if (y >= 0)
+        sum += w[static_cast<std::size_t>(y)];
+    }
+    partial[static_cast<std::size_t>(b)] = sum;
   }
+  double weight_sum = 0.0;
+  for (const double sum : partial)
+    weight_sum += sum;
   LossOutput out{0.0, Tensor(logits.dims())};
   // Every position ignored, or every weight of the labels present 0: the loss is 0 with a zero
   // gradient; only the softmax asked for is computed.
   const bool weighted = weight_sum != 0.0;
   if (!weighted && p == nullptr)
     return out;
-  std::vector<double> log_p(labels.size());
   const float* x = logits.data();
   float* g = out.diff_logits.data();
-#pragma omp parallel if (l.n * l.s >= kParallelFrom)
+#pragma omp parallel if (parallel)
   {
-    std::vector<double> e(static_cast<std::size_t>(l.c));
-#pragma omp for collapse(2) schedule(static)
-    for (std::int64_t n = 0; n < l.n; ++n) {
-      for (std::int64_t s = 0; s < l.s; ++s) {
-        const auto y = labels[static_cast<std::size_t>(n * l.s + s)];
-        if (y < 0)
-          continue;
-        const std::int64_t base = n * l.c * l.s + s;
-        const auto [top, sum] = position_exps(x + base, l.s, l.c, e.data(), 1);
-        log_p[static_cast<std::size_t>(n * l.s + s)] =
-            double{x[base + y * l.s]} - (top + std::log(sum));
-        // Unweighted (Dice + CE only), the gradient stays +0 and the scale is not used.
-        const double scale = w[static_cast<std::size_t>(y)] / weight_sum;
-        for (std::int64_t c = 0; c < l.c; ++c) {
-          const double pc = e[static_cast<std::size_t>(c)] / sum;
-          if (weighted)
-            g[base + c * l.s] = static_cast<float>(scale * (pc - (c == y ? 1.0 : 0.0)));
+    BlockSoftmax block(l.c);
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const auto [n, first, count] = block_at(l, b);
+      const std::int64_t base = n * l.c * l.s + first;
+      const std::int64_t* y = labels.data() + n * l.s + first;
+      block.compute(x + base, l.s, l.c, count);
+      double sum = 0.0;
+      for (std::int64_t j = 0; j < count; ++j) {
+        if (y[j] >= 0) {
+          const double log_p =
+              double{x[base + y[j] * l.s + j]} - block.log_sum[static_cast<std::size_t>(j)];
+          sum -= w[static_cast<std::size_t>(y[j])] * log_p;
+        }
+      }
+      partial[static_cast<std::size_t>(b)] = sum;
+      for (std::int64_t c = 0; c < l.c; ++c) {
+        for (std::int64_t j = 0; j < count; ++j) {
+          if (y[j] < 0)
+            continue;
+          const double pc = block.e[static_cast<std::size_t>(c * count + j)] /
+                            block.sum[static_cast<std::size_t>(j)];
+          // Unweighted (Dice + CE only), the gradient stays +0 and the scale is not used.
+          if (weighted) {
+            const double scale = w[static_cast<std::size_t>(y[j])] / weight_sum;
+            g[base + c * l.s + j] = static_cast<float>(scale * (pc - (c == y[j] ? 1.0 : 0.0)));
+          }
           if (p != nullptr)
-            (*p)[static_cast<std::size_t>(base + c * l.s)] = pc;
+            (*p)[static_cast<std::size_t>(base + c * l.s + j)] = pc;
         }
       }
     }
@@ -181,10 +261,8 @@ LossOutput cross_entropy_of(const Tensor& logits, const Layout& l,
   if (!weighted)
     return out;
   double total = 0.0;
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] >= 0)
-      total -= w[static_cast<std::size_t>(labels[i])] * log_p[i];
-  }
+  for (const double sum : partial)
+    total += sum;
   out.value = total / weight_sum;
   return out;
 }

@@ -187,12 +187,13 @@ NaiveLoss naive_loss(const Tensor& logits, const Tensor& labels, const std::vect
   return out;
 }
 
-// Enough positions (2 x 9216) for the softmax and the gradients to run on the threads: the naive
-// sums' values, and the same bytes on 1 and 2 threads.
+// Enough positions (2 x 9600, 18 blocks of 512 and a shorter one per sample) for the softmax and
+// the gradients to run on the threads: the naive sums' values, and the same bytes on 1 and 2
+// threads.
 TEST(Loss, ManyPositionsOnThreadsMatchNaiveSumsAndOneThread) {
-  const Dims dims{2, 3, 16, 24, 24};
+  const Dims dims{2, 3, 16, 24, 25};
   const auto logits = random_tensor(dims, 11, -4.0, 4.0);
-  auto labels = random_labels({2, 16, 24, 24}, 3, 12);
+  auto labels = random_labels({2, 16, 24, 25}, 3, 12);
   for (std::int64_t v = 0; v < labels.size(); v += 97)
     labels.data()[v] = 7.0f;
   const CrossEntropyConfig ce{{0.5f, 1.0f, 2.0f}, 7};
@@ -288,6 +289,23 @@ TEST(Loss, RejectsTargetsThatDoNotFit) {
     cross_entropy(logits, Tensor({2, 5}), {});
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), "cross-entropy target: expected [2,4] or [2,1,4], got [2,5]");
+  }
+}
+
+// On the threads (2 x 9216 positions) too, the error names the first label that does not fit.
+TEST(Loss, NamesTheFirstLabelThatDoesNotFitOnThreads) {
+  const auto logits = random_tensor({2, 3, 96, 96}, 4, -1.0, 1.0);
+  Tensor labels({2, 96, 96});
+  labels.data()[15000] = 3.0f;
+  labels.data()[40] = 7.5f;
+  const engine::Context two(2);
+  try {
+    cross_entropy(logits, labels, {});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "cross-entropy target value at position 40: expected an integer in [0, 3) or the "
+              "ignore index -100, got 7.500000");
   }
 }
 

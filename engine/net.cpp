@@ -426,12 +426,27 @@ void Net::link_training_layouts() {
     return dynamic_cast<ConvolutionLayer*>(nodes_[reads[0].first].layer.get());
   };
   for (std::size_t j = 0; j < nodes_.size(); ++j) {
-    // A concat that alone a convolution reads, as its source.
+    // A concat that alone a convolution reads, as its source; then each of its inputs that a
+    // convolution writes for it alone (a U-Net's up-convolution), in the same blocks.
     if (auto* const concat = dynamic_cast<ChannelLayer*>(nodes_[j].layer.get())) {
       auto* const conv = sole_convolution(nodes_[j].output);
-      if (conv != nullptr && concat->write_blocked_in_training(conv->training_input_block())) {
-        conv->read_blocked_in_training();
-        ++training_layout_links_;
+      const std::int64_t block = conv != nullptr ? conv->training_input_block() : 0;
+      if (conv == nullptr || !concat->write_blocked_in_training(block)) {
+        continue;
+      }
+      conv->read_blocked_in_training();
+      ++training_layout_links_;
+      for (std::size_t k = 0; k < nodes_[j].inputs.size(); ++k) {
+        const std::string& in = nodes_[j].inputs[k];
+        if (!inner(in) || !writer.contains(in) || readers[in].size() != 1) {
+          continue;
+        }
+        auto* const up = dynamic_cast<ConvolutionLayer*>(nodes_[writer.at(in)].layer.get());
+        if (up != nullptr && up->training_output_block() == block &&
+            concat->read_blocked_input(k, block)) {
+          up->write_blocked_in_training();
+          ++training_layout_links_;
+        }
       }
       continue;
     }

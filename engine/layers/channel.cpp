@@ -76,11 +76,16 @@ class DnnlChannel final : public ChannelLayer {
     }
     if (type() == LayerType::concat && !to_blocked_.empty()) {
       for (std::size_t i = 0; i < src.size(); ++i) {
-        to_blocked_[i].execute(ctx_->stream,
-                               {{DNNL_ARG_FROM, detail::wrap(*src[i], ctx_->engine)},
-                                {DNNL_ARG_TO, dnnl::memory(parts_[i], ctx_->engine, dst.data())}});
+        if (!blocked_inputs_[i]) {
+          to_blocked_[i].execute(
+              ctx_->stream, {{DNNL_ARG_FROM, detail::wrap(*src[i], ctx_->engine)},
+                             {DNNL_ARG_TO, dnnl::memory(parts_[i], ctx_->engine, dst.data())}});
+        }
       }
       ctx_->stream.wait();
+      // Whole blocks at a block's offset: each sample's values of the input are one run in the
+      // output, as in PyTorch's layout.
+      join_channels(src, dst, ctx_->threads, blocked_inputs_);
       return;
     }
     if (type() == LayerType::concat) {
@@ -118,8 +123,11 @@ class DnnlChannel final : public ChannelLayer {
       return;
     }
     if (!to_plain_.empty()) {
+      std::vector<Tensor*> blocked(diff_src.size(), nullptr);
       for (std::size_t i = 0; i < src.size(); ++i) {
-        if (diff_src[i] != nullptr) {
+        if (blocked_inputs_[i]) {
+          blocked[i] = diff_src[i];
+        } else if (diff_src[i] != nullptr) {
           to_plain_[i].execute(ctx_->stream,
                                {{DNNL_ARG_FROM, dnnl::memory(parts_[i], ctx_->engine,
                                                              const_cast<float*>(diff_dst.data()))},
@@ -127,6 +135,7 @@ class DnnlChannel final : public ChannelLayer {
         }
       }
       ctx_->stream.wait();
+      split_channels(diff_dst, src, blocked, ctx_->threads);
       return;
     }
     split_channels(diff_dst, src, diff_src, ctx_->threads);
@@ -143,10 +152,7 @@ class DnnlChannel final : public ChannelLayer {
         return false;
       }
     }
-    using tag = dnnl::memory::format_tag;
-    const bool three = out.size() == 5;
-    const auto whole = detail::tagged_desc(out, block == 16 ? (three ? tag::nCdhw16c : tag::nChw16c)
-                                                            : (three ? tag::nCdhw8c : tag::nChw8c));
+    const auto whole = blocked_desc(out, block);
     const auto& engine = ctx_->engine;
     std::int64_t offset = 0;
     for (const Dims& in : src_dims()) {
@@ -159,10 +165,28 @@ class DnnlChannel final : public ChannelLayer {
       to_plain_.emplace_back(dnnl::reorder::primitive_desc(engine, part, engine, plain));
       offset += in[1];
     }
+    block_ = block;
+    blocked_inputs_.assign(src_dims().size(), false);
+    return true;
+  }
+
+  bool read_blocked_input(std::size_t input, std::int64_t block) override {
+    if (to_blocked_.empty() || block != block_ || input >= src_dims().size()) {
+      return false;
+    }
+    blocked_inputs_[input] = true;
     return true;
   }
 
  private:
+  // [N, C / block, spatial..., block] for 2D or 3D dims.
+  static dnnl::memory::desc blocked_desc(const Dims& dims, std::int64_t block) {
+    using tag = dnnl::memory::format_tag;
+    const bool three = dims.size() == 5;
+    return detail::tagged_desc(dims, block == 16 ? (three ? tag::nCdhw16c : tag::nChw16c)
+                                                 : (three ? tag::nCdhw8c : tag::nChw8c));
+  }
+
   void softmax_backward(const Tensor& dst, const Tensor& diff_dst, Tensor& diff_src) {
     if (!backward_) {
       build_softmax_backward();
@@ -209,9 +233,13 @@ class DnnlChannel final : public ChannelLayer {
     return pieces;
   }
 
-  // concat's forward: each input's channels into dst.
-  static void join_channels(const std::vector<const Tensor*>& src, Tensor& dst, int threads) {
-    const auto pieces = channel_pieces(src, dst.dim(0), dst.size() / dst.dim(0));
+  // concat's forward: each input's channels into dst (only the inputs `only` marks, if given).
+  static void join_channels(const std::vector<const Tensor*>& src, Tensor& dst, int threads,
+                            const std::vector<bool>& only = {}) {
+    auto pieces = channel_pieces(src, dst.dim(0), dst.size() / dst.dim(0));
+    if (!only.empty()) {
+      std::erase_if(pieces, [&](const Piece& piece) { return !only[piece.input]; });
+    }
     const auto count = static_cast<std::int64_t>(pieces.size());
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::int64_t p = 0; p < count; ++p) {
@@ -240,6 +268,8 @@ class DnnlChannel final : public ChannelLayer {
     parts_.clear();  // and the Net links anew
     to_blocked_.clear();
     to_plain_.clear();
+    block_ = 0;
+    blocked_inputs_.clear();
     const auto inference = dnnl::prop_kind::forward_inference;
     std::vector<dnnl::memory::desc> src_mds;
     for (const auto& dims : src_dims()) {
@@ -266,10 +296,12 @@ class DnnlChannel final : public ChannelLayer {
   dnnl::primitive primitive_;
   dnnl::primitive backward_;
   // write_blocked_in_training: each input's place in the blocked output, and the reorders into it
-  // and back.
+  // and back; the inputs whose blobs hold the same blocks (read_blocked_input) are copied instead.
   std::vector<dnnl::memory::desc> parts_;
   std::vector<dnnl::reorder> to_blocked_;
   std::vector<dnnl::reorder> to_plain_;
+  std::int64_t block_ = 0;
+  std::vector<bool> blocked_inputs_;
 };
 
 }  // namespace

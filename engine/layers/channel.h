@@ -23,6 +23,10 @@ class ChannelLayer : public Layer {
   // reorder per input each way instead of a copy and the convolution's reorder): Net's
   // link_training_layouts. Until the next prepare(). Returns whether it does.
   virtual bool write_blocked_in_training(std::int64_t /*block*/) { return false; }
+  // After write_blocked_in_training(block): input `input` is in that same blocked layout in its
+  // blob (its writer writes it so, Net's link_training_layouts), and its gradient is given so;
+  // its reorders each way become copies of whole blocks. Returns whether it does.
+  virtual bool read_blocked_input(std::size_t /*input*/, std::int64_t /*block*/) { return false; }
 
  protected:
   void parse_params(ParamReader& /*params*/) override {}

@@ -1778,6 +1778,12 @@ class DnnlConvolution final : public ConvolutionLayer {
                                    ctx.threads);
       return;
     }
+    if (unpool_forward_ && train_blocked_out_) {
+      detail::unpool_convolution_blocked(*src[0], weight("weight").data(),
+                                         params().bias ? weight("bias").data() : nullptr, dst,
+                                         params().kernel_size, ctx.threads);
+      return;
+    }
     if (unpool_ || unpool_forward_) {
       detail::unpool_convolution(*src[0], weight("weight").data(),
                                  params().bias ? weight("bias").data() : nullptr, dst,
@@ -1892,10 +1898,17 @@ class DnnlConvolution final : public ConvolutionLayer {
   bool runs_pointwise() const override { return prepared() && pointwise_; }
 
   std::int64_t training_output_block() const override {
-    if (!trains_by_primitive() || train_blocked_out_) {
+    // The forward by hand writes blocks of 16 channels where the AVX-512 kernels run
+    // (unpool_convolution_blocked); the backward is the primitives' either way.
+    const bool unpools_blocked = prepared() && training() && unpool_forward_ &&
+                                 params().out_channels % 16 == 0 && detail::avx512_kernels();
+    if ((!trains_by_primitive() && !unpools_blocked) || train_blocked_out_) {
       return 0;
     }
     const std::int64_t block = blocked_layout(dst_desc_, dst_dims()).second;
+    if (unpools_blocked && block != 16) {
+      return 0;
+    }
     return block > 0 && data_diff_dst_desc_ == dst_desc_ ? block : 0;
   }
 

@@ -14,4 +14,12 @@ namespace cajal::engine::detail {
 void unpool_convolution(const Tensor& x, const float* weights, const float* bias, Tensor& y,
                         const Dims& kernel, int threads);
 
+// The same into y's values in the layout [N, OC / 16, spatial..., 16] (oneDNN's nCdhw16c or
+// nChw16c; OC a multiple of 16), y's dims still [N, OC, spatial...], with the same bytes: each
+// input voxel's value times a tap's 16 output channels' weights, summed onto the bias over the
+// input channels in order. For training, where the output is linked to a concat's blocked layout
+// (Net::link_training_layouts). AVX-512F only: call only where avx512_kernels().
+void unpool_convolution_blocked(const Tensor& x, const float* weights, const float* bias, Tensor& y,
+                                const Dims& kernel, int threads);
+
 }  // namespace cajal::engine::detail

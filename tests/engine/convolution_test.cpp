@@ -6,6 +6,8 @@
 
 #include "core/error.h"
 #include "engine/layer_type.h"
+#include "engine/layers/common.h"
+#include "engine/layers/unpool.h"
 #include "tests/engine/layer_harness.h"
 
 namespace cajal::engine {
@@ -573,6 +575,52 @@ TEST(TransposedConv, UnpoolByAvx512GivesTheAvx2Bytes) {
       {"OneTapAlongW3d", {1, 8, 3, 4, 21}, 8, {2, 2, 1}, {2, 2, 1}, {0, 0, 0}, {1, 1, 1}},
       {"ThreeTaps2d", {1, 8, 4, 19}, 11, {3, 3}, {3, 3}, {0, 0}, {1, 1}}};
   expect_avx512_bytes_of_avx2(cases);
+}
+
+// The same up-convolution by hand into blocks of 16 output channels
+// (detail::unpool_convolution_blocked, for a concat's blocked layout in training) gives the bytes
+// of the plain kernel, value for value: 16 and 32 output channels (two blocks), batch 2, widths
+// odd (a last voxel alone) and even, 8 taps (2x2x2), 6 (3x2x1), 18 (2x3x3: two groups of 8 and
+// 2), 4 and 9 in 2D, with and without bias.
+TEST(TransposedConv, UnpoolIntoBlocksGivesThePlainKernelsBytes) {
+  if (!detail::avx512_kernels()) {
+    GTEST_SKIP() << "no AVX-512 kernels on this CPU (or oneDNN held below them)";
+  }
+  struct Case {
+    Dims input;
+    std::int64_t out_channels;
+    Dims kernel;
+    bool bias;
+  };
+  const std::vector<Case> cases{
+      {{2, 32, 3, 4, 5}, 16, {2, 2, 2}, true}, {{1, 8, 2, 3, 4}, 32, {2, 2, 2}, false},
+      {{2, 5, 2, 2, 3}, 16, {3, 2, 1}, true},  {{1, 4, 2, 3, 2}, 16, {2, 3, 3}, true},
+      {{2, 16, 5, 7}, 16, {2, 2}, false},      {{1, 3, 4, 3}, 32, {3, 3}, true}};
+  for (const auto& c : cases) {
+    const auto x = testing::random_tensor(c.input, 7);
+    std::int64_t taps = 1;
+    Dims out{c.input[0], c.out_channels};
+    for (std::size_t a = 0; a < c.kernel.size(); ++a) {
+      taps *= c.kernel[a];
+      out.push_back(c.input[a + 2] * c.kernel[a]);
+    }
+    const auto weights = testing::random_tensor({c.input[1], c.out_channels, taps}, 8);
+    const auto bias = testing::random_tensor({c.out_channels}, 9);
+    const float* b = c.bias ? bias.data() : nullptr;
+    Tensor plain(out, NAN);
+    detail::unpool_convolution(x, weights.data(), b, plain, c.kernel, 2);
+    Tensor blocked(out, NAN);
+    detail::unpool_convolution_blocked(x, weights.data(), b, blocked, c.kernel, 2);
+    const std::int64_t spatial = plain.size() / (out[0] * out[1]);
+    std::int64_t differing = 0;
+    for (std::int64_t i = 0; i < plain.size(); ++i) {
+      const std::int64_t n = i / (out[1] * spatial);
+      const std::int64_t ch = i / spatial % out[1];
+      const std::int64_t at = ((n * out[1] / 16 + ch / 16) * spatial + i % spatial) * 16 + ch % 16;
+      differing += std::memcmp(&plain.data()[i], &blocked.data()[at], sizeof(float)) != 0;
+    }
+    EXPECT_EQ(differing, 0) << to_string(c.input) << " -> " << c.out_channels;
+  }
 }
 
 // Where the engine's AVX-512 kernels run, an inference transposed convolution that doubles every

@@ -307,9 +307,11 @@ TEST(NetBackward, AReluAloneAfterABatchNormIsAppliedByIt) {
 // gradient) and writes c2's input, bn2 reads c2's output and writes c3's input, bn3
 // reads c3's output and writes PyTorch's layout for c4, the pooling and two concats: the one c5
 // alone reads writes c5's input in its blocked layout (two samples: each input's part of the
-// blocked output is strided), the one a pooling reads too stays in PyTorch's. 150 positions a
-// sample (the sums' lanes end in 4 positions and a tail of 2), two samples. Outputs, running
-// statistics, gradients: the bytes of the same net kept in PyTorch's layout.
+// blocked output is strided), the one a pooling reads too stays in PyTorch's; a third concat of
+// two up-convolutions that c7 reads takes both in its blocks (into 16 channels by hand,
+// unpool_convolution_blocked; into 32 by oneDNN's primitive). 150 positions a sample (the sums'
+// lanes end in 4 positions and a tail of 2), two samples. Outputs, running statistics, gradients:
+// the bytes of the same net kept in PyTorch's layout.
 TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
   const auto none = nlohmann::json::object();
   const auto conv3d = [](std::int64_t in, std::int64_t out) {
@@ -318,6 +320,13 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
                           {"kernel_size", {3, 3, 3}},
                           {"padding", {1, 1, 1}},
                           {"bias", false}};
+  };
+  const auto up = [](std::int64_t in, std::int64_t out, bool bias) {
+    return nlohmann::json{{"in_channels", in},
+                          {"out_channels", out},
+                          {"kernel_size", {2, 2, 2}},
+                          {"stride", {2, 2, 2}},
+                          {"bias", bias}};
   };
   const std::vector<NodeDef> defs{
       {LayerType::convolution, "c1", conv3d(2, 16), {"x"}, "a"},
@@ -335,6 +344,10 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
       {LayerType::concat, "cat2", none, {"f", "g"}, "cat2"},
       {LayerType::convolution, "c6", conv3d(48, 16), {"cat2"}, "m"},
       {LayerType::max_pool, "pool2", {{"kernel_size", {2, 2, 2}}}, {"cat2"}, "n"},
+      {LayerType::transposed_convolution, "up1", up(32, 16, true), {"h"}, "u1"},
+      {LayerType::transposed_convolution, "up2", up(32, 32, false), {"h"}, "u2"},
+      {LayerType::concat, "cat3", none, {"u1", "u2"}, "cat3"},
+      {LayerType::convolution, "c7", conv3d(48, 16), {"cat3"}, "p"},
   };
   const auto weights = weights_for(defs);
   const auto x = testing::random_tensor({2, 2, 5, 6, 5}, 41);
@@ -342,17 +355,19 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
                                             {"h", testing::random_tensor({2, 32, 2, 3, 2}, 43)},
                                             {"k", testing::random_tensor({2, 16, 5, 6, 5}, 44)},
                                             {"m", testing::random_tensor({2, 16, 5, 6, 5}, 45)},
-                                            {"n", testing::random_tensor({2, 48, 2, 3, 2}, 46)}};
+                                            {"n", testing::random_tensor({2, 48, 2, 3, 2}, 46)},
+                                            {"p", testing::random_tensor({2, 16, 4, 6, 4}, 47)}};
   const Context ctx(2);
   std::map<bool, std::map<std::string, Tensor>> got;
   for (const bool blocked : {false, true}) {
     NetOptions options = NetOptions::for_training();
     options.blocked_training_layouts = blocked;
-    Net net({"x"}, testing::make_nodes(defs, Backend::onednn), {"g", "h", "k", "m", "n"}, options);
+    Net net({"x"}, testing::make_nodes(defs, Backend::onednn), {"g", "h", "k", "m", "n", "p"},
+            options);
     net.load_weights(weights);
     net.set_training(true);
     net.prepare(ctx, {{"x", x.dims()}});
-    EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 6U : 0U);
+    EXPECT_EQ(net.training_layout_links(), blocked && detail::avx512_kernels() ? 9U : 0U);
     got[blocked] = training_results(net, x, diffs, 2);  // the second on the first one's buffers
   }
   ASSERT_EQ(got[true].size(), got[false].size());

@@ -73,6 +73,9 @@ class ConvolutionLayer : public Layer {
   // After prepare(): whether this convolution of a one-voxel kernel into a few channels runs by
   // hand in training (detail::pointwise_forward and its gradients) rather than by oneDNN.
   virtual bool runs_pointwise() const { return false; }
+  // After prepare(): whether this transposed convolution whose kernel equals its stride runs its
+  // forward by hand (unpool_convolution, or its blocked twin where linked) rather than by oneDNN.
+  virtual bool runs_unpool() const { return false; }
   bool adds_residual() const;
   // A reader of this layer's output: a convolution and the input it reads it as (0: its source,
   // 1: the residual its fused add adds).

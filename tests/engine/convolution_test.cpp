@@ -623,6 +623,36 @@ TEST(TransposedConv, UnpoolIntoBlocksGivesThePlainKernelsBytes) {
   }
 }
 
+// In training an up-convolution whose kernel equals its stride runs its forward by hand into at
+// most 16 channels, and into more in whole blocks of 16 where the AVX-512 kernels run (so that its
+// blocked twin can write a linked concat's blocks); within 1e-5 of the naive twin either way.
+TEST(TransposedConv, TrainsUnpoolingByHandIntoWholeBlocksWhereAvx512Runs) {
+  const std::vector<std::pair<ConvCase, bool>> cases{
+      {{"SixteenToThirtyTwo3d", {2, 16, 3, 4, 5}, 32, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+       true},
+      {{"EightToSixtyFour2d", {1, 8, 5, 6}, 64, {2, 2}, {2, 2}, {0, 0}, {1, 1}}, true},
+      {{"EightToTwentyFour3d", {1, 8, 2, 3, 4}, 24, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+       false},
+      {{"EightToSixteen3d", {1, 8, 2, 3, 4}, 16, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+       true}};
+  for (const auto& [c, blocks] : cases) {
+    const auto input = testing::random_tensor(c.input, 3);
+    auto layer = create_layer(LayerType::transposed_convolution, "layer");
+    layer->load_params(conv_params(c));
+    const auto weights = testing::random_weights(*layer, 5);
+    layer->load_weights(weights);
+    layer->set_training(true);
+    layer->prepare(Context(2), {c.input});
+    const bool by_hand = c.out_channels <= 16 || (blocks && detail::avx512_kernels());
+    EXPECT_EQ(dynamic_cast<const ConvolutionLayer&>(*layer).runs_unpool(), by_hand) << c.name;
+    Tensor got(layer->dst_dims(), NAN);
+    layer->forward({&input}, got);
+    const auto expected = testing::run_one(Backend::reference, LayerType::transposed_convolution,
+                                           conv_params(c), {input}, weights);
+    EXPECT_LE(testing::relative_error(got, expected), 1e-5) << c.name;
+  }
+}
+
 // Where the engine's AVX-512 kernels run, an inference transposed convolution that doubles every
 // size with a 3-tap kernel (stride 2, padding 1, output padding 1: MONAI's) into at most 8
 // channels runs by hand (detail::doubling_convolution): rows of 37 (two vectors and 5 under a

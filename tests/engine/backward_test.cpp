@@ -231,6 +231,20 @@ std::vector<GradCase> grid() {
        kUp,
        conv(16, 16, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}),
        {1, 16, 3, 2, 3}},
+      // Kernel equal to stride into one block of 16, where the AVX-512 kernels run: forward and
+      // gradients by hand on the block (unpool_backward_*_blocked): 5 inputs (a group of 4 and
+      // one alone), two samples, rows of 6 (a voxel left after the fours); 40 inputs (two
+      // blocks of 16 at a time, the last padded) in 2D with 6 taps, no bias; 9 taps (two groups
+      // of 4 and one).
+      {"Up3d5To16Batch2",
+       kUp,
+       conv(5, 16, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}),
+       {2, 5, 2, 3, 6}},
+      {"Up2d40To16Kernel3x2NoBias",
+       kUp,
+       conv(40, 16, {3, 2}, {3, 2}, {0, 0}, {1, 1}, 1, false),
+       {1, 40, 3, 17}},
+      {"Up2d3To16Kernel3x3", kUp, conv(3, 16, {3, 3}, {3, 3}, {0, 0}, {1, 1}), {1, 3, 2, 5}},
       {"Linear", LayerType::linear, {{"in_features", 13}, {"out_features", 7}}, {5, 13}},
       {"LinearNoBias",
        LayerType::linear,

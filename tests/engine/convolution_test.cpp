@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <map>
+#include <vector>
 
 #include "core/error.h"
 #include "engine/layer_type.h"
@@ -620,6 +624,119 @@ TEST(TransposedConv, UnpoolIntoBlocksGivesThePlainKernelsBytes) {
       differing += std::memcmp(&plain.data()[i], &blocked.data()[at], sizeof(float)) != 0;
     }
     EXPECT_EQ(differing, 0) << to_string(c.input) << " -> " << c.out_channels;
+  }
+}
+
+// The gradients of that up-convolution from its output's gradient in blocks of 16
+// (detail::unpool_backward_*_blocked) against sums in double of the plain layout's values: 16
+// and 32 output channels (two blocks), 5 and 40 inputs (groups of 4 and one left; two blocks of
+// 16 channels at a time, the last padded), 8 taps in 3D and 9 in 2D, two samples, with and
+// without bias; the same bytes on 1 and 2 threads.
+TEST(TransposedConv, UnpoolGradientsOnBlocksMatchNaiveSums) {
+  if (!detail::avx512_kernels()) {
+    GTEST_SKIP() << "no AVX-512 kernels on this CPU (or oneDNN held below them)";
+  }
+  struct Case {
+    Dims input;
+    std::int64_t out_channels;
+    Dims kernel;
+    bool bias;
+  };
+  const std::vector<Case> cases{{{2, 5, 2, 3, 6}, 16, {2, 2, 2}, true},
+                                {{1, 40, 3, 2, 5}, 32, {2, 2, 2}, false},
+                                {{2, 3, 4, 7}, 32, {3, 3}, true}};
+  for (const auto& c : cases) {
+    const auto x = testing::random_tensor(c.input, 11);
+    Dims out{c.input[0], c.out_channels};
+    std::int64_t taps = 1;
+    for (std::size_t a = 0; a < c.kernel.size(); ++a) {
+      taps *= c.kernel[a];
+      out.push_back(c.input[a + 2] * c.kernel[a]);
+    }
+    const auto weights = testing::random_tensor({c.input[1], c.out_channels, taps}, 12);
+    const auto diff_dst = testing::random_tensor(out, 13);  // plain
+    const std::int64_t batch = out[0];
+    const std::int64_t ic_count = c.input[1];
+    const std::int64_t in_plane = x.size() / (batch * ic_count);
+    const std::int64_t out_plane = diff_dst.size() / (batch * c.out_channels);
+    // The blocked copy, and each (input voxel, tap)'s output voxel.
+    std::vector<float> blocks(static_cast<std::size_t>(diff_dst.size()));
+    for (std::int64_t i = 0; i < diff_dst.size(); ++i) {
+      const std::int64_t n = i / (c.out_channels * out_plane);
+      const std::int64_t oc = i / out_plane % c.out_channels;
+      blocks[static_cast<std::size_t>(
+          ((n * c.out_channels / 16 + oc / 16) * out_plane + i % out_plane) * 16 + oc % 16)] =
+          diff_dst.data()[i];
+    }
+    const auto output_voxel = [&](std::int64_t v, std::int64_t t) {
+      const auto rank = c.kernel.size();
+      std::int64_t index = 0;
+      std::int64_t rest_v = v;
+      std::int64_t rest_t = t;
+      Dims at(rank);
+      for (std::size_t a = rank; a-- > 0;) {
+        const std::int64_t size = c.input[a + 2];
+        at[a] = rest_v % size * c.kernel[a] + rest_t % c.kernel[a];
+        rest_v /= size;
+        rest_t /= c.kernel[a];
+      }
+      for (std::size_t a = 0; a < rank; ++a)
+        index = index * c.input[a + 2] * c.kernel[a] + at[a];
+      return index;
+    };
+    std::vector<double> dx(static_cast<std::size_t>(x.size())), dw(weights.values().size()),
+        db(static_cast<std::size_t>(c.out_channels));
+    for (std::int64_t n = 0; n < batch; ++n) {
+      for (std::int64_t ic = 0; ic < ic_count; ++ic) {
+        for (std::int64_t v = 0; v < in_plane; ++v) {
+          for (std::int64_t oc = 0; oc < c.out_channels; ++oc) {
+            for (std::int64_t t = 0; t < taps; ++t) {
+              const double g =
+                  diff_dst.data()[(n * c.out_channels + oc) * out_plane + output_voxel(v, t)];
+              const auto w = static_cast<std::size_t>((ic * c.out_channels + oc) * taps + t);
+              dx[static_cast<std::size_t>((n * ic_count + ic) * in_plane + v)] +=
+                  weights.values()[w] * g;
+              dw[w] += x.data()[(n * ic_count + ic) * in_plane + v] * g;
+              if (ic == 0)
+                db[static_cast<std::size_t>(oc)] += g;
+            }
+          }
+        }
+      }
+    }
+    std::map<int, std::vector<float>> bytes;
+    for (const int threads : {2, 1}) {
+      Tensor got_dx(c.input, NAN);
+      detail::unpool_backward_data_blocked(blocks.data(), weights.data(), got_dx, c.out_channels,
+                                           c.kernel, threads);
+      std::vector<float> got_dw(dw.size(), 0.5f);  // added to
+      std::vector<float> got_db(db.size(), 0.25f);
+      detail::unpool_backward_weights_blocked(x, blocks.data(), got_dw.data(),
+                                              c.bias ? got_db.data() : nullptr, c.out_channels,
+                                              c.kernel, threads);
+      const auto worst = [](const auto& got, const std::vector<double>& want, double offset) {
+        double error = 0.0;
+        double scale = 0.0;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          error = std::max(error, std::abs(double{got[i]} - offset - want[i]));
+          scale = std::max(scale, std::abs(want[i]));
+        }
+        return error / scale;
+      };
+      EXPECT_LE(worst(got_dx.values(), dx, 0.0), 1e-5) << to_string(c.input);
+      EXPECT_LE(worst(got_dw, dw, 0.5), 1e-5) << to_string(c.input);
+      if (c.bias) {
+        EXPECT_LE(worst(got_db, db, 0.25), 1e-5) << to_string(c.input);
+      } else {
+        EXPECT_EQ(got_db, std::vector<float>(db.size(), 0.25f));
+      }
+      auto& all = bytes[threads];
+      all.insert(all.end(), got_dx.values().begin(), got_dx.values().end());
+      all.insert(all.end(), got_dw.begin(), got_dw.end());
+      all.insert(all.end(), got_db.begin(), got_db.end());
+    }
+    EXPECT_EQ(std::memcmp(bytes[1].data(), bytes[2].data(), bytes[1].size() * sizeof(float)), 0)
+        << to_string(c.input);
   }
 }
 

@@ -428,7 +428,8 @@ void Net::link_training_layouts() {
   for (std::size_t j = 0; j < nodes_.size(); ++j) {
     // A concat that alone a convolution reads, as its source; then each of its inputs that a
     // convolution writes for it alone (a U-Net's up-convolution), in the same blocks.
-    if (auto* const concat = dynamic_cast<ChannelLayer*>(nodes_[j].layer.get())) {
+    auto* const concat = dynamic_cast<ChannelLayer*>(nodes_[j].layer.get());
+    if (concat != nullptr) {
       auto* const conv = sole_convolution(nodes_[j].output);
       const std::int64_t block = conv != nullptr ? conv->training_input_block() : 0;
       if (conv == nullptr || !concat->write_blocked_in_training(block)) {
@@ -448,8 +449,43 @@ void Net::link_training_layouts() {
           ++training_layout_links_;
         }
       }
-      continue;
     }
+  }
+  // A U-Net's skip: read by a max pooling that tiles it, whose output a convolution alone reads,
+  // and by a concat linked above (as its input `input`).
+  struct Skip {
+    PoolingLayer* pool = nullptr;
+    ConvolutionLayer* after_pool = nullptr;
+    ChannelLayer* concat = nullptr;
+    std::size_t input = 0;
+  };
+  const auto skip_of = [&](const std::string& blob) {
+    const auto& reads = readers[blob];
+    Skip skip;
+    if (!inner(blob) || reads.size() != 2) {
+      return Skip{};
+    }
+    for (const auto& [node, input] : reads) {
+      auto* const layer = nodes_[node].layer.get();
+      if (auto* const pool = dynamic_cast<PoolingLayer*>(layer)) {
+        skip.pool = pool;
+        skip.after_pool = sole_convolution(nodes_[node].output);
+      } else if (auto* const cat = dynamic_cast<ChannelLayer*>(layer)) {
+        skip.concat = cat;
+        skip.input = input;
+      }
+    }
+    if (skip.pool == nullptr || skip.after_pool == nullptr || skip.concat == nullptr) {
+      return Skip{};
+    }
+    const std::int64_t block = skip.concat->training_block();
+    if (block == 0 || skip.after_pool->training_input_block() != block ||
+        !skip.pool->can_take_blocked_in_training(block)) {
+      return Skip{};
+    }
+    return skip;
+  };
+  for (std::size_t j = 0; j < nodes_.size(); ++j) {
     auto* const norm = dynamic_cast<NormalizationLayer*>(nodes_[j].layer.get());
     if (norm == nullptr || nodes_[j].inputs.size() != 1) {
       continue;
@@ -466,8 +502,11 @@ void Net::link_training_layouts() {
       out = nodes_[readers[out][0].first].output;
     }
     ConvolutionLayer* const after = sole_convolution(out);
+    const Skip skip = after == nullptr ? skip_of(out) : Skip{};
     const std::int64_t in_block = before != nullptr ? before->training_output_block() : 0;
-    const std::int64_t out_block = after != nullptr ? after->training_input_block() : 0;
+    const std::int64_t out_block = after != nullptr         ? after->training_input_block()
+                                   : skip.concat != nullptr ? skip.concat->training_block()
+                                                            : 0;
     if ((in_block == 0 && out_block == 0) ||
         !norm->take_layouts_in_training(std::max<std::int64_t>(in_block, 1),
                                         std::max<std::int64_t>(out_block, 1))) {
@@ -477,9 +516,16 @@ void Net::link_training_layouts() {
       before->write_blocked_in_training();
       ++training_layout_links_;
     }
-    if (out_block > 0) {
+    if (out_block > 0 && after != nullptr) {
       after->read_blocked_in_training();
       ++training_layout_links_;
+    }
+    if (out_block > 0 && skip.concat != nullptr) {
+      skip.pool->take_blocked_in_training(out_block);
+      skip.after_pool->read_blocked_in_training();
+      const bool read = skip.concat->read_blocked_input(skip.input, out_block);
+      CAJAL_CHECK(read) << "concat of a linked skip";
+      training_layout_links_ += 2;
     }
   }
 }

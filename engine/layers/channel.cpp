@@ -170,6 +170,8 @@ class DnnlChannel final : public ChannelLayer {
     return true;
   }
 
+  std::int64_t training_block() const override { return block_; }
+
   bool read_blocked_input(std::size_t input, std::int64_t block) override {
     if (to_blocked_.empty() || block != block_ || input >= src_dims().size()) {
       return false;

@@ -27,6 +27,8 @@ class ChannelLayer : public Layer {
   // blob (its writer writes it so, Net's link_training_layouts), and its gradient is given so;
   // its reorders each way become copies of whole blocks. Returns whether it does.
   virtual bool read_blocked_input(std::size_t /*input*/, std::int64_t /*block*/) { return false; }
+  // The block of write_blocked_in_training, 0 before it.
+  virtual std::int64_t training_block() const { return 0; }
 
  protected:
   void parse_params(ParamReader& /*params*/) override {}

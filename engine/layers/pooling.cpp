@@ -290,6 +290,91 @@ void pool_blocked_to_plain(const float* in, float* out, std::int64_t batch, std:
   }
 }
 
+// The pooling (windows tiling the input) of x into y, both in the layout
+// [N, C / block, D, H, W, block]: pool_blocked_row's rows written in place.
+void pool_blocked(const float* in, float* out, std::int64_t batch, std::int64_t channels,
+                  std::int64_t block, const std::array<Axis, 3>& ax, bool max, int threads) {
+  const auto& [d, h, w] = ax;
+  const std::int64_t rows = batch * channels / block * d.out * h.out;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t oh = r % h.out;
+    const std::int64_t od = r / h.out % d.out;
+    const std::int64_t nb = r / (h.out * d.out);  // n * blocks + cb
+    const float* corner = in + ((nb * d.in + od * d.kernel) * h.in + oh * h.kernel) * w.in * block;
+    pool_blocked_row(corner, out + r * w.out * block, w.out, block, {d.kernel, h.kernel, w.kernel},
+                     h.in * w.in * block, w.in * block, max);
+  }
+}
+
+using Int8 = int __attribute__((vector_size(32)));
+
+// unpool_plain_max's gradient for one output row (n, block cb, od, oh) of windows tiling the
+// input, x and dx in the layout [N, C / B, D, H, W, B], y and dy the row's [OW, B]: for 8 channels
+// at a time, the window's first input (in the order kd, kh, kw) equal to the output gets
+// 0 + dy, every other input 0 (tap 0 where none is equal: all -inf or NaN), as unpool_plain_max
+// does, so the same bytes.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void unpool_blocked_max_row(
+    const float* x, float* dx, const float* y, const float* dy, std::int64_t outputs,
+    std::int64_t block, const std::array<std::int64_t, 3>& kernel, std::int64_t plane,
+    std::int64_t line) {
+  const auto [kd, kh, kw] = kernel;
+  for (std::int64_t ow = 0; ow < outputs; ++ow) {
+    for (std::int64_t l = 0; l < block; l += 8) {
+      Float8 best;
+      std::memcpy(&best, y + ow * block + l, sizeof best);
+      Float8 gradient;
+      std::memcpy(&gradient, dy + ow * block + l, sizeof gradient);
+      gradient = 0.0f + gradient;
+      // The first tap equal to the output, from the last one down; 0 where none is.
+      Int8 first = Int8{};
+      int tap = static_cast<int>(kd * kh * kw);
+      for (std::int64_t a = kd; a-- > 0;) {
+        for (std::int64_t e = kh; e-- > 0;) {
+          for (std::int64_t j = kw; j-- > 0;) {
+            --tap;
+            Float8 v;
+            std::memcpy(&v, x + a * plane + e * line + (ow * kw + j) * block + l, sizeof v);
+            first = v == best ? Int8{} + tap : first;
+          }
+        }
+      }
+      tap = 0;
+      for (std::int64_t a = 0; a < kd; ++a) {
+        for (std::int64_t e = 0; e < kh; ++e) {
+          for (std::int64_t j = 0; j < kw; ++j) {
+            const Float8 v = first == tap ? gradient : Float8{};
+            std::memcpy(dx + a * plane + e * line + (ow * kw + j) * block + l, &v, sizeof v);
+            ++tap;
+          }
+        }
+      }
+    }
+  }
+}
+
+// unpool_plain_max on the layout [N, C / block, D, H, W, block] (windows tiling the input).
+void unpool_blocked_max(const float* src, const float* dst, const float* diff_dst, float* diff_src,
+                        std::int64_t batch, std::int64_t channels, std::int64_t block,
+                        const std::array<Axis, 3>& ax, int threads) {
+  const auto& [d, h, w] = ax;
+  // Inputs past the last window (floor mode) take no gradient.
+  if (std::any_of(ax.begin(), ax.end(), [](const Axis& a) { return a.out * a.stride != a.in; })) {
+    std::fill_n(diff_src, batch * channels * d.in * h.in * w.in, 0.0f);
+  }
+  const std::int64_t rows = batch * channels / block * d.out * h.out;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t oh = r % h.out;
+    const std::int64_t od = r / h.out % d.out;
+    const std::int64_t nb = r / (h.out * d.out);
+    const std::int64_t corner = ((nb * d.in + od * d.kernel) * h.in + oh * h.kernel) * w.in * block;
+    unpool_blocked_max_row(src + corner, diff_src + corner, dst + r * w.out * block,
+                           diff_dst + r * w.out * block, w.out, block,
+                           {d.kernel, h.kernel, w.kernel}, h.in * w.in * block, w.in * block);
+  }
+}
+
 // Pooling over plain N C [D] H W by hand, one output row (n, c, od, oh) at a time: oneDNN v2.6
 // has only its scalar `simple_nchw` kernel for plain layouts (1-2 GB/s here, 8 % of the CT
 // model's forward). Padding is never a maximum and, for `exclude`, never counted.
@@ -619,6 +704,11 @@ class DnnlPooling final : public PoolingLayer {
  public:
   using PoolingLayer::PoolingLayer;
   void forward(const std::vector<const Tensor*>& src, Tensor& dst) const override {
+    if (train_block_ > 1) {
+      pool_blocked(src[0]->data(), dst.data(), src[0]->dim(0), src[0]->dim(1), train_block_, axes_,
+                   true, ctx_->threads);
+      return;
+    }
     if (read_block_ > 1) {
       pool_blocked_to_plain(src[0]->data(), dst.data(), src[0]->dim(0), src[0]->dim(1), read_block_,
                             axes_, type() == LayerType::max_pool, ctx_->threads);
@@ -691,6 +781,17 @@ class DnnlPooling final : public PoolingLayer {
     return true;
   }
 
+  bool can_take_blocked_in_training(std::int64_t block) const override {
+    const Dims& in = src_dims()[0];
+    return prepared() && training() && type() == LayerType::max_pool && tile_the_input(axes_) &&
+           (in.size() == 4 || in.size() == 5) && block > 1 && block % 8 == 0 && in[1] % block == 0;
+  }
+
+  void take_blocked_in_training(std::int64_t block) override {
+    CAJAL_CHECK(can_take_blocked_in_training(block)) << label() << ": blocks of " << block;
+    train_block_ = block;
+  }
+
   void backward(const std::vector<const Tensor*>& src, const Tensor& dst, const Tensor& diff_dst,
                 const std::vector<Tensor*>& diff_src) override {
     CAJAL_CHECK(training() && prepared()) << label() << ": backward needs a training prepare()";
@@ -700,6 +801,11 @@ class DnnlPooling final : public PoolingLayer {
     }
     CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
     const auto& ctx = *ctx_;
+    if (train_block_ > 1) {
+      unpool_blocked_max(src[0]->data(), dst.data(), diff_dst.data(), diff_src[0]->data(),
+                         src[0]->dim(0), src[0]->dim(1), train_block_, axes_, ctx.threads);
+      return;
+    }
     if (type() != LayerType::max_pool) {
       unpool_plain_avg(diff_dst.data(), diff_src[0]->data(), diff_dst.dim(0) * diff_dst.dim(1),
                        axes_, !params().count_include_pad, ctx.threads);
@@ -714,6 +820,7 @@ class DnnlPooling final : public PoolingLayer {
     ctx_ = context.impl();
     block_ = 1;  // the Net links anew after each prepare
     read_block_ = 1;
+    train_block_ = 1;
     blocked_ = {};
     set_global_kernel();
     const auto& p = params();
@@ -735,8 +842,9 @@ class DnnlPooling final : public PoolingLayer {
 
   std::shared_ptr<const detail::ContextImpl> ctx_;
   std::array<Axis, 3> axes_;
-  std::int64_t read_block_ = 1;  // read_blocked's
-  std::int64_t block_ = 1;       // take_blocked's, with its primitive and layouts
+  std::int64_t read_block_ = 1;   // read_blocked's
+  std::int64_t train_block_ = 1;  // take_blocked_in_training's
+  std::int64_t block_ = 1;        // take_blocked's, with its primitive and layouts
   dnnl::primitive blocked_;
   dnnl::memory::desc src_desc_;
   dnnl::memory::desc dst_desc_;

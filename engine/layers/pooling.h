@@ -38,6 +38,13 @@ class PoolingLayer : public Layer {
   // PyTorch's layout (LeNet-5's second pooling, before a flatten); `block` a multiple of 8 that
   // divides C. Until the next prepare(). Returns whether it does.
   virtual bool read_blocked(std::int64_t /*block*/) { return false; }
+  // Training, after prepare(), a max_pool whose windows tile the input: whether it can read its
+  // input and write its output in the layout [N, C / block, spatial..., block] (`block` a
+  // multiple of 8 that divides C), and take and give their gradients so, with the bytes of
+  // PyTorch's layout; take_blocked_in_training makes it do so until the next prepare()
+  // (Net::link_training_layouts: a U-Net's skip, which a batch norm writes in blocks).
+  virtual bool can_take_blocked_in_training(std::int64_t /*block*/) const { return false; }
+  virtual void take_blocked_in_training(std::int64_t /*block*/) {}
 
  protected:
   void parse_params(ParamReader& params) override;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "core/error.h"
 #include "engine/layer_type.h"
@@ -235,6 +236,74 @@ TEST(Pooling, ReadsBlockedLayoutsIntoPyTorchsLayout) {
     EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*make(type, params, dims)).read_blocked(16))
         << params.dump();
   }
+}
+
+// In training a max pooling whose windows tile its input takes blocks of 8 or 16 channels in and
+// out, and their gradients, when told to (a U-Net's skip, Net::link_training_layouts): the bytes
+// of PyTorch's layout, output and input gradient, with ties in a window (the first input takes
+// the gradient), a window all -inf (its first input does), and inputs past the last window (none).
+// Not for an average pooling, overlapping windows or inference.
+TEST(MaxPool, TrainsOnBlockedLayoutsWithThePlainLayoutsBytes) {
+  const Context ctx(2);
+  const auto make = [&](const nlohmann::json& params, const Dims& dims, bool training) {
+    auto layer = create_layer(LayerType::max_pool, "p");
+    layer->load_params(params);
+    layer->load_weights({});
+    layer->set_training(training);
+    layer->prepare(ctx, {dims});
+    return layer;
+  };
+  const std::vector<std::pair<Dims, nlohmann::json>> cases{
+      {{2, 32, 5, 6, 7}, {{"kernel_size", {2, 2, 2}}}},
+      {{1, 16, 4, 6}, {{"kernel_size", {2, 2}}}},
+      {{1, 16, 3, 3, 4}, {{"kernel_size", {3, 3, 2}}}}};
+  for (const auto& [dims, params] : cases) {
+    Tensor input = testing::random_tensor(dims, 9, -3.0f, 2.0f);
+    const std::int64_t row = dims.back();
+    input.data()[1] = input.data()[0];  // a tie in the first window
+    for (const std::int64_t at : {std::int64_t{0}, std::int64_t{1}, row, row + 1}) {
+      input.data()[input.size() / 2 + at] = -std::numeric_limits<float>::infinity();
+    }
+    auto plain = make(params, dims, true);
+    Tensor out(plain->dst_dims(), NAN);
+    plain->forward({&input}, out);
+    const Tensor diff_out = testing::random_tensor(out.dims(), 10);
+    Tensor diff_in(dims, NAN);
+    std::vector<Tensor*> diff_src{&diff_in};
+    plain->backward({&input}, out, diff_out, diff_src);
+    for (const std::int64_t block : {8, 16}) {
+      auto layer = make(params, dims, true);
+      auto& pool = dynamic_cast<PoolingLayer&>(*layer);
+      ASSERT_TRUE(pool.can_take_blocked_in_training(block)) << block;
+      EXPECT_FALSE(pool.can_take_blocked_in_training(12));
+      pool.take_blocked_in_training(block);
+      const Tensor blocked = testing::reblock(input, block, false);
+      Tensor got(layer->dst_dims(), NAN);
+      layer->forward({&blocked}, got);
+      const Tensor expected = testing::reblock(out, block, false);
+      EXPECT_EQ(std::memcmp(got.data(), expected.data(), sizeof(float) * got.size()), 0)
+          << to_string(dims) << " block " << block;
+      Tensor got_diff(dims, NAN);
+      std::vector<Tensor*> got_diff_src{&got_diff};
+      layer->backward({&blocked}, got, testing::reblock(diff_out, block, false), got_diff_src);
+      const Tensor expected_diff = testing::reblock(diff_in, block, false);
+      EXPECT_EQ(std::memcmp(got_diff.data(), expected_diff.data(), sizeof(float) * got_diff.size()),
+                0)
+          << to_string(dims) << " block " << block;
+    }
+  }
+  const Dims dims{1, 16, 8, 8};
+  EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*make({{"kernel_size", {2, 2}}}, dims, false))
+                   .can_take_blocked_in_training(16));
+  EXPECT_FALSE(
+      dynamic_cast<PoolingLayer&>(*make({{"kernel_size", {3, 3}}, {"stride", {2, 2}}}, dims, true))
+          .can_take_blocked_in_training(16));
+  auto avg = create_layer(LayerType::avg_pool, "p");
+  avg->load_params({{"kernel_size", {2, 2}}});
+  avg->load_weights({});
+  avg->set_training(true);
+  avg->prepare(ctx, {dims});
+  EXPECT_FALSE(dynamic_cast<PoolingLayer&>(*avg).can_take_blocked_in_training(16));
 }
 
 TEST(MaxPool, RejectsPaddingOverHalfTheKernel) {

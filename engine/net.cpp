@@ -22,6 +22,17 @@ namespace {
 // summed on OpenMP's threads.
 constexpr std::int64_t kParallelSumFrom = 16384;
 
+// sum += added, value by value: any split over the threads gives the same bytes.
+void add_values(Tensor& sum, const Tensor& added) {
+  float* const values = sum.data();
+  const float* const more = added.data();
+  const std::int64_t count = sum.size();
+#pragma omp parallel for schedule(static) if (count >= kParallelSumFrom)
+  for (std::int64_t v = 0; v < count; ++v) {
+    values[v] += more[v];
+  }
+}
+
 // Of `count` buffers, capacity(s) values each (negative: not free), the one that holds `need`
 // values most closely, else the largest (to grow); `count` when none is free. The activation
 // planner's slots and backward()'s spare gradients both choose so.
@@ -226,6 +237,7 @@ void Net::prepare(const Context& ctx, const std::map<std::string, Dims>& input_d
     concat_in_place_.assign(nodes_.size(), false);
     fuse_relus_into_batch_norms();
     link_training_layouts();
+    plan_training_concats_in_place();
     planned_bytes_ = resident_bytes();
     peak_bytes_ = planned_bytes_;
     prepared_ = true;
@@ -526,6 +538,58 @@ void Net::link_training_layouts() {
       const bool read = skip.concat->read_blocked_input(skip.input, out_block);
       CAJAL_CHECK(read) << "concat of a linked skip";
       training_layout_links_ += 2;
+    }
+  }
+}
+
+void Net::plan_training_concats_in_place() {
+  concat_copies_.assign(nodes_.size(), {});
+  views_.assign(nodes_.size(), Tensor());
+  std::map<std::string, std::size_t> writer;
+  std::map<std::string, std::size_t> reads;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    writer[nodes_[i].output] = i;
+    for (const auto& input : nodes_[i].inputs) {
+      ++reads[input];
+    }
+  }
+  for (const auto& blob : outputs_) {
+    ++reads[blob];
+  }
+  for (std::size_t c = 0; c < nodes_.size(); ++c) {
+    const auto* const concat = dynamic_cast<const ChannelLayer*>(nodes_[c].layer.get());
+    if (concat == nullptr || !concat->all_inputs_blocked() ||
+        blob_dims_.at(nodes_[c].output).at(0) != 1) {
+      continue;
+    }
+    // The node that writes each input: a batch norm for the ReLU it applies.
+    std::vector<std::size_t> writers;
+    for (const auto& input : nodes_[c].inputs) {
+      if (!writer.contains(input)) {
+        break;
+      }
+      std::size_t w = writer.at(input);
+      if (relu_in_batch_norm_[w]) {
+        w = writer.at(nodes_[w].inputs[0]);
+      }
+      const bool alone = std::count(writers.begin(), writers.end(), w) == 0;
+      if (!alone || in_place_[w].concat != kNone || concat_in_place_[w]) {
+        break;
+      }
+      writers.push_back(w);
+    }
+    if (writers.size() != nodes_[c].inputs.size()) {
+      continue;
+    }
+    concat_in_place_[c] = true;
+    const std::size_t first = *std::min_element(writers.begin(), writers.end());
+    std::int64_t offset = 0;
+    for (std::size_t k = 0; k < writers.size(); ++k) {
+      const std::size_t w = writers[k];
+      in_place_[w] = {.concat = c, .offset = offset, .first = w == first};
+      output_slot_[w] = c;
+      arena_[w] = Tensor();  // its values live in the concat's buffer
+      offset += element_count(blob_dims_.at(nodes_[c].inputs[k]));
     }
   }
 }
@@ -832,6 +896,28 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
       diffs.erase(diff_dst);
       continue;
     }
+    if (concat_in_place_[i]) {
+      // Each input's gradient is its run of this one (held until the pass ends), or added to
+      // what its other readers gave.
+      Tensor& whole = diff_dst->second;
+      std::int64_t offset = 0;
+      for (const auto& input : node.inputs) {
+        const Dims& dims = blob_dims_.at(input);
+        if (wanted.contains(input)) {
+          Tensor part = Tensor::view(whole.data() + offset, dims);
+          const auto [sum, inserted] = diffs.try_emplace(input);
+          if (inserted) {
+            sum->second = std::move(part);
+          } else {
+            add_values(sum->second, part);
+          }
+        }
+        offset += element_count(dims);
+      }
+      held_diffs_.push_back(std::move(whole));
+      diffs.erase(diff_dst);
+      continue;
+    }
     std::vector<const Tensor*> src;
     std::vector<Tensor> diff_src_values(node.inputs.size());
     std::vector<Tensor*> diff_src;
@@ -844,7 +930,9 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
       diff_src.push_back(want ? &diff_src_values[k] : nullptr);
     }
     node.layer->backward(src, *blobs_.at(node.output), diff_dst->second, diff_src);
-    spare_diffs_.push_back(std::move(diff_dst->second));
+    if (!diff_dst->second.is_view()) {
+      spare_diffs_.push_back(std::move(diff_dst->second));
+    }
     diffs.erase(diff_dst);
     // In input order, so the sums do not depend on anything but the graph.
     for (std::size_t k = 0; k < node.inputs.size(); ++k) {
@@ -856,17 +944,14 @@ std::map<std::string, Tensor> Net::backward(const std::map<std::string, Tensor>&
         sum->second = std::move(diff_src_values[k]);
         continue;
       }
-      float* const values = sum->second.data();
-      const float* const added = diff_src_values[k].data();
-      const std::int64_t count = sum->second.size();
-      // Value by value: any split over the threads gives the same bytes.
-#pragma omp parallel for schedule(static) if (count >= kParallelSumFrom)
-      for (std::int64_t v = 0; v < count; ++v) {
-        values[v] += added[v];
-      }
+      add_values(sum->second, diff_src_values[k]);
       spare_diffs_.push_back(std::move(diff_src_values[k]));
     }
   }
+  for (auto& held : held_diffs_) {
+    spare_diffs_.push_back(std::move(held));
+  }
+  held_diffs_.clear();
   std::map<std::string, Tensor> result;
   for (const auto& input : diff_inputs) {
     const auto found = diffs.find(input);

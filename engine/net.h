@@ -150,6 +150,10 @@ class Net {
   // Two reorders less each way for each link (a copy and a reorder for a concat's); the same
   // bytes.
   void link_training_layouts();
+  // Training, one sample: a concat whose inputs are all in its blocks (link_training_layouts) is
+  // written in place by the layers before it (each input's blocks one run of its buffer), and
+  // its gradient is viewed the same way. Sets in_place_, concat_in_place_ and output_slot_.
+  void plan_training_concats_in_place();
   // backward(): a buffer for a gradient of these dims, its values unwritten (every layer's
   // backward writes its diff_src whole): the storage of an earlier gradient where one is spare,
   // so that training steps neither allocate nor zero their gradients again.
@@ -196,6 +200,7 @@ class Net {
   std::vector<std::vector<ConcatCopy>> concat_copies_;
   std::vector<bool> relu_in_batch_norm_;  // per node: a ReLU its batch norm applies (training)
   std::vector<Tensor> spare_diffs_;       // backward(): gradients done with, for diff_buffer
+  std::vector<Tensor> held_diffs_;        // backward(): in-place concats' gradients, viewed
   std::vector<Tensor> views_;             // per node writing in place: its part of the buffer
   std::int64_t planned_bytes_ = 0;
   std::size_t blocked_links_ = 0;

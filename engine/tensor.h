@@ -81,6 +81,7 @@ class Tensor {
   // A tensor over values at `data` that it does not own (Net: a layer's output written straight
   // into its channels of a concat's buffer). A copy of a view owns its values.
   static Tensor view(float* data, Dims dims);
+  bool is_view() const { return view_ != nullptr; }
   Tensor(const Tensor& other);
   Tensor& operator=(const Tensor& other);
   Tensor(Tensor&&) noexcept = default;

@@ -172,6 +172,11 @@ class DnnlChannel final : public ChannelLayer {
 
   std::int64_t training_block() const override { return block_; }
 
+  bool all_inputs_blocked() const override {
+    return !blocked_inputs_.empty() &&
+           std::all_of(blocked_inputs_.begin(), blocked_inputs_.end(), [](bool b) { return b; });
+  }
+
   bool read_blocked_input(std::size_t input, std::int64_t block) override {
     if (to_blocked_.empty() || block != block_ || input >= src_dims().size()) {
       return false;

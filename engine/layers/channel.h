@@ -29,6 +29,8 @@ class ChannelLayer : public Layer {
   virtual bool read_blocked_input(std::size_t /*input*/, std::int64_t /*block*/) { return false; }
   // The block of write_blocked_in_training, 0 before it.
   virtual std::int64_t training_block() const { return 0; }
+  // Whether every input is in that layout (read_blocked_input): the concat only copies.
+  virtual bool all_inputs_blocked() const { return false; }
 
  protected:
   void parse_params(ParamReader& /*params*/) override {}

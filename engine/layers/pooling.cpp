@@ -226,32 +226,48 @@ namespace {
 
 using Float8 = float __attribute__((vector_size(32)));
 
+using Float16 = float __attribute__((vector_size(64)));
+using Int16 = int __attribute__((vector_size(64)));
+
+// One output's lanes [l, l + lanes of V) of pool_blocked_row.
+template <typename V>
+[[gnu::always_inline]] inline void pool_blocked_lanes(
+    const float* corner, float* row, std::int64_t ow, std::int64_t l, std::int64_t block,
+    const std::array<std::int64_t, 3>& kernel, std::int64_t plane, std::int64_t line, bool max) {
+  const auto [kd, kh, kw] = kernel;
+  V acc = V{} + (max ? std::numeric_limits<float>::lowest() : 0.0f);
+  for (std::int64_t a = 0; a < kd; ++a) {
+    for (std::int64_t e = 0; e < kh; ++e) {
+      for (std::int64_t j = 0; j < kw; ++j) {
+        V x;
+        std::memcpy(&x, corner + a * plane + e * line + (ow * kw + j) * block + l, sizeof x);
+        acc = max ? (x > acc ? x : acc) : acc + x;
+      }
+    }
+  }
+  if (!max) {
+    acc = acc / static_cast<float>(kd * kh * kw);
+  }
+  std::memcpy(row + ow * block + l, &acc, sizeof acc);
+}
+
 // pool_tile_row's windows (`kernel`, tiling the input) over x in the layout [N, C / B, D, H, W, B]
-// of one output row (n, block cb, od, oh) into `row` [OW, B]: for 8 channels at a time, each
-// window in the order kd, kh, kw, a max as max(x, acc) (x where x > acc), an average summed in
-// float from 0 and divided by the window's size: the same operations as pool_tile_row's, so the
-// same bytes.
+// of one output row (n, block cb, od, oh) into `row` [OW, B]: for 16 channels at a time (8 where
+// B is not a multiple of 16), each window in the order kd, kh, kw, a max as max(x, acc) (x where
+// x > acc), an average summed in float from 0 and divided by the window's size: the same
+// operations as pool_tile_row's, so the same bytes.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void pool_blocked_row(
     const float* corner, float* row, std::int64_t outputs, std::int64_t block,
     const std::array<std::int64_t, 3>& kernel, std::int64_t plane, std::int64_t line, bool max) {
-  const auto [kd, kh, kw] = kernel;
-  const auto full = static_cast<float>(kd * kh * kw);
   for (std::int64_t ow = 0; ow < outputs; ++ow) {
-    for (std::int64_t l = 0; l < block; l += 8) {
-      Float8 acc = Float8{} + (max ? std::numeric_limits<float>::lowest() : 0.0f);
-      for (std::int64_t a = 0; a < kd; ++a) {
-        for (std::int64_t e = 0; e < kh; ++e) {
-          for (std::int64_t j = 0; j < kw; ++j) {
-            Float8 x;
-            std::memcpy(&x, corner + a * plane + e * line + (ow * kw + j) * block + l, sizeof x);
-            acc = max ? (x > acc ? x : acc) : acc + x;
-          }
-        }
+    if (block % 16 == 0) {
+      for (std::int64_t l = 0; l < block; l += 16) {
+        pool_blocked_lanes<Float16>(corner, row, ow, l, block, kernel, plane, line, max);
       }
-      if (!max) {
-        acc = acc / full;
+    } else {
+      for (std::int64_t l = 0; l < block; l += 8) {
+        pool_blocked_lanes<Float8>(corner, row, ow, l, block, kernel, plane, line, max);
       }
-      std::memcpy(row + ow * block + l, &acc, sizeof acc);
     }
   }
 }
@@ -309,45 +325,60 @@ void pool_blocked(const float* in, float* out, std::int64_t batch, std::int64_t 
 
 using Int8 = int __attribute__((vector_size(32)));
 
+// One output's gradient for lanes [l, l + lanes of V) (unpool_blocked_max_row).
+template <typename V, typename I>
+[[gnu::always_inline]] inline void unpool_blocked_max_lanes(
+    const float* x, float* dx, const float* y, const float* dy, std::int64_t ow, std::int64_t l,
+    std::int64_t block, const std::array<std::int64_t, 3>& kernel, std::int64_t plane,
+    std::int64_t line) {
+  const auto [kd, kh, kw] = kernel;
+  V best;
+  std::memcpy(&best, y + ow * block + l, sizeof best);
+  V gradient;
+  std::memcpy(&gradient, dy + ow * block + l, sizeof gradient);
+  gradient = 0.0f + gradient;
+  // The first tap equal to the output, from the last one down; 0 where none is.
+  I first = I{};
+  int tap = static_cast<int>(kd * kh * kw);
+  for (std::int64_t a = kd; a-- > 0;) {
+    for (std::int64_t e = kh; e-- > 0;) {
+      for (std::int64_t j = kw; j-- > 0;) {
+        --tap;
+        V v;
+        std::memcpy(&v, x + a * plane + e * line + (ow * kw + j) * block + l, sizeof v);
+        first = v == best ? I{} + tap : first;
+      }
+    }
+  }
+  tap = 0;
+  for (std::int64_t a = 0; a < kd; ++a) {
+    for (std::int64_t e = 0; e < kh; ++e) {
+      for (std::int64_t j = 0; j < kw; ++j) {
+        const V v = first == tap ? gradient : V{};
+        std::memcpy(dx + a * plane + e * line + (ow * kw + j) * block + l, &v, sizeof v);
+        ++tap;
+      }
+    }
+  }
+}
+
 // unpool_plain_max's gradient for one output row (n, block cb, od, oh) of windows tiling the
-// input, x and dx in the layout [N, C / B, D, H, W, B], y and dy the row's [OW, B]: for 8 channels
-// at a time, the window's first input (in the order kd, kh, kw) equal to the output gets
-// 0 + dy, every other input 0 (tap 0 where none is equal: all -inf or NaN), as unpool_plain_max
-// does, so the same bytes.
+// input, x and dx in the layout [N, C / B, D, H, W, B], y and dy the row's [OW, B]: for 16
+// channels at a time (8 where B is not a multiple of 16), the window's first input (in the order
+// kd, kh, kw) equal to the output gets 0 + dy, every other input 0 (tap 0 where none is equal:
+// all -inf or NaN), as unpool_plain_max does, so the same bytes.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void unpool_blocked_max_row(
     const float* x, float* dx, const float* y, const float* dy, std::int64_t outputs,
     std::int64_t block, const std::array<std::int64_t, 3>& kernel, std::int64_t plane,
     std::int64_t line) {
-  const auto [kd, kh, kw] = kernel;
   for (std::int64_t ow = 0; ow < outputs; ++ow) {
-    for (std::int64_t l = 0; l < block; l += 8) {
-      Float8 best;
-      std::memcpy(&best, y + ow * block + l, sizeof best);
-      Float8 gradient;
-      std::memcpy(&gradient, dy + ow * block + l, sizeof gradient);
-      gradient = 0.0f + gradient;
-      // The first tap equal to the output, from the last one down; 0 where none is.
-      Int8 first = Int8{};
-      int tap = static_cast<int>(kd * kh * kw);
-      for (std::int64_t a = kd; a-- > 0;) {
-        for (std::int64_t e = kh; e-- > 0;) {
-          for (std::int64_t j = kw; j-- > 0;) {
-            --tap;
-            Float8 v;
-            std::memcpy(&v, x + a * plane + e * line + (ow * kw + j) * block + l, sizeof v);
-            first = v == best ? Int8{} + tap : first;
-          }
-        }
+    if (block % 16 == 0) {
+      for (std::int64_t l = 0; l < block; l += 16) {
+        unpool_blocked_max_lanes<Float16, Int16>(x, dx, y, dy, ow, l, block, kernel, plane, line);
       }
-      tap = 0;
-      for (std::int64_t a = 0; a < kd; ++a) {
-        for (std::int64_t e = 0; e < kh; ++e) {
-          for (std::int64_t j = 0; j < kw; ++j) {
-            const Float8 v = first == tap ? gradient : Float8{};
-            std::memcpy(dx + a * plane + e * line + (ow * kw + j) * block + l, &v, sizeof v);
-            ++tap;
-          }
-        }
+    } else {
+      for (std::int64_t l = 0; l < block; l += 8) {
+        unpool_blocked_max_lanes<Float8, Int8>(x, dx, y, dy, ow, l, block, kernel, plane, line);
       }
     }
   }

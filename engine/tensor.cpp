@@ -19,6 +19,26 @@ namespace {
 
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
+// True while this thread holds PagePool's lock. The pool's own containers allocate and free
+// small blocks meanwhile (a node of lent_, kept_'s old storage), and with the cajal binary's
+// operator delete every block freed asks free_large_block whether it is a lent one: a small block
+// that happened to start on a 2 MiB boundary took the lock again on the same thread and hung the
+// process (bench/train's U-Net, 2026-11-29: PagePool::free, lent_.erase, operator delete,
+// free_large_block, the mutex). No lent block is freed there, so free_large_block answers no.
+thread_local bool in_page_pool = false;
+
+// The lock of PagePool, with in_page_pool set while it is held.
+class PoolLock {
+ public:
+  explicit PoolLock(std::mutex& mutex) : lock_(mutex) { in_page_pool = true; }
+  ~PoolLock() { in_page_pool = false; }
+  PoolLock(const PoolLock&) = delete;
+  PoolLock& operator=(const PoolLock&) = delete;
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+};
+
 // The pages of freed blocks of kHugePageBlockBytes or more, kept and moved (mremap, no copy) into
 // the next large blocks. On the virtual machines cajal runs on, memory the process has not
 // touched before costs 0.8-3.6 s per GB to touch (the host backs it page by page; touching it
@@ -41,8 +61,51 @@ class PagePool {
 
   void* allocate(std::size_t bytes) {
     const std::size_t capacity = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-    std::unique_lock lock(mutex_);
     Segment fresh{nullptr, 0};
+    char* const block = lend(capacity, fresh);
+    prefault(fresh);
+    return block;
+  }
+
+  LargeBlockBytes bytes() {
+    const PoolLock lock(mutex_);
+    return {lent_bytes_, kept_bytes_, peak_bytes_};
+  }
+
+  // False when `p` is not a block lent by allocate().
+  bool free(void* p) noexcept {
+    if (in_page_pool) {
+      return false;  // a block of the pool's own containers (in_page_pool)
+    }
+    const PoolLock lock(mutex_);
+    const auto lent = lent_.find(p);
+    if (lent == lent_.end()) {
+      return false;
+    }
+    lent_bytes_ -= lent->second.capacity;
+    for (const Segment& segment : lent->second.segments) {
+      try {
+        kept_.push_back(segment);
+        kept_bytes_ += segment.bytes;
+      } catch (const std::bad_alloc&) {
+        ::munmap(segment.start, segment.bytes);
+      }
+    }
+    lent_.erase(lent);
+    return true;
+  }
+
+ private:
+  // Pages within one mapping.
+  struct Segment {
+    char* start;
+    std::size_t bytes;
+  };
+
+  // allocate()'s part under the lock: the block, its pages from the kept ones first; `fresh` the
+  // pages never touched.
+  char* lend(std::size_t capacity, Segment& fresh) {
+    const PoolLock lock(mutex_);
     auto* block = static_cast<char*>(map_aligned(capacity));
     std::vector<Segment>* lent_segments = nullptr;
     try {
@@ -95,42 +158,9 @@ class PagePool {
         oldest.bytes -= n;
       }
     }
-    lock.unlock();
-    prefault(fresh);
     return block;
   }
 
-  LargeBlockBytes bytes() {
-    const std::lock_guard lock(mutex_);
-    return {lent_bytes_, kept_bytes_, peak_bytes_};
-  }
-
-  // False when `p` is not a block lent by allocate().
-  bool free(void* p) noexcept {
-    const std::lock_guard lock(mutex_);
-    const auto lent = lent_.find(p);
-    if (lent == lent_.end()) {
-      return false;
-    }
-    lent_bytes_ -= lent->second.capacity;
-    for (const Segment& segment : lent->second.segments) {
-      try {
-        kept_.push_back(segment);
-        kept_bytes_ += segment.bytes;
-      } catch (const std::bad_alloc&) {
-        ::munmap(segment.start, segment.bytes);
-      }
-    }
-    lent_.erase(lent);
-    return true;
-  }
-
- private:
-  // Pages within one mapping.
-  struct Segment {
-    char* start;
-    std::size_t bytes;
-  };
   struct Lent {
     std::size_t capacity;
     std::vector<Segment> segments;

@@ -2023,13 +2023,11 @@ class DnnlConvolution final : public ConvolutionLayer {
       const auto* blocks = static_cast<const float*>(dy.get_data_handle());
       if (diff_src[0] != nullptr) {
         CAJAL_CHECK(diff_src[0]->dims() == src_dims()[0]) << label() << ": diff_src dims";
-        detail::unpool_backward_data_blocked(blocks, weight("weight").data(), *diff_src[0],
-                                             params().out_channels, params().kernel_size,
-                                             ctx.threads);
       }
-      detail::unpool_backward_weights_blocked(
-          *src[0], blocks, grad("weight").data(), params().bias ? grad("bias").data() : nullptr,
-          params().out_channels, params().kernel_size, ctx.threads);
+      detail::unpool_backward_blocked(*src[0], blocks, weight("weight").data(), diff_src[0],
+                                      grad("weight").data(),
+                                      params().bias ? grad("bias").data() : nullptr,
+                                      params().out_channels, params().kernel_size, ctx.threads);
       return;
     }
     const bool data = diff_src[0] != nullptr;
@@ -2585,7 +2583,7 @@ class DnnlConvolution final : public ConvolutionLayer {
   // Training: whether this up-convolution's forward runs by hand into whole blocks of 16 output
   // channels where the AVX-512 kernels run, and its primitives' gradient layout is those blocks:
   // it may then write them (unpool_convolution_blocked, where linked to a concat), and into one
-  // block its gradients run by hand on them (unpool_backward_*_blocked).
+  // block its gradients run by hand on them (unpool_backward_blocked).
   bool unpools_blocked() const {
     return prepared() && training() && unpool_forward_ && params().out_channels % 16 == 0 &&
            detail::avx512_kernels() && blocked_layout(data_diff_dst_desc_, dst_dims()).second == 16;

@@ -492,54 +492,36 @@ __attribute__((target("avx512f"))) void unpool_bias_plane(const float* diff_dst,
 
 }  // namespace
 
-void unpool_backward_data_blocked(const float* diff_dst, const float* weights, Tensor& diff_src,
-                                  std::int64_t out_channels, const Dims& kernel, int threads) {
-  const UnpoolShape s = unpool_shape(diff_src.dims(), out_channels, kernel);
+void unpool_backward_blocked(const Tensor& x, const float* diff_dst, const float* weights,
+                             Tensor* diff_src, float* weight_grad, float* bias_grad,
+                             std::int64_t out_channels, const Dims& kernel, int threads) {
+  const UnpoolShape s = unpool_shape(x.dims(), out_channels, kernel);
   const std::int64_t taps = s.taps();
-  // kIcb blocks of 16 input channels at a time: as many as there are, up to 4 (more read the
-  // weights faster than the cache gives them: 128 -> 64 at 8^3 0.54 ms by 8, 0.xx by 4).
+  const std::int64_t planes = s.batch * s.depth;
+  // The data pass: kIcb blocks of 16 input channels at a time, as many as there are up to 4 (by 8
+  // the weights are read faster than the cache gives them: 128 -> 64 at 8^3 0.54 ms, by 4 0.26).
   const std::int64_t blocks = (s.ic_count + 15) / 16;
   const std::int64_t at_once = blocks >= 4 ? 4 : blocks >= 2 ? 2 : 1;
   // [OB, taps, 16, ICpad] from PyTorch's [IC, OC, taps]; ICpad a multiple of 16 kIcb, zeros past
   // IC.
   const std::int64_t ic_pad = (blocks + at_once - 1) / at_once * at_once * 16;
-  std::vector<float> packed(static_cast<std::size_t>(out_channels * taps * ic_pad), 0.0f);
-  for (std::int64_t ob = 0; ob < s.out_blocks; ++ob) {
-    for (std::int64_t t = 0; t < taps; ++t) {
-      for (std::int64_t l = 0; l < 16; ++l) {
-        float* row = packed.data() + ((ob * taps + t) * 16 + l) * ic_pad;
-        for (std::int64_t ic = 0; ic < s.ic_count; ++ic) {
-          row[ic] = weights[(ic * out_channels + ob * 16 + l) * taps + t];
+  std::vector<float> packed;
+  if (diff_src != nullptr) {
+    packed.assign(static_cast<std::size_t>(out_channels * taps * ic_pad), 0.0f);
+    for (std::int64_t ob = 0; ob < s.out_blocks; ++ob) {
+      for (std::int64_t t = 0; t < taps; ++t) {
+        for (std::int64_t l = 0; l < 16; ++l) {
+          float* row = packed.data() + ((ob * taps + t) * 16 + l) * ic_pad;
+          for (std::int64_t ic = 0; ic < s.ic_count; ++ic) {
+            row[ic] = weights[(ic * out_channels + ob * 16 + l) * taps + t];
+          }
         }
       }
     }
   }
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t r = 0; r < s.batch * s.depth * s.height; ++r) {
-    const std::int64_t n = r / (s.depth * s.height);
-    const std::int64_t d = r / s.height % s.depth;
-    const std::int64_t h = r % s.height;
-    float* row_out = diff_src.data() + n * s.ic_count * s.in_plane() + (d * s.height + h) * s.width;
-    if (at_once == 4) {
-      unpool_data_row<4, 4>(diff_dst, packed.data(), ic_pad, row_out, n, d, h, s);
-    } else if (at_once == 2) {
-      unpool_data_row<2, 4>(diff_dst, packed.data(), ic_pad, row_out, n, d, h, s);
-    } else {
-      unpool_data_row<1, 8>(diff_dst, packed.data(), ic_pad, row_out, n, d, h, s);
-    }
-  }
-}
-
-void unpool_backward_weights_blocked(const Tensor& x, const float* diff_dst, float* weight_grad,
-                                     float* bias_grad, std::int64_t out_channels,
-                                     const Dims& kernel, int threads) {
-  const UnpoolShape s = unpool_shape(x.dims(), out_channels, kernel);
-  const std::int64_t taps = s.taps();
-  const std::int64_t planes = s.batch * s.depth;
-  // Work items: groups of 4 input channels (the last of 1 to 4), then the bias's sums; each
-  // summed over every plane (n, d) in order by one thread, which takes its items plane by plane
-  // (so that a plane of diff_dst is read from the cache for all of them). 4 channels times 4 taps:
-  // 16 sums in registers, 4 loads of diff_dst and 4 broadcasts of x for 16 multiply-adds.
+  // The weight pass's items: groups of 4 input channels (the last of 1 to 4), then the bias's
+  // sums; each summed over every plane (n, d) in order by one thread. 4 channels times 4 taps: 16
+  // sums in registers, 4 loads of diff_dst and 4 broadcasts of x for 16 multiply-adds.
   constexpr std::int64_t kChannels = 4;
   constexpr std::int64_t kTaps = 4;
   const std::int64_t groups = (s.ic_count + kChannels - 1) / kChannels;
@@ -547,11 +529,14 @@ void unpool_backward_weights_blocked(const Tensor& x, const float* diff_dst, flo
   const auto channels_of = [&](std::int64_t item) {
     return std::min(kChannels, s.ic_count - item * kChannels);
   };
+  // Plane by plane, each thread its rows of diff_src and then its items' sums, so that the plane
+  // of diff_dst that the data pass brought into the caches is read from there by the weight pass.
 #pragma omp parallel num_threads(threads)
   {
     const std::int64_t team = omp_get_num_threads();
+    const std::int64_t me = omp_get_thread_num();
     std::vector<std::int64_t> mine;
-    for (std::int64_t item = omp_get_thread_num(); item < items; item += team) {
+    for (std::int64_t item = me; item < items; item += team) {
       mine.push_back(item);
     }
     // Per item: [ob][group of kTaps taps][channels x (taps in the group)][16] sums.
@@ -565,6 +550,17 @@ void unpool_backward_weights_blocked(const Tensor& x, const float* diff_dst, flo
     for (std::int64_t p = 0; p < planes; ++p) {
       const std::int64_t n = p / s.depth;
       const std::int64_t d = p % s.depth;
+      for (std::int64_t h = me; diff_src != nullptr && h < s.height; h += team) {
+        float* row_out =
+            diff_src->data() + n * s.ic_count * s.in_plane() + (d * s.height + h) * s.width;
+        if (at_once == 4) {
+          unpool_data_row<4, 4>(diff_dst, packed.data(), ic_pad, row_out, n, d, h, s);
+        } else if (at_once == 2) {
+          unpool_data_row<2, 4>(diff_dst, packed.data(), ic_pad, row_out, n, d, h, s);
+        } else {
+          unpool_data_row<1, 8>(diff_dst, packed.data(), ic_pad, row_out, n, d, h, s);
+        }
+      }
       const float* plane = x.data() + n * s.ic_count * s.in_plane() + d * s.height * s.width;
       for (std::size_t k = 0; k < mine.size(); ++k) {
         const std::int64_t item = mine[k];

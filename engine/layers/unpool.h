@@ -24,17 +24,15 @@ void unpool_convolution_blocked(const Tensor& x, const float* weights, const flo
 
 // The gradients of unpool_convolution from its output's gradient `diff_dst` in the layout
 // [N, OC / 16, spatial..., 16] (OC a multiple of 16), by fused multiply-adds; AVX-512F only.
-// diff_src [N, IC, spatial...] (PyTorch's layout; its dims give the input's): for each input
-// voxel the sum of w[ic, oc, tap] * diff_dst over output block, tap and channel in that order,
-// each value computed by one thread alone.
-void unpool_backward_data_blocked(const float* diff_dst, const float* weights, Tensor& diff_src,
-                                  std::int64_t out_channels, const Dims& kernel, int threads);
-// weight_grad [IC, OC, taps] += the sum of x * diff_dst over the input voxels in order, and
-// bias_grad [OC] (unless null) += the sum of diff_dst over the output voxels (by input voxel, then
-// tap); each value summed by one thread alone in that order, so any thread count gives the same
-// bytes.
-void unpool_backward_weights_blocked(const Tensor& x, const float* diff_dst, float* weight_grad,
-                                     float* bias_grad, std::int64_t out_channels,
-                                     const Dims& kernel, int threads);
+// diff_src [N, IC, spatial...] (PyTorch's layout; unless null) = for each input voxel the sum of
+// w[ic, oc, tap] * diff_dst over output block, tap and channel in that order; weight_grad
+// [IC, OC, taps] += the sum of x * diff_dst over the input voxels in order; bias_grad [OC]
+// (unless null) += the sum of diff_dst over the output voxels (by input voxel, then tap). Each
+// value computed by one thread alone in that order, so any thread count gives the same bytes.
+// Plane by plane, the data pass and then the weight pass, so that diff_dst is read from memory
+// once.
+void unpool_backward_blocked(const Tensor& x, const float* diff_dst, const float* weights,
+                             Tensor* diff_src, float* weight_grad, float* bias_grad,
+                             std::int64_t out_channels, const Dims& kernel, int threads);
 
 }  // namespace cajal::engine::detail

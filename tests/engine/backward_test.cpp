@@ -232,7 +232,7 @@ std::vector<GradCase> grid() {
        conv(16, 16, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}),
        {1, 16, 3, 2, 3}},
       // Kernel equal to stride into one block of 16, where the AVX-512 kernels run: forward and
-      // gradients by hand on the block (unpool_backward_*_blocked): 5 inputs (a group of 4 and
+      // gradients by hand on the block (unpool_backward_blocked): 5 inputs (a group of 4 and
       // one alone), two samples, rows of 6 (a voxel left after the fours); 40 inputs (two
       // blocks of 16 at a time, the last padded) in 2D with 6 taps, no bias; 9 taps (two groups
       // of 4 and one).

@@ -628,7 +628,7 @@ TEST(TransposedConv, UnpoolIntoBlocksGivesThePlainKernelsBytes) {
 }
 
 // The gradients of that up-convolution from its output's gradient in blocks of 16
-// (detail::unpool_backward_*_blocked) against sums in double of the plain layout's values: 16
+// (detail::unpool_backward_blocked) against sums in double of the plain layout's values: 16
 // and 32 output channels (two blocks), 5 and 40 inputs (groups of 4 and one left; two blocks of
 // 16 channels at a time, the last padded), 8 taps in 3D and 9 in 2D, two samples, with and
 // without bias; the same bytes on 1 and 2 threads.
@@ -707,13 +707,11 @@ TEST(TransposedConv, UnpoolGradientsOnBlocksMatchNaiveSums) {
     std::map<int, std::vector<float>> bytes;
     for (const int threads : {2, 1}) {
       Tensor got_dx(c.input, NAN);
-      detail::unpool_backward_data_blocked(blocks.data(), weights.data(), got_dx, c.out_channels,
-                                           c.kernel, threads);
       std::vector<float> got_dw(dw.size(), 0.5f);  // added to
       std::vector<float> got_db(db.size(), 0.25f);
-      detail::unpool_backward_weights_blocked(x, blocks.data(), got_dw.data(),
-                                              c.bias ? got_db.data() : nullptr, c.out_channels,
-                                              c.kernel, threads);
+      detail::unpool_backward_blocked(x, blocks.data(), weights.data(), &got_dx, got_dw.data(),
+                                      c.bias ? got_db.data() : nullptr, c.out_channels, c.kernel,
+                                      threads);
       const auto worst = [](const auto& got, const std::vector<double>& want, double offset) {
         double error = 0.0;
         double scale = 0.0;

@@ -546,15 +546,8 @@ void Net::plan_training_concats_in_place() {
   concat_copies_.assign(nodes_.size(), {});
   views_.assign(nodes_.size(), Tensor());
   std::map<std::string, std::size_t> writer;
-  std::map<std::string, std::size_t> reads;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     writer[nodes_[i].output] = i;
-    for (const auto& input : nodes_[i].inputs) {
-      ++reads[input];
-    }
-  }
-  for (const auto& blob : outputs_) {
-    ++reads[blob];
   }
   for (std::size_t c = 0; c < nodes_.size(); ++c) {
     const auto* const concat = dynamic_cast<const ChannelLayer*>(nodes_[c].layer.get());

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -581,6 +582,26 @@ TEST(TransposedConv, UnpoolByAvx512GivesTheAvx2Bytes) {
   expect_avx512_bytes_of_avx2(cases);
 }
 
+// An up-convolution whose kernel equals its stride, by hand: its input's dims, output channels,
+// kernel and whether it has a bias.
+struct UnpoolCase {
+  Dims input;
+  std::int64_t out_channels;
+  Dims kernel;
+  bool bias;
+};
+
+// Its output's dims and its kernel's taps.
+std::pair<Dims, std::int64_t> unpool_output(const UnpoolCase& c) {
+  Dims out{c.input[0], c.out_channels};
+  std::int64_t taps = 1;
+  for (std::size_t a = 0; a < c.kernel.size(); ++a) {
+    taps *= c.kernel[a];
+    out.push_back(c.input[a + 2] * c.kernel[a]);
+  }
+  return {out, taps};
+}
+
 // The same up-convolution by hand into blocks of 16 output channels
 // (detail::unpool_convolution_blocked, for a concat's blocked layout in training) gives the bytes
 // of the plain kernel, value for value: 16 and 32 output channels (two blocks), batch 2, widths
@@ -590,24 +611,13 @@ TEST(TransposedConv, UnpoolIntoBlocksGivesThePlainKernelsBytes) {
   if (!detail::avx512_kernels()) {
     GTEST_SKIP() << "no AVX-512 kernels on this CPU (or oneDNN held below them)";
   }
-  struct Case {
-    Dims input;
-    std::int64_t out_channels;
-    Dims kernel;
-    bool bias;
-  };
-  const std::vector<Case> cases{
+  const std::vector<UnpoolCase> cases{
       {{2, 32, 3, 4, 5}, 16, {2, 2, 2}, true}, {{1, 8, 2, 3, 4}, 32, {2, 2, 2}, false},
       {{2, 5, 2, 2, 3}, 16, {3, 2, 1}, true},  {{1, 4, 2, 3, 2}, 16, {2, 3, 3}, true},
       {{2, 16, 5, 7}, 16, {2, 2}, false},      {{1, 3, 4, 3}, 32, {3, 3}, true}};
   for (const auto& c : cases) {
     const auto x = testing::random_tensor(c.input, 7);
-    std::int64_t taps = 1;
-    Dims out{c.input[0], c.out_channels};
-    for (std::size_t a = 0; a < c.kernel.size(); ++a) {
-      taps *= c.kernel[a];
-      out.push_back(c.input[a + 2] * c.kernel[a]);
-    }
+    const auto [out, taps] = unpool_output(c);
     const auto weights = testing::random_tensor({c.input[1], c.out_channels, taps}, 8);
     const auto bias = testing::random_tensor({c.out_channels}, 9);
     const float* b = c.bias ? bias.data() : nullptr;
@@ -636,23 +646,12 @@ TEST(TransposedConv, UnpoolGradientsOnBlocksMatchNaiveSums) {
   if (!detail::avx512_kernels()) {
     GTEST_SKIP() << "no AVX-512 kernels on this CPU (or oneDNN held below them)";
   }
-  struct Case {
-    Dims input;
-    std::int64_t out_channels;
-    Dims kernel;
-    bool bias;
-  };
-  const std::vector<Case> cases{{{2, 5, 2, 3, 6}, 16, {2, 2, 2}, true},
-                                {{1, 40, 3, 2, 5}, 32, {2, 2, 2}, false},
-                                {{2, 3, 4, 7}, 32, {3, 3}, true}};
+  const std::vector<UnpoolCase> cases{{{2, 5, 2, 3, 6}, 16, {2, 2, 2}, true},
+                                      {{1, 40, 3, 2, 5}, 32, {2, 2, 2}, false},
+                                      {{2, 3, 4, 7}, 32, {3, 3}, true}};
   for (const auto& c : cases) {
     const auto x = testing::random_tensor(c.input, 11);
-    Dims out{c.input[0], c.out_channels};
-    std::int64_t taps = 1;
-    for (std::size_t a = 0; a < c.kernel.size(); ++a) {
-      taps *= c.kernel[a];
-      out.push_back(c.input[a + 2] * c.kernel[a]);
-    }
+    const auto [out, taps] = unpool_output(c);
     const auto weights = testing::random_tensor({c.input[1], c.out_channels, taps}, 12);
     const auto diff_dst = testing::random_tensor(out, 13);  // plain
     const std::int64_t batch = out[0];

@@ -38,6 +38,24 @@ std::vector<NodeDef> branching() {
 
 const Dims kInput{2, 2, 9, 10};
 
+// A 3D convolution of a 3x3x3 kernel padded by 1, without bias.
+nlohmann::json conv3d(std::int64_t in, std::int64_t out) {
+  return {{"in_channels", in},
+          {"out_channels", out},
+          {"kernel_size", {3, 3, 3}},
+          {"padding", {1, 1, 1}},
+          {"bias", false}};
+}
+
+// A 3D up-convolution of a 2x2x2 kernel at stride 2.
+nlohmann::json up3d(std::int64_t in, std::int64_t out, bool bias) {
+  return {{"in_channels", in},
+          {"out_channels", out},
+          {"kernel_size", {2, 2, 2}},
+          {"stride", {2, 2, 2}},
+          {"bias", bias}};
+}
+
 Net make_training_net(const std::vector<NodeDef>& defs, Backend backend, const WeightMap& weights) {
   std::vector<Node> nodes = testing::make_nodes(defs, backend);
   Net net({"x"}, std::move(nodes), {"b", "c"}, NetOptions::for_training());
@@ -314,20 +332,6 @@ TEST(NetBackward, AReluAloneAfterABatchNormIsAppliedByIt) {
 // the bytes of the same net kept in PyTorch's layout.
 TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
   const auto none = nlohmann::json::object();
-  const auto conv3d = [](std::int64_t in, std::int64_t out) {
-    return nlohmann::json{{"in_channels", in},
-                          {"out_channels", out},
-                          {"kernel_size", {3, 3, 3}},
-                          {"padding", {1, 1, 1}},
-                          {"bias", false}};
-  };
-  const auto up = [](std::int64_t in, std::int64_t out, bool bias) {
-    return nlohmann::json{{"in_channels", in},
-                          {"out_channels", out},
-                          {"kernel_size", {2, 2, 2}},
-                          {"stride", {2, 2, 2}},
-                          {"bias", bias}};
-  };
   const std::vector<NodeDef> defs{
       {LayerType::convolution, "c1", conv3d(2, 16), {"x"}, "a"},
       {LayerType::batch_norm, "bn1", {{"num_features", 16}}, {"a"}, "b"},
@@ -344,8 +348,8 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
       {LayerType::concat, "cat2", none, {"f", "g"}, "cat2"},
       {LayerType::convolution, "c6", conv3d(48, 16), {"cat2"}, "m"},
       {LayerType::max_pool, "pool2", {{"kernel_size", {2, 2, 2}}}, {"cat2"}, "n"},
-      {LayerType::transposed_convolution, "up1", up(32, 16, true), {"h"}, "u1"},
-      {LayerType::transposed_convolution, "up2", up(32, 32, false), {"h"}, "u2"},
+      {LayerType::transposed_convolution, "up1", up3d(32, 16, true), {"h"}, "u1"},
+      {LayerType::transposed_convolution, "up2", up3d(32, 32, false), {"h"}, "u2"},
       {LayerType::concat, "cat3", none, {"u1", "u2"}, "cat3"},
       {LayerType::convolution, "c7", conv3d(48, 16), {"cat3"}, "p"},
   };
@@ -387,22 +391,13 @@ TEST(NetBackward, BatchNormsTakeTheConvolutionsBlockedLayoutsWithTheSameBytes) {
 // two; with the links off, the same bytes.
 TEST(NetBackward, ASkipReadByAPoolingAndAConcatStaysInBlocksWithTheSameBytes) {
   const auto none = nlohmann::json::object();
-  const auto conv3d = [](std::int64_t in, std::int64_t out) {
-    return nlohmann::json{{"in_channels", in},
-                          {"out_channels", out},
-                          {"kernel_size", {3, 3, 3}},
-                          {"padding", {1, 1, 1}},
-                          {"bias", false}};
-  };
-  const nlohmann::json up{
-      {"in_channels", 32}, {"out_channels", 16}, {"kernel_size", {2, 2, 2}}, {"stride", {2, 2, 2}}};
   const std::vector<NodeDef> net_defs{
       {LayerType::convolution, "c1", conv3d(2, 16), {"x"}, "a"},
       {LayerType::batch_norm, "bn1", {{"num_features", 16}}, {"a"}, "b"},
       {LayerType::relu, "r1", none, {"b"}, "skip"},
       {LayerType::max_pool, "pool", {{"kernel_size", {2, 2, 2}}}, {"skip"}, "p"},
       {LayerType::convolution, "c2", conv3d(16, 32), {"p"}, "q"},
-      {LayerType::transposed_convolution, "up", up, {"q"}, "u"},
+      {LayerType::transposed_convolution, "up", up3d(32, 16, true), {"q"}, "u"},
       {LayerType::concat, "cat", none, {"u", "skip"}, "cat"},
       {LayerType::convolution, "c3", conv3d(32, 16), {"cat"}, "k"},
   };

@@ -196,96 +196,8 @@ void unpool_rows(const Tensor& x, const float* weights, const float* bias, Tenso
   }
 }
 
-// The shape that unpool_blocked_voxels reads and writes: one input row (n, d, h) of x, its
-// voxels' kernel-sized blocks in output block `ob` of y ([N, OC / 16, OD, OH, OW, 16]).
-struct BlockedRow {
-  std::int64_t ic_count, in_plane, width, kd, kh, kw, out_height, out_width;
-  std::int64_t taps() const { return kd * kh * kw; }
-  // y's 16 values at output voxel (od, oh, ow) of the block starting at `block`.
-  float* at(float* block, std::int64_t od, std::int64_t oh, std::int64_t ow) const {
-    return block + ((od * out_height + oh) * out_width + ow) * 16;
-  }
-};
-
-// Input voxels [w0, w0 + kVoxels) of the row, taps [t0, t0 + kTaps): the kVoxels x kTaps sums of
-// 16 output channels in registers, each started at the bias and the products x * w added in
-// input channel order (as unpool_row_avx512 adds them). `packed` [IC, taps, 16] the weights of
-// the block's 16 output channels.
-template <int kVoxels, int kTaps>
-__attribute__((target("avx512f"))) void unpool_blocked_voxels(
-    const float* line, const float* packed, const float* bias16, float* block, std::int64_t d,
-    std::int64_t h, std::int64_t w0, std::int64_t t0, const BlockedRow& row) {
-  const std::int64_t taps = row.taps();
-  const __m512 start = bias16 == nullptr ? _mm512_setzero_ps() : _mm512_loadu_ps(bias16);
-  __m512 acc[kVoxels][kTaps];
-#pragma GCC unroll 4
-  for (int v = 0; v < kVoxels; ++v) {
-#pragma GCC unroll 8
-    for (int t = 0; t < kTaps; ++t) {
-      acc[v][t] = start;
-    }
-  }
-  for (std::int64_t ic = 0; ic < row.ic_count; ++ic) {
-    __m512 x[kVoxels];
-#pragma GCC unroll 4
-    for (int v = 0; v < kVoxels; ++v) {
-      x[v] = _mm512_set1_ps(line[ic * row.in_plane + w0 + v]);
-    }
-    const float* w = packed + (ic * taps + t0) * 16;
-#pragma GCC unroll 8
-    for (int t = 0; t < kTaps; ++t) {
-      const __m512 wt = _mm512_loadu_ps(w + t * 16);
-#pragma GCC unroll 4
-      for (int v = 0; v < kVoxels; ++v) {
-        acc[v][t] = _mm512_add_ps(acc[v][t], _mm512_mul_ps(wt, x[v]));
-      }
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < kTaps; ++t) {
-    const std::int64_t tap = t0 + t;
-    const std::int64_t a = tap / (row.kh * row.kw);
-    const std::int64_t e = tap / row.kw % row.kh;
-    const std::int64_t c = tap % row.kw;
-#pragma GCC unroll 4
-    for (int v = 0; v < kVoxels; ++v) {
-      _mm512_storeu_ps(row.at(block, d * row.kd + a, h * row.kh + e, (w0 + v) * row.kw + c),
-                       acc[v][t]);
-    }
-  }
-}
-
-template <int kVoxels>
-void unpool_blocked_taps(const float* line, const float* packed, const float* bias16, float* block,
-                         std::int64_t d, std::int64_t h, std::int64_t w0, const BlockedRow& row) {
-  constexpr std::int64_t kGroup = 8;
-  const std::int64_t taps = row.taps();
-  std::int64_t t0 = 0;
-  for (; t0 + kGroup <= taps; t0 += kGroup) {
-    unpool_blocked_voxels<kVoxels, kGroup>(line, packed, bias16, block, d, h, w0, t0, row);
-  }
-  switch (taps - t0) {
-    case 0:
-      return;
-    case 1:
-      return unpool_blocked_voxels<kVoxels, 1>(line, packed, bias16, block, d, h, w0, t0, row);
-    case 2:
-      return unpool_blocked_voxels<kVoxels, 2>(line, packed, bias16, block, d, h, w0, t0, row);
-    case 3:
-      return unpool_blocked_voxels<kVoxels, 3>(line, packed, bias16, block, d, h, w0, t0, row);
-    case 4:
-      return unpool_blocked_voxels<kVoxels, 4>(line, packed, bias16, block, d, h, w0, t0, row);
-    case 5:
-      return unpool_blocked_voxels<kVoxels, 5>(line, packed, bias16, block, d, h, w0, t0, row);
-    case 6:
-      return unpool_blocked_voxels<kVoxels, 6>(line, packed, bias16, block, d, h, w0, t0, row);
-    default:
-      return unpool_blocked_voxels<kVoxels, 7>(line, packed, bias16, block, d, h, w0, t0, row);
-  }
-}
-
-// The sizes the blocked backward kernels read: x [N, IC, D, H, W] (2D: D 1), kernel (kd, kh, kw),
-// diff_dst [N, OB, D kd, H kh, W kw, 16].
+// The sizes the blocked kernels read: x [N, IC, D, H, W] (2D: D 1), kernel (kd, kh, kw), and the
+// output (or its gradient) [N, OB, D kd, H kh, W kw, 16].
 struct UnpoolShape {
   std::int64_t batch, ic_count, out_blocks, depth, height, width, kd, kh, kw;
   std::vector<std::int64_t> offsets;  // each tap's tap_offset
@@ -322,6 +234,82 @@ UnpoolShape unpool_shape(const Dims& in, std::int64_t out_channels, const Dims& 
     s.offsets.push_back(s.tap_offset(t));
   }
   return s;
+}
+
+// Input voxels [w0, w0 + kVoxels) of one input row (its channels at `line`), taps
+// [t0, t0 + kTaps): the kVoxels x kTaps sums of 16 output channels in registers, each started at
+// the bias and the products x * w added in input channel order (as unpool_row_avx512 adds them),
+// stored from `out_row` (UnpoolShape::row_at). `packed` [IC, taps, 16] the weights of the block's
+// 16 output channels.
+template <int kVoxels, int kTaps>
+__attribute__((target("avx512f"))) void unpool_blocked_voxels(const float* line,
+                                                              const float* packed,
+                                                              const float* bias16, float* out_row,
+                                                              std::int64_t w0, std::int64_t t0,
+                                                              const UnpoolShape& s) {
+  const std::int64_t taps = s.taps();
+  const __m512 start = bias16 == nullptr ? _mm512_setzero_ps() : _mm512_loadu_ps(bias16);
+  __m512 acc[kVoxels][kTaps];
+#pragma GCC unroll 4
+  for (int v = 0; v < kVoxels; ++v) {
+#pragma GCC unroll 8
+    for (int t = 0; t < kTaps; ++t) {
+      acc[v][t] = start;
+    }
+  }
+  for (std::int64_t ic = 0; ic < s.ic_count; ++ic) {
+    __m512 x[kVoxels];
+#pragma GCC unroll 4
+    for (int v = 0; v < kVoxels; ++v) {
+      x[v] = _mm512_set1_ps(line[ic * s.in_plane() + w0 + v]);
+    }
+    const float* w = packed + (ic * taps + t0) * 16;
+#pragma GCC unroll 8
+    for (int t = 0; t < kTaps; ++t) {
+      const __m512 wt = _mm512_loadu_ps(w + t * 16);
+#pragma GCC unroll 4
+      for (int v = 0; v < kVoxels; ++v) {
+        acc[v][t] = _mm512_add_ps(acc[v][t], _mm512_mul_ps(wt, x[v]));
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < kTaps; ++t) {
+    float* const tap = out_row + s.offsets[static_cast<std::size_t>(t0 + t)];
+#pragma GCC unroll 4
+    for (int v = 0; v < kVoxels; ++v) {
+      _mm512_storeu_ps(tap + (w0 + v) * s.kw * 16, acc[v][t]);
+    }
+  }
+}
+
+template <int kVoxels>
+void unpool_blocked_taps(const float* line, const float* packed, const float* bias16,
+                         float* out_row, std::int64_t w0, const UnpoolShape& s) {
+  constexpr std::int64_t kGroup = 8;
+  const std::int64_t taps = s.taps();
+  std::int64_t t0 = 0;
+  for (; t0 + kGroup <= taps; t0 += kGroup) {
+    unpool_blocked_voxels<kVoxels, kGroup>(line, packed, bias16, out_row, w0, t0, s);
+  }
+  switch (taps - t0) {
+    case 0:
+      return;
+    case 1:
+      return unpool_blocked_voxels<kVoxels, 1>(line, packed, bias16, out_row, w0, t0, s);
+    case 2:
+      return unpool_blocked_voxels<kVoxels, 2>(line, packed, bias16, out_row, w0, t0, s);
+    case 3:
+      return unpool_blocked_voxels<kVoxels, 3>(line, packed, bias16, out_row, w0, t0, s);
+    case 4:
+      return unpool_blocked_voxels<kVoxels, 4>(line, packed, bias16, out_row, w0, t0, s);
+    case 5:
+      return unpool_blocked_voxels<kVoxels, 5>(line, packed, bias16, out_row, w0, t0, s);
+    case 6:
+      return unpool_blocked_voxels<kVoxels, 6>(line, packed, bias16, out_row, w0, t0, s);
+    default:
+      return unpool_blocked_voxels<kVoxels, 7>(line, packed, bias16, out_row, w0, t0, s);
+  }
 }
 
 // diff_src of input voxels [w0, w0 + kVoxels) of row (n, d, h), channels [ic0, ic0 + 16 kIcb),
@@ -608,51 +596,36 @@ void unpool_backward_blocked(const Tensor& x, const float* diff_dst, const float
 
 void unpool_convolution_blocked(const Tensor& x, const float* weights, const float* bias, Tensor& y,
                                 const Dims& kernel, int threads) {
-  const auto spatial = static_cast<int>(x.dims().size()) - 2;
-  const std::int64_t batch = x.dim(0);
-  const std::int64_t ic_count = x.dim(1);
-  const std::int64_t blocks = y.dim(1) / 16;
-  const std::int64_t depth = spatial == 3 ? x.dim(2) : 1;  // 2D: depth 1
-  const std::int64_t height = x.dim(spatial);
-  const std::int64_t width = x.dim(spatial + 1);
-  const BlockedRow row{.ic_count = ic_count,
-                       .in_plane = depth * height * width,
-                       .width = width,
-                       .kd = spatial == 3 ? kernel[0] : 1,
-                       .kh = kernel[kernel.size() - 2],
-                       .kw = kernel.back(),
-                       .out_height = height * kernel[kernel.size() - 2],
-                       .out_width = width * kernel.back()};
-  const std::int64_t taps = row.taps();
+  const UnpoolShape s = unpool_shape(x.dims(), y.dim(1), kernel);
+  const std::int64_t taps = s.taps();
   // [OC / 16, IC, taps, 16] from PyTorch's [IC, OC, taps].
-  std::vector<float> packed(static_cast<std::size_t>(blocks * ic_count * taps * 16));
-  for (std::int64_t ob = 0; ob < blocks; ++ob) {
-    for (std::int64_t ic = 0; ic < ic_count; ++ic) {
+  std::vector<float> packed(static_cast<std::size_t>(s.out_blocks * s.ic_count * taps * 16));
+  for (std::int64_t ob = 0; ob < s.out_blocks; ++ob) {
+    for (std::int64_t ic = 0; ic < s.ic_count; ++ic) {
       for (std::int64_t t = 0; t < taps; ++t) {
         for (std::int64_t l = 0; l < 16; ++l) {
-          packed[static_cast<std::size_t>(((ob * ic_count + ic) * taps + t) * 16 + l)] =
-              weights[(ic * blocks * 16 + ob * 16 + l) * taps + t];
+          packed[static_cast<std::size_t>(((ob * s.ic_count + ic) * taps + t) * 16 + l)] =
+              weights[(ic * s.out_blocks * 16 + ob * 16 + l) * taps + t];
         }
       }
     }
   }
-  const std::int64_t out_block = row.in_plane * taps * 16;  // one block of 16 channels
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t r = 0; r < batch * blocks * depth * height; ++r) {
-    const std::int64_t n = r / (blocks * depth * height);
-    const std::int64_t ob = r / (depth * height) % blocks;
-    const std::int64_t d = r / height % depth;
-    const std::int64_t h = r % height;
-    const float* line = x.data() + (n * ic_count * depth + d) * height * width + h * width;
-    const float* w = packed.data() + ob * ic_count * taps * 16;
+  for (std::int64_t r = 0; r < s.batch * s.out_blocks * s.depth * s.height; ++r) {
+    const std::int64_t n = r / (s.out_blocks * s.depth * s.height);
+    const std::int64_t ob = r / (s.depth * s.height) % s.out_blocks;
+    const std::int64_t d = r / s.height % s.depth;
+    const std::int64_t h = r % s.height;
+    const float* line = x.data() + n * s.ic_count * s.in_plane() + (d * s.height + h) * s.width;
+    const float* w = packed.data() + ob * s.ic_count * taps * 16;
     const float* bias16 = bias == nullptr ? nullptr : bias + ob * 16;
-    float* block = y.data() + (n * blocks + ob) * out_block;
+    float* out_row = y.data() + s.row_at(n, ob, d, h);
     std::int64_t w0 = 0;
-    for (; w0 + 2 <= width; w0 += 2) {
-      unpool_blocked_taps<2>(line, w, bias16, block, d, h, w0, row);
+    for (; w0 + 2 <= s.width; w0 += 2) {
+      unpool_blocked_taps<2>(line, w, bias16, out_row, w0, s);
     }
-    if (w0 < width) {
-      unpool_blocked_taps<1>(line, w, bias16, block, d, h, w0, row);
+    if (w0 < s.width) {
+      unpool_blocked_taps<1>(line, w, bias16, out_row, w0, s);
     }
   }
 }
